@@ -1,0 +1,1 @@
+"""Adapters: one module per technology behind a port, plus the in-memory adapters in `memory`."""

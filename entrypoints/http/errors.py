@@ -1,0 +1,76 @@
+"""Domain errors → HTTP status codes, always as JSON `{"detail": ..., "code": ...}`."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
+
+from inference import errors
+
+log = logging.getLogger(__name__)
+
+_STATUS: tuple[tuple[type[errors.InferenceError], int], ...] = (
+    (errors.UnknownRequest, 404),
+    (errors.UnsupportedImage, 415),
+    (errors.InvalidImage, 422),
+    (errors.InvalidRequestId, 422),
+    (errors.InvalidTopK, 422),
+    (errors.Overloaded, 429),
+    (errors.QueueUnavailable, 503),
+    (errors.StoreUnavailable, 503),
+)
+_RETRY_LATER = {429, 503}
+
+
+class UploadError(Exception):
+    """A problem with the HTTP body itself, before any image is looked at."""
+
+    def __init__(self, status: int, code: str, detail: str) -> None:
+        super().__init__(detail)
+        self.status, self.code, self.detail = status, code, detail
+
+
+def error_response(status: int, code: str, detail: str, retry_after: int | None = None) -> JSONResponse:
+    headers = {"Retry-After": str(retry_after)} if retry_after and status in _RETRY_LATER else None
+    return JSONResponse({"detail": detail, "code": code}, status_code=status, headers=headers)
+
+
+def install_error_handlers(app: FastAPI, retry_after: int) -> None:
+    async def domain_error(_: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, errors.InferenceError)
+        status = next((s for kind, s in _STATUS if isinstance(exc, kind)), 500)
+        if status == 500:
+            log.error("unmapped domain error", exc_info=exc)
+        return error_response(status, exc.code, str(exc), retry_after)
+
+    async def upload_error(_: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, UploadError)
+        return error_response(exc.status, exc.code, exc.detail)
+
+    async def invalid_parameters(_: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, RequestValidationError)
+        first = exc.errors()[0]
+        field = str(first["loc"][-1]) if first.get("loc") else "request"
+        detail = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        return error_response(422, f"invalid_{field}", detail)
+
+    async def http_error(_: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, HTTPException)
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        response = error_response(exc.status_code, code, str(exc.detail))
+        response.headers.update(exc.headers or {})
+        return response
+
+    async def unexpected(_: Request, exc: Exception) -> JSONResponse:
+        log.error("unhandled error", exc_info=exc)
+        return error_response(500, "internal_error", "the server failed to handle this request")
+
+    app.add_exception_handler(errors.InferenceError, domain_error)
+    app.add_exception_handler(UploadError, upload_error)
+    app.add_exception_handler(RequestValidationError, invalid_parameters)
+    app.add_exception_handler(HTTPException, http_error)
+    app.add_exception_handler(Exception, unexpected)

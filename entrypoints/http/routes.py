@@ -1,0 +1,96 @@
+"""The routes. Each one resolves its use case from the container that `create_app` was given."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request, Response
+from fastapi.responses import JSONResponse
+
+from entrypoints.container import Container
+from entrypoints.http.schemas import Accepted, ErrorBody, Health, ModelBody, Readiness, RequestView
+from entrypoints.http.uploads import OPENAPI_REQUEST_BODY, read_image
+from inference.domain import RequestId
+
+MAX_WAIT_SECONDS = 30.0
+
+router = APIRouter(prefix="/api")
+
+
+def _container(request: Request) -> Container:
+    container: Container = request.app.state.container
+    return container
+
+
+def _errors(*statuses: int) -> dict[int | str, dict[str, object]]:
+    return {status: {"model": ErrorBody} for status in statuses}
+
+
+@router.post(
+    "/inference/requests",
+    status_code=202,
+    response_model=Accepted,
+    summary="Submit an image for classification",
+    openapi_extra={"requestBody": OPENAPI_REQUEST_BODY},
+    responses=_errors(413, 415, 422, 429, 503),
+)
+async def submit(
+    request: Request,
+    response: Response,
+    top_k: Annotated[int | None, Query(ge=1, le=1000, description="Labels to return (default 5).")] = None,
+) -> Accepted:
+    """Send the image as multipart/form-data (field `image`) or as the raw body with an image/*
+    Content-Type. Answers at once with the request's id; read the result at `results_url`."""
+    container = _container(request)
+    settings = container.config.api
+    image = await read_image(request, settings.max_upload_bytes())
+    record = await container.submit_request()(image, top_k or settings.default_top_k())
+    url = str(request.url_for("get_result", request_id=str(record.request_id)).path)
+    response.headers["Location"] = url
+    return Accepted(request_id=record.request_id.value, created_at=record.created_at, results_url=url)
+
+
+@router.get(
+    "/inference/requests/{request_id}/results",
+    response_model=RequestView,
+    name="get_result",
+    summary="Read a request's status and result",
+    responses=_errors(404, 422, 503),
+)
+async def get_result(
+    request: Request,
+    request_id: str,
+    wait: Annotated[
+        float, Query(ge=0, le=MAX_WAIT_SECONDS, description="Seconds to wait for a terminal status.")
+    ] = 0.0,
+) -> RequestView:
+    record = await _container(request).get_result()(RequestId.parse(request_id), wait)
+    return RequestView.of(record)
+
+
+@router.get("/models", response_model=ModelBody, summary="The served model")
+async def models(request: Request) -> ModelBody:
+    return ModelBody.of(_container(request).model_info())
+
+
+@router.get("/health", response_model=Health, summary="Liveness")
+async def health() -> Health:
+    return Health()
+
+
+@router.get(
+    "/health/ready",
+    response_model=Readiness,
+    summary="Readiness: queue, store and model",
+    responses={503: {"model": Readiness}},
+)
+async def ready(request: Request) -> JSONResponse:
+    checks: dict[str, str] = {}
+    for name, check in request.app.state.readiness_checks.items():
+        try:
+            checks[name] = await check()
+        except Exception as exc:  # a failing check is an answer, not an error
+            checks[name] = f"unavailable: {exc}"
+    ok = all(state == "ok" for state in checks.values())
+    body = Readiness(status="ready" if ok else "not_ready", checks=checks)
+    return JSONResponse(body.model_dump(), status_code=200 if ok else 503)

@@ -1,0 +1,97 @@
+"""Request and response bodies of the HTTP API. Pydantic lives here, never in the core."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+from uuid import UUID
+
+from pydantic import BaseModel, Field
+
+from inference.domain import ModelInfo, RequestRecord
+
+
+class ErrorBody(BaseModel):
+    detail: str = Field(description="What went wrong, for people.")
+    code: str = Field(description="A stable machine-readable name of the error.")
+
+
+class Accepted(BaseModel):
+    request_id: UUID
+    status: Literal["queued"] = "queued"
+    created_at: datetime
+    results_url: str
+
+
+class LabelScoreBody(BaseModel):
+    label: str
+    score: float = Field(description="Softmax probability.")
+
+
+class ModelRef(BaseModel):
+    name: str
+    version: str
+
+
+class ResultBody(BaseModel):
+    label: str
+    score: float
+    top_k: list[LabelScoreBody] = Field(description="Best first.")
+    model: ModelRef
+
+
+class FailureBody(BaseModel):
+    code: str
+    message: str
+
+
+class RequestView(BaseModel):
+    request_id: UUID
+    status: Literal["queued", "processing", "succeeded", "failed"]
+    created_at: datetime
+    updated_at: datetime
+    completed_at: datetime | None
+    attempts: int
+    result: ResultBody | None
+    error: FailureBody | None
+
+    @classmethod
+    def of(cls, record: RequestRecord) -> RequestView:
+        prediction, failure = record.prediction, record.failure
+        return cls(
+            request_id=record.request_id.value,
+            status=record.status.value,
+            created_at=record.created_at,
+            updated_at=record.updated_at,
+            completed_at=record.completed_at,
+            attempts=record.attempts,
+            result=None
+            if prediction is None
+            else ResultBody(
+                label=prediction.label,
+                score=prediction.score,
+                top_k=[LabelScoreBody(label=s.label, score=s.score) for s in prediction.top_k],
+                model=ModelRef(name=prediction.model_name, version=prediction.model_version),
+            ),
+            error=None if failure is None else FailureBody(code=failure.code, message=failure.message),
+        )
+
+
+class ModelBody(BaseModel):
+    name: str
+    version: str
+    labels: list[str]
+    input_size: int
+
+    @classmethod
+    def of(cls, info: ModelInfo) -> ModelBody:
+        return cls(name=info.name, version=info.version, labels=list(info.labels), input_size=info.input_size)
+
+
+class Health(BaseModel):
+    status: Literal["ok"] = "ok"
+
+
+class Readiness(BaseModel):
+    status: Literal["ready", "not_ready"]
+    checks: dict[str, str] = Field(description="Each dependency: 'ok' or why it is not ready.")

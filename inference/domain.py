@@ -1,0 +1,169 @@
+"""Domain types: what a request is, what it becomes, and the only legal ways it changes."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from enum import StrEnum
+
+from inference.errors import InvalidRequestId, InvalidTopK, InvalidTransition
+
+
+@dataclass(frozen=True, order=True)
+class RequestId:
+    value: uuid.UUID
+
+    @classmethod
+    def new(cls) -> RequestId:
+        # uuid4 draws from os.urandom, a CSPRNG: ids cannot be guessed from earlier ones.
+        return cls(uuid.uuid4())
+
+    @classmethod
+    def parse(cls, text: str) -> RequestId:
+        try:
+            return cls(uuid.UUID(text))
+        except (ValueError, AttributeError, TypeError) as exc:
+            raise InvalidRequestId(f"{text!r} is not a request id (a UUID)") from exc
+
+    def __str__(self) -> str:
+        return str(self.value)
+
+
+class RequestStatus(StrEnum):
+    QUEUED = "queued"
+    PROCESSING = "processing"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self in (RequestStatus.SUCCEEDED, RequestStatus.FAILED)
+
+
+@dataclass(frozen=True)
+class InferenceRequest:
+    id: RequestId
+    image: bytes = field(repr=False)
+    media_type: str
+    top_k: int
+    submitted_at: datetime
+
+    def __post_init__(self) -> None:
+        if self.top_k < 1:
+            raise InvalidTopK(f"top_k must be at least 1, got {self.top_k}")
+
+
+@dataclass(frozen=True)
+class LabelScore:
+    label: str
+    score: float
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    name: str
+    version: str
+    labels: tuple[str, ...]
+    input_size: int
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """Top-k labels with softmax probabilities, best first."""
+
+    top_k: tuple[LabelScore, ...]
+    model_name: str
+    model_version: str
+
+    def __post_init__(self) -> None:
+        if not self.top_k:
+            raise ValueError("a prediction needs at least one label")
+
+    @property
+    def label(self) -> str:
+        return self.top_k[0].label
+
+    @property
+    def score(self) -> float:
+        return self.top_k[0].score
+
+
+@dataclass(frozen=True)
+class Failure:
+    """Why a request failed: `code` is stable for machines, `message` is for people."""
+
+    code: str
+    message: str
+
+
+# Transitions are values rather than callables so that a store can apply them atomically on a
+# server (a Redis script, say) with the same rules as `RequestRecord.apply`.
+@dataclass(frozen=True)
+class Start:
+    at: datetime
+
+
+@dataclass(frozen=True)
+class Succeed:
+    prediction: Prediction
+    at: datetime
+
+
+@dataclass(frozen=True)
+class Fail:
+    failure: Failure
+    at: datetime
+
+
+Transition = Start | Succeed | Fail
+
+
+@dataclass(frozen=True)
+class RequestRecord:
+    request_id: RequestId
+    status: RequestStatus
+    top_k: int
+    created_at: datetime
+    updated_at: datetime
+    completed_at: datetime | None = None
+    attempts: int = 0
+    prediction: Prediction | None = None
+    failure: Failure | None = None
+
+    @classmethod
+    def queued(cls, request: InferenceRequest) -> RequestRecord:
+        return cls(
+            request_id=request.id,
+            status=RequestStatus.QUEUED,
+            top_k=request.top_k,
+            created_at=request.submitted_at,
+            updated_at=request.submitted_at,
+        )
+
+    def apply(self, transition: Transition) -> RequestRecord:
+        """The record after `transition`; raises InvalidTransition out of a terminal status.
+
+        queued → processing → succeeded | failed. Processing may start again (a redelivery after
+        a crashed worker), and a request may fail or succeed straight from queued (a poison
+        message that never reached the model). A terminal record keeps its first outcome.
+        """
+        if self.status.is_terminal:
+            raise InvalidTransition(f"request {self.request_id} is already {self.status.value}", current=self)
+        match transition:
+            case Start(at=at):
+                return replace(
+                    self, status=RequestStatus.PROCESSING, updated_at=at, attempts=self.attempts + 1
+                )
+            case Succeed(prediction=prediction, at=at):
+                return replace(
+                    self,
+                    status=RequestStatus.SUCCEEDED,
+                    updated_at=at,
+                    completed_at=at,
+                    prediction=prediction,
+                )
+            case Fail(failure=failure, at=at):
+                return replace(
+                    self, status=RequestStatus.FAILED, updated_at=at, completed_at=at, failure=failure
+                )

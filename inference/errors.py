@@ -1,0 +1,68 @@
+"""Domain errors. Entry points map each one to a status code and keep `code` as a stable machine name."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, ClassVar
+
+if TYPE_CHECKING:
+    from inference.domain import RequestRecord
+
+
+class InferenceError(Exception):
+    """Base of every error the core raises on purpose."""
+
+    code: ClassVar[str] = "inference_error"
+
+
+class InvalidRequestId(InferenceError, ValueError):
+    code = "invalid_request_id"
+
+
+class UnknownRequest(InferenceError, LookupError):
+    code = "unknown_request"
+
+
+class InvalidImage(InferenceError, ValueError):
+    """The upload cannot be classified: empty, or not an image we accept."""
+
+    code = "invalid_image"
+
+
+class EmptyImage(InvalidImage):
+    code = "empty_image"
+
+
+class UnsupportedImage(InvalidImage):
+    code = "unsupported_media_type"
+
+
+class InvalidTopK(InferenceError, ValueError):
+    code = "invalid_top_k"
+
+
+class QueueUnavailable(InferenceError):
+    code = "queue_unavailable"
+
+
+class StoreUnavailable(InferenceError):
+    code = "store_unavailable"
+
+
+class Overloaded(InferenceError):
+    """The queue is full: the client should retry later rather than pile on."""
+
+    code = "queue_full"
+
+
+class InvalidTransition(InferenceError):
+    """A status move the state machine forbids, e.g. anything out of a terminal status.
+
+    `current` is the record as it stands, so a caller can tell a redelivery of finished work
+    (leave it alone) from a real bug.
+    """
+
+    code = "invalid_transition"
+
+    def __init__(self, message: str, current: RequestRecord) -> None:
+        super().__init__(message)
+        self.current = current

@@ -1,0 +1,34 @@
+"""Which image formats we accept, judged by the bytes themselves and never by a declared type."""
+
+from __future__ import annotations
+
+from inference.errors import EmptyImage, UnsupportedImage
+
+# (magic prefix, offset, media type). WebP needs a second look: RIFF is shared with WAV and AVI.
+_SIGNATURES: tuple[tuple[bytes, int, str], ...] = (
+    (b"\xff\xd8\xff", 0, "image/jpeg"),
+    (b"\x89PNG\r\n\x1a\n", 0, "image/png"),
+    (b"GIF87a", 0, "image/gif"),
+    (b"GIF89a", 0, "image/gif"),
+    (b"BM", 0, "image/bmp"),
+    (b"II*\x00", 0, "image/tiff"),
+    (b"MM\x00*", 0, "image/tiff"),
+    (b"WEBP", 8, "image/webp"),
+)
+
+SUPPORTED_MEDIA_TYPES: tuple[str, ...] = tuple(sorted({media for _, _, media in _SIGNATURES}))
+
+
+def sniff_media_type(data: bytes) -> str:
+    """The media type of an accepted image, or raise EmptyImage / UnsupportedImage."""
+    if not data:
+        raise EmptyImage("the image is empty")
+    for magic, offset, media_type in _SIGNATURES:
+        if data[offset : offset + len(magic)] == magic:
+            if media_type == "image/webp" and not data.startswith(b"RIFF"):
+                continue
+            return media_type
+    raise UnsupportedImage(
+        "the upload is not a supported image; accepted formats: "
+        + ", ".join(t.removeprefix("image/").upper() for t in SUPPORTED_MEDIA_TYPES)
+    )

@@ -1,0 +1,121 @@
+"""The ports: what the core needs from the outside world, and the semantics every adapter keeps.
+
+Only domain types cross these boundaries. Each docstring states what the contract tests check.
+"""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from inference.domain import (
+    Failure,
+    InferenceRequest,
+    ModelInfo,
+    Prediction,
+    RequestId,
+    RequestRecord,
+    Transition,
+)
+
+
+class Classifier(Protocol):
+    @property
+    @abstractmethod
+    def model(self) -> ModelInfo:
+        """Name, version, labels and input size of the loaded model."""
+
+    @abstractmethod
+    def classify(self, batch: Sequence[InferenceRequest]) -> list[Prediction | Failure]:
+        """One outcome per request, in order, computed as one batch.
+
+        A request whose image cannot be decoded yields a Failure with code "invalid_image"; the
+        rest of the batch is unaffected. Each Prediction holds min(top_k, number of labels)
+        labels sorted by probability, best first. Blocking and CPU-bound: callers run it off
+        their event loop.
+        """
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """A request handed to a consumer, to be acknowledged or rejected exactly once.
+
+    `attempt` counts deliveries of this message, 1 for the first; brokers that cannot count
+    report 1, or 2 when they only know it was redelivered.
+    """
+
+    tag: str
+    request: InferenceRequest
+    attempt: int
+
+
+class Queue(Protocol):
+    @abstractmethod
+    async def publish(self, request: InferenceRequest) -> None:
+        """Return only once the request is safely enqueued (persisted and confirmed).
+
+        Raises Overloaded when the queue is at its bound, QueueUnavailable when the broker
+        cannot be reached or does not confirm in time. Never drops other messages to make room.
+        """
+
+    @abstractmethod
+    async def receive(self, max_count: int, fill_wait: float, idle_wait: float) -> list[Delivery]:
+        """Up to `max_count` deliveries, oldest first.
+
+        Waits up to `idle_wait` seconds for a first delivery (returning [] if none comes), then
+        up to `fill_wait` seconds more for the batch to fill. Each delivery stays invisible to
+        other consumers until it is acknowledged or rejected.
+        """
+
+    @abstractmethod
+    async def ack(self, delivery: Delivery) -> None:
+        """Remove the delivery from the queue for good."""
+
+    @abstractmethod
+    async def reject(self, delivery: Delivery, requeue: bool) -> None:
+        """Give the delivery back: delivered again (attempt + 1) if `requeue`, else dead-lettered."""
+
+    @abstractmethod
+    async def close(self) -> None:
+        """Stop consuming: every delivery not yet acknowledged will be delivered again."""
+
+    @abstractmethod
+    async def ping(self) -> None:
+        """Return if the queue can take work now, else raise QueueUnavailable."""
+
+
+class ResultStore(Protocol):
+    @abstractmethod
+    async def add(self, record: RequestRecord) -> bool:
+        """Store a new record with the store's time-to-live; False (and no change) if one exists."""
+
+    @abstractmethod
+    async def get(self, request_id: RequestId) -> RequestRecord:
+        """The record, or raise UnknownRequest if there is none or it expired."""
+
+    @abstractmethod
+    async def transition(self, request_id: RequestId, transition: Transition) -> RequestRecord:
+        """Apply `transition` atomically with `RequestRecord.apply`'s rules; return the result.
+
+        Raises UnknownRequest for a missing record and InvalidTransition (carrying the current
+        record, which is left untouched) for a terminal one, so a redelivery never overwrites a
+        result. Every write renews the time-to-live.
+        """
+
+    @abstractmethod
+    async def wait_for_terminal(self, request_id: RequestId, timeout: float) -> RequestRecord:
+        """The record once it is terminal, or as it stands after `timeout` seconds.
+
+        Returns promptly (well within 50 ms) after a terminal transition, whoever applied it.
+        Raises UnknownRequest if there is no record.
+        """
+
+    @abstractmethod
+    async def delete(self, request_id: RequestId) -> None:
+        """Forget the record if it exists."""
+
+    @abstractmethod
+    async def ping(self) -> None:
+        """Return if the store answers now, else raise StoreUnavailable."""
