@@ -39,15 +39,21 @@ def build_model(manifest: ModelManifest) -> nn.Module:
         )
     except (RuntimeError, ValueError, TypeError) as exc:
         raise ManifestError(f"timm cannot build {manifest.architecture!r}: {exc}") from exc
+    attribute = _classifier_attribute(model)
+    if manifest.head:
+        head = build_head(manifest.head, _num_features(model), len(manifest.labels))
+        _set_submodule(model, attribute, head)
     state = _read_state_dict(manifest)
     if manifest.head:
-        attribute = _classifier_attribute(model)
-        _set_submodule(
-            model, attribute, build_head(manifest.head, _num_features(model), len(manifest.labels))
-        )
         state = _move_head_weights(state, manifest.head.checkpoint_prefix, attribute)
     state = _strip_prefix(state, "module.")  # saved from DataParallel
-    result = model.load_state_dict(state, strict=False)
+    try:
+        result = model.load_state_dict(state, strict=False)
+    except RuntimeError as exc:  # tensors of the wrong shape
+        raise ManifestError(
+            f"weights {manifest.weights.name} do not fit {manifest.architecture} with "
+            f"{len(manifest.labels)} labels: {exc}"
+        ) from exc
     if result.missing_keys or result.unexpected_keys:
         raise ManifestError(
             f"weights {manifest.weights.name} do not fit {manifest.architecture} with "
@@ -88,7 +94,10 @@ def _read_state_dict(manifest: ModelManifest) -> dict[str, torch.Tensor]:
     if not path.is_file():
         raise ManifestError(f"weights file {path} does not exist")
     if path.suffix == ".safetensors":
-        return load_file(str(path))
+        try:
+            return load_file(str(path))
+        except Exception as exc:  # safetensors raises its own error type for a bad header
+            raise ManifestError(f"cannot load {path.name} as safetensors: {exc}") from exc
     try:
         loaded: Any = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # weights_only refuses anything but tensors and plain containers

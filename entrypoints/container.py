@@ -39,9 +39,15 @@ class Container(containers.DeclarativeContainer):
         distributed=providers.Callable(_distributed_mode_missing),
     )
     manifest = providers.Singleton(load_manifest, config.model.manifest)
-    model_info = providers.Singleton(lambda manifest: manifest.info, manifest)
-    classifier = providers.Singleton(
+    # Thread-safe: the embedded worker loads it in a thread while a request may ask for it.
+    classifier = providers.ThreadSafeSingleton(
         TimmClassifier, manifest=manifest, device=config.model.device, threads=config.model.threads
+    )
+    # The embedded API describes the model it serves; a distributed API only reads the manifest.
+    model_info = providers.Selector(
+        config.mode,
+        embedded=providers.Callable(lambda classifier: classifier.model, classifier),
+        distributed=providers.Callable(lambda manifest: manifest.info, manifest),
     )
 
     submit_request = providers.Factory(SubmitRequest, queue=queue, store=store)

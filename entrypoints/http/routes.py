@@ -69,7 +69,7 @@ async def get_result(
 
 
 @router.get("/models", response_model=ModelBody, summary="The served model")
-async def models(request: Request) -> ModelBody:
+def models(request: Request) -> ModelBody:  # sync: may wait for the model to finish loading
     return ModelBody.of(_container(request).model_info())
 
 

@@ -1,0 +1,32 @@
+"""Fixtures shared by the HTTP and worker tests: the real container in memory mode."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from dependency_injector import providers
+from fastapi.testclient import TestClient
+
+from entrypoints.container import Container, create_container
+from entrypoints.embedded import create_embedded_app
+from entrypoints.settings import Settings
+from tests.stubs import StubClassifier
+
+
+@pytest.fixture
+def stub_classifier() -> StubClassifier:
+    return StubClassifier(labels=("cat", "dog", "fish"))
+
+
+@pytest.fixture
+def container(stub_classifier: StubClassifier) -> Iterator[Container]:
+    container = create_container(Settings(mode="embedded"))
+    with container.classifier.override(providers.Object(stub_classifier)):
+        yield container
+
+
+@pytest.fixture
+def client(container: Container) -> Iterator[TestClient]:
+    with TestClient(create_embedded_app(container)) as client:
+        yield client

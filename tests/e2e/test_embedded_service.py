@@ -1,0 +1,134 @@
+"""End to end with the bundled demo model: real classifier, real HTTP, freshly drawn images."""
+
+from __future__ import annotations
+
+import io
+import os
+import random
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+from PIL import Image
+
+from demo.shapes import LABELS, draw
+from entrypoints.container import create_container
+from entrypoints.embedded import create_embedded_app
+from entrypoints.settings import Settings
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parents[2]
+SUBMIT = "/api/inference/requests"
+
+
+def _encode(image: Image.Image, fmt: str) -> bytes:
+    out = io.BytesIO()
+    image.save(out, fmt, **({"quality": 90} if fmt == "JPEG" else {}))
+    return out.getvalue()
+
+
+def _fresh_images(seed: int, per_label: int) -> list[tuple[str, bytes]]:
+    rng = random.Random(seed)  # a seed the training script never used
+    return [
+        (label, _encode(draw(label, rng), rng.choice(["PNG", "JPEG"])))
+        for label in LABELS
+        for _ in range(per_label)
+    ]
+
+
+def test_the_demo_model_classifies_freshly_drawn_images_through_the_api() -> None:
+    images = _fresh_images(seed=20261124, per_label=3)
+    with TestClient(create_embedded_app(create_container(Settings(mode="embedded")))) as client:
+        ids = [
+            client.post(SUBMIT, files={"image": ("shape", data)}).json()["request_id"] for _, data in images
+        ]
+        bodies = [client.get(f"{SUBMIT}/{rid}/results", params={"wait": 30}).json() for rid in ids]
+
+    assert [b["status"] for b in bodies] == ["succeeded"] * len(images)
+    predicted = [b["result"]["label"] for b in bodies]
+    correct = sum(p == label for p, (label, _) in zip(predicted, images, strict=True))
+    print(f"demo model through the API: {correct}/{len(images)} correct")
+    assert correct >= len(images) - 1, list(zip(predicted, [label for label, _ in images], strict=True))
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@pytest.fixture
+def served() -> Iterator[str]:
+    """`inference serve` as a user runs it, in its own process on a spare port."""
+    port = _free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "entrypoints.cli", "serve", "--port", str(port)],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{url}/api/health/ready", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert process.poll() is None, process.stderr.read() if process.stderr else ""
+            time.sleep(0.3)
+        else:
+            pytest.fail("the service did not become ready within 120 s")
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def test_inference_serve_answers_a_curl_style_upload_with_the_right_label(
+    served: str, tmp_path: Path
+) -> None:
+    image = draw("blue triangle", random.Random(7), size=(300, 220))
+    path = tmp_path / "some.png"
+    image.save(path)
+
+    submitted = httpx.post(f"{served}{SUBMIT}", files={"image": path.open("rb")})
+    assert submitted.status_code == 202
+    body = httpx.get(f"{served}{submitted.headers['location']}", params={"wait": 10}, timeout=15).json()
+
+    assert body["status"] == "succeeded"
+    assert body["result"]["label"] == "blue triangle"
+
+
+def test_the_classify_command_prints_a_label_per_file(served: str, tmp_path: Path) -> None:
+    rng = random.Random(99)
+    files = []
+    for label in ("red circle", "green square"):
+        path = tmp_path / f"{label.replace(' ', '-')}.jpg"
+        draw(label, rng).save(path, quality=92)
+        files.append(str(path))
+
+    result = subprocess.run(
+        [sys.executable, "-m", "entrypoints.cli", "classify", "--url", served, *files],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.strip().splitlines()
+    assert len(lines) == 2
+    assert lines[0].split("\t")[1].startswith("red circle")
+    assert lines[1].split("\t")[1].startswith("green square")

@@ -1,0 +1,75 @@
+"""The architecture holds: import-linter contracts pass, and each one fails when it is broken."""
+
+from __future__ import annotations
+
+import importlib
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+PACKAGES = ("inference", "adapters", "entrypoints")
+LINT_IMPORTS = Path(sys.executable).parent / "lint-imports"
+
+
+@pytest.mark.parametrize("package", PACKAGES)
+def test_each_top_level_package_resolves_inside_this_repo(package: str) -> None:
+    # PyPI has unrelated distributions with these names; they must never shadow ours.
+    module = importlib.import_module(package)
+    assert module.__file__ is not None
+    assert Path(module.__file__).resolve().parent.parent == ROOT
+
+
+def _lint(root: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(LINT_IMPORTS), "--config", str(root / ".importlinter"), "--no-cache"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        env={"PYTHONPATH": str(root), "PATH": "/usr/bin:/bin"},
+        timeout=120,
+    )
+
+
+@pytest.mark.slow
+def test_the_import_contracts_are_kept() -> None:
+    result = _lint(ROOT)
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "0 broken" in result.stdout
+
+
+# (contract name, module that gains an import, the import line that breaks the contract)
+VIOLATIONS = [
+    ("Dependencies point inward", "inference/services.py", "import entrypoints.settings"),
+    ("The core imports only the standard library", "inference/domain.py", "import pydantic"),
+    ("Adapters are independent of each other", "adapters/timm_classifier.py", "import adapters.memory"),
+    ("The in-memory adapters need no broker", "adapters/memory/memory_queue.py", "import redis"),
+    ("Only the container chooses adapters", "entrypoints/http/routes.py", "import adapters.memory"),
+    (
+        "The HTTP API and the worker do not import each other",
+        "entrypoints/worker.py",
+        "import entrypoints.http.app",
+    ),
+]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("contract", "module", "line"), VIOLATIONS, ids=[v[0] for v in VIOLATIONS])
+def test_each_contract_fails_when_it_is_violated(
+    tmp_path: Path, contract: str, module: str, line: str
+) -> None:
+    shutil.copy(ROOT / ".importlinter", tmp_path / ".importlinter")
+    for package in PACKAGES:
+        shutil.copytree(ROOT / package, tmp_path / package, ignore=shutil.ignore_patterns("__pycache__"))
+    target = tmp_path / module
+    target.write_text(target.read_text() + f"\n{line}  # deliberate violation\n")
+
+    result = _lint(tmp_path)
+
+    assert result.returncode != 0
+    broken = result.stdout.split("Broken contracts", 1)[-1]
+    assert contract in broken, result.stdout

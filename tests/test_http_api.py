@@ -1,0 +1,253 @@
+"""The HTTP API through the real container (memory mode) with a stub classifier."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from dependency_injector import providers
+from fastapi.testclient import TestClient
+
+from entrypoints.container import Container, create_container
+from entrypoints.embedded import create_embedded_app
+from entrypoints.settings import ApiSettings, QueueSettings, Settings
+from tests.stubs import (
+    FailingQueue,
+    FailingResultStore,
+    StubClassifier,
+    jpeg_bytes,
+    png_bytes,
+    undecodable_image,
+)
+
+SUBMIT = "/api/inference/requests"
+
+
+def _results(client: TestClient, request_id: str, wait: float = 5) -> dict[str, object]:
+    response = client.get(f"{SUBMIT}/{request_id}/results", params={"wait": wait})
+    assert response.status_code == 200, response.text
+    body: dict[str, object] = response.json()
+    return body
+
+
+def test_a_multipart_upload_is_accepted_with_202_and_a_location(client: TestClient) -> None:
+    response = client.post(SUBMIT, files={"image": ("cat.png", png_bytes(), "image/png")})
+
+    assert response.status_code == 202
+    body = response.json()
+    assert uuid.UUID(body["request_id"]).version == 4
+    assert body["status"] == "queued"
+    assert response.headers["location"] == f"{SUBMIT}/{body['request_id']}/results"
+    assert body["results_url"] == response.headers["location"]
+
+
+def test_a_raw_image_body_is_accepted(client: TestClient) -> None:
+    response = client.post(SUBMIT, content=jpeg_bytes(), headers={"content-type": "image/jpeg"})
+
+    assert response.status_code == 202
+
+
+def test_a_submitted_image_succeeds_with_top_k_sorted_probabilities(client: TestClient) -> None:
+    request_id = client.post(SUBMIT, params={"top_k": 2}, files={"image": png_bytes()}).json()["request_id"]
+
+    body = _results(client, request_id)
+
+    assert body["status"] == "succeeded"
+    assert body["error"] is None
+    assert body["completed_at"] is not None
+    result = body["result"]
+    assert isinstance(result, dict)
+    assert result["label"] == "cat"
+    assert [item["label"] for item in result["top_k"]] == ["cat", "dog"]
+    assert result["top_k"][0]["score"] >= result["top_k"][1]["score"]
+    assert result["model"] == {"name": "stub-net", "version": "1"}
+
+
+def test_a_request_that_is_not_finished_reads_as_queued_with_no_result(container: Container) -> None:
+    # No lifespan, so no worker: the request stays queued.
+    client = TestClient(create_embedded_app(container))
+    request_id = client.post(SUBMIT, files={"image": png_bytes()}).json()["request_id"]
+
+    body = _results(client, request_id, wait=0)
+
+    assert body["status"] == "queued"
+    assert body["result"] is None and body["error"] is None and body["completed_at"] is None
+
+
+def test_an_image_the_model_cannot_decode_ends_failed_with_a_code(client: TestClient) -> None:
+    request_id = client.post(SUBMIT, files={"image": undecodable_image()}).json()["request_id"]
+
+    body = _results(client, request_id)
+
+    assert body["status"] == "failed"
+    assert body["result"] is None
+    assert body["error"] == {"code": "invalid_image", "message": "the image could not be decoded"}
+
+
+def test_top_k_is_capped_at_the_number_of_labels(client: TestClient, stub_classifier: StubClassifier) -> None:
+    request_id = client.post(SUBMIT, params={"top_k": 50}, files={"image": png_bytes()}).json()["request_id"]
+
+    result = _results(client, request_id)["result"]
+
+    assert isinstance(result, dict)
+    assert len(result["top_k"]) == len(stub_classifier.model.labels)
+
+
+def _assert_error(response_status: int, body: dict[str, object], status: int, code: str) -> None:
+    assert response_status == status, body
+    assert body["code"] == code
+    assert isinstance(body["detail"], str) and body["detail"]
+
+
+def test_a_body_over_the_limit_gets_413() -> None:
+    settings = Settings(mode="embedded", api=ApiSettings(max_upload_bytes=1000))
+    container = create_container(settings)
+    with (
+        container.classifier.override(providers.Object(StubClassifier())),
+        TestClient(create_embedded_app(container)) as client,
+    ):
+        raw = client.post(
+            SUBMIT, content=png_bytes(200, 200) + b"\0" * 2000, headers={"content-type": "image/png"}
+        )
+        form = client.post(SUBMIT, files={"image": b"\x89PNG\r\n\x1a\n" + b"\0" * 3000})
+
+    _assert_error(raw.status_code, raw.json(), 413, "payload_too_large")
+    _assert_error(form.status_code, form.json(), 413, "payload_too_large")
+
+
+@pytest.mark.parametrize(
+    "upload",
+    [b"just some text", b"%PDF-1.7\n", b"%!PS-Adobe-3.0 EPSF-3.0\n"],
+    ids=["text", "pdf", "eps"],
+)
+def test_bytes_that_are_not_a_supported_image_get_415_whatever_their_declared_type(
+    client: TestClient, upload: bytes
+) -> None:
+    response = client.post(SUBMIT, content=upload, headers={"content-type": "image/png"})
+
+    _assert_error(response.status_code, response.json(), 415, "unsupported_media_type")
+
+
+def test_a_form_without_the_image_field_gets_422(client: TestClient) -> None:
+    response = client.post(SUBMIT, files={"picture": png_bytes()})
+
+    _assert_error(response.status_code, response.json(), 422, "missing_image")
+
+
+def test_an_empty_image_gets_422(client: TestClient) -> None:
+    raw = client.post(SUBMIT, content=b"", headers={"content-type": "image/png"})
+    form = client.post(SUBMIT, files={"image": ("empty.png", b"", "image/png")})
+
+    _assert_error(raw.status_code, raw.json(), 422, "empty_image")
+    _assert_error(form.status_code, form.json(), 422, "empty_image")
+
+
+@pytest.mark.parametrize("top_k", ["0", "-1", "many"])
+def test_a_bad_top_k_gets_422(client: TestClient, top_k: str) -> None:
+    response = client.post(SUBMIT, params={"top_k": top_k}, files={"image": png_bytes()})
+
+    _assert_error(response.status_code, response.json(), 422, "invalid_top_k")
+
+
+def test_a_full_queue_gets_429_with_retry_after() -> None:
+    container = create_container(Settings(mode="embedded", queue=QueueSettings(max_length=1)))
+    client = TestClient(create_embedded_app(container))  # no worker: the queue only fills
+    assert client.post(SUBMIT, files={"image": png_bytes()}).status_code == 202
+
+    response = client.post(SUBMIT, files={"image": png_bytes()})
+
+    _assert_error(response.status_code, response.json(), 429, "queue_full")
+    assert int(response.headers["retry-after"]) >= 1
+
+
+def test_an_unavailable_queue_gets_503_with_retry_after_and_leaves_no_record() -> None:
+    container = create_container(Settings(mode="embedded"))
+    store = FailingResultStore()
+    with (
+        container.queue.override(providers.Object(FailingQueue(down=True))),
+        container.store.override(providers.Object(store)),
+    ):
+        client = TestClient(create_embedded_app(container))
+        response = client.post(SUBMIT, files={"image": png_bytes()})
+        orphans = [client.get(f"{SUBMIT}/{rid}/results").status_code for rid in store.added_ids]
+
+    _assert_error(response.status_code, response.json(), 503, "queue_unavailable")
+    assert int(response.headers["retry-after"]) >= 1
+    assert orphans == [404] * len(orphans)
+
+
+def test_an_unavailable_store_gets_503_on_submit_and_on_read() -> None:
+    container = create_container(Settings(mode="embedded"))
+    with container.store.override(providers.Object(FailingResultStore(down=True))):
+        client = TestClient(create_embedded_app(container))
+        submitted = client.post(SUBMIT, files={"image": png_bytes()})
+        read = client.get(f"{SUBMIT}/{uuid.uuid4()}/results")
+
+    _assert_error(submitted.status_code, submitted.json(), 503, "store_unavailable")
+    _assert_error(read.status_code, read.json(), 503, "store_unavailable")
+    assert "retry-after" in submitted.headers
+
+
+def test_an_unknown_request_id_gets_404(client: TestClient) -> None:
+    response = client.get(f"{SUBMIT}/{uuid.uuid4()}/results")
+
+    _assert_error(response.status_code, response.json(), 404, "unknown_request")
+
+
+def test_a_malformed_request_id_gets_422(client: TestClient) -> None:
+    response = client.get(f"{SUBMIT}/not-a-uuid/results")
+
+    _assert_error(response.status_code, response.json(), 422, "invalid_request_id")
+
+
+@pytest.mark.parametrize("wait", ["-1", "31", "soon"])
+def test_a_wait_outside_0_to_30_seconds_gets_422(client: TestClient, wait: str) -> None:
+    response = client.get(f"{SUBMIT}/{uuid.uuid4()}/results", params={"wait": wait})
+
+    _assert_error(response.status_code, response.json(), 422, "invalid_wait")
+
+
+def test_health_answers_ok(client: TestClient) -> None:
+    assert client.get("/api/health").json() == {"status": "ok"}
+
+
+def test_readiness_reports_queue_store_and_model(client: TestClient) -> None:
+    response = client.get("/api/health/ready")
+
+    assert response.status_code == 200
+    assert response.json() == {"status": "ready", "checks": {"queue": "ok", "store": "ok", "model": "ok"}}
+
+
+def test_readiness_is_503_and_names_what_is_not_ready() -> None:
+    container = create_container(Settings(mode="embedded"))
+    with container.store.override(providers.Object(FailingResultStore(down=True))):
+        client = TestClient(create_embedded_app(container))  # no lifespan: the model never loads
+        response = client.get("/api/health/ready")
+
+    assert response.status_code == 503
+    checks = response.json()["checks"]
+    assert checks["queue"] == "ok"
+    assert checks["store"].startswith("unavailable")
+    assert checks["model"] == "loading"
+
+
+def test_models_describes_the_served_model(client: TestClient) -> None:
+    body = client.get("/api/models").json()
+
+    assert body == {"name": "stub-net", "version": "1", "labels": ["cat", "dog", "fish"], "input_size": 224}
+
+
+def test_the_openapi_document_and_swagger_ui_are_served(client: TestClient) -> None:
+    spec = client.get("/api/openapi.json").json()
+    docs = client.get("/api/docs")
+
+    assert "/api/inference/requests" in spec["paths"]
+    request_body = spec["paths"]["/api/inference/requests"]["post"]["requestBody"]["content"]
+    assert {"multipart/form-data", "image/*"} <= set(request_body)
+    assert docs.status_code == 200 and "swagger" in docs.text.lower()
+
+
+def test_an_unknown_path_gets_a_json_404(client: TestClient) -> None:
+    response = client.get("/api/nothing-here")
+
+    _assert_error(response.status_code, response.json(), 404, "not_found")

@@ -1,0 +1,89 @@
+"""The worker loop through the real container (memory mode): batching and graceful stop."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from dependency_injector import providers
+
+from entrypoints.container import Container, create_container
+from entrypoints.settings import Settings, WorkerSettings
+from entrypoints.worker import create_worker_loop
+from inference.domain import RequestStatus
+from tests.stubs import StubClassifier, png_bytes
+
+
+def _container(classifier: StubClassifier, max_batch_size: int = 4) -> Container:
+    settings = Settings(
+        mode="embedded", worker=WorkerSettings(max_batch_size=max_batch_size, max_batch_wait_ms=50)
+    )
+    container = create_container(settings)
+    container.classifier.override(providers.Object(classifier))
+    return container
+
+
+def test_the_worker_classifies_in_batches_no_larger_than_the_configured_size() -> None:
+    classifier = StubClassifier()
+    container = _container(classifier, max_batch_size=4)
+
+    async def scenario() -> list[RequestStatus]:
+        records = [await container.submit_request()(png_bytes(), 1) for _ in range(10)]
+        worker = create_worker_loop(container)
+        task = asyncio.create_task(worker.run())
+        finished = [await container.get_result()(r.request_id, wait=5) for r in records]
+        worker.stop()
+        await task
+        return [record.status for record in finished]
+
+    statuses = asyncio.run(scenario())
+
+    assert statuses == [RequestStatus.SUCCEEDED] * 10
+    assert classifier.batch_sizes == [4, 4, 2]
+
+
+def test_a_stopping_worker_finishes_and_acknowledges_the_batch_in_hand() -> None:
+    started = asyncio.Event()
+
+    def slow_scores(_: bytes) -> list[float]:
+        loop.call_soon_threadsafe(started.set)
+        time.sleep(0.3)  # the stop request arrives while the model is busy
+        return [0.7, 0.2, 0.1]
+
+    classifier = StubClassifier(scores=slow_scores)
+    container = _container(classifier, max_batch_size=2)
+
+    async def scenario() -> tuple[list[RequestStatus], int]:
+        records = [await container.submit_request()(png_bytes(), 1) for _ in range(2)]
+        worker = create_worker_loop(container)
+        task = asyncio.create_task(worker.run())
+        await started.wait()
+        worker.stop()
+        await asyncio.wait_for(task, 10)
+        statuses = [(await container.get_result()(r.request_id)).status for r in records]
+        return statuses, container.queue().depth
+
+    loop = asyncio.new_event_loop()
+    try:
+        statuses, depth = loop.run_until_complete(scenario())
+    finally:
+        loop.close()
+
+    assert statuses == [RequestStatus.SUCCEEDED] * 2
+    assert depth == 0  # acknowledged, nothing left to redeliver
+
+
+def test_a_stopped_worker_leaves_unstarted_requests_queued_for_the_next_one() -> None:
+    classifier = StubClassifier()
+    container = _container(classifier)
+
+    async def scenario() -> tuple[int, RequestStatus]:
+        worker = create_worker_loop(container)
+        worker.stop()
+        await worker.run()  # stops at once
+        record = await container.submit_request()(png_bytes(), 1)
+        return container.queue().depth, (await container.get_result()(record.request_id)).status
+
+    depth, status = asyncio.run(scenario())
+
+    assert (depth, status) == (1, RequestStatus.QUEUED)
