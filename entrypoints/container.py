@@ -25,6 +25,7 @@ class Container(containers.DeclarativeContainer):
         embedded=providers.Singleton(
             MemoryQueue,
             max_length=config.queue.max_length,
+            max_bytes=config.queue.max_bytes,
             # One more than the worker's own limit: the worker fails a request at its limit,
             # so the queue's dead-lettering is only a backstop.
             delivery_limit=providers.Callable(lambda n: n + 1, config.worker.max_attempts),

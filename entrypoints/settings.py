@@ -36,6 +36,9 @@ class ModelSettings(BaseModel):
 
 class QueueSettings(BaseModel):
     max_length: int = Field(10_000, ge=1, description="Requests waiting at most; past that, 429.")
+    max_bytes: int = Field(
+        1 << 30, ge=1, description="Image bytes waiting at most (embedded mode); past that, 429."
+    )
 
 
 class StoreSettings(BaseModel):

@@ -22,9 +22,12 @@ class RequestId:
     @classmethod
     def parse(cls, text: str) -> RequestId:
         try:
-            return cls(uuid.UUID(text))
+            value = uuid.UUID(text)
         except (ValueError, AttributeError, TypeError) as exc:
             raise InvalidRequestId(f"{text!r} is not a request id (a UUID)") from exc
+        if str(value) != text.lower():  # only the canonical form: one id, one spelling
+            raise InvalidRequestId(f"{text!r} is not a request id in canonical UUID form")
+        return cls(value)
 
     def __str__(self) -> str:
         return str(self.value)

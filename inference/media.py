@@ -10,7 +10,7 @@ _SIGNATURES: tuple[tuple[bytes, int, str], ...] = (
     (b"\x89PNG\r\n\x1a\n", 0, "image/png"),
     (b"GIF87a", 0, "image/gif"),
     (b"GIF89a", 0, "image/gif"),
-    (b"BM", 0, "image/bmp"),
+    (b"BM", 0, "image/bmp"),  # two bytes are weak evidence: see _looks_like_bmp
     (b"II*\x00", 0, "image/tiff"),
     (b"MM\x00*", 0, "image/tiff"),
     (b"WEBP", 8, "image/webp"),
@@ -27,8 +27,18 @@ def sniff_media_type(data: bytes) -> str:
         if data[offset : offset + len(magic)] == magic:
             if media_type == "image/webp" and not data.startswith(b"RIFF"):
                 continue
+            if media_type == "image/bmp" and not _looks_like_bmp(data):
+                continue
             return media_type
     raise UnsupportedImage(
         "the upload is not a supported image; accepted formats: "
         + ", ".join(t.removeprefix("image/").upper() for t in SUPPORTED_MEDIA_TYPES)
     )
+
+
+# The sizes of the DIB headers that Windows and OS/2 bitmaps use, at offset 14.
+_BMP_HEADER_SIZES = frozenset({12, 16, 40, 52, 56, 64, 108, 124})
+
+
+def _looks_like_bmp(data: bytes) -> bool:
+    return len(data) >= 18 and int.from_bytes(data[14:18], "little") in _BMP_HEADER_SIZES

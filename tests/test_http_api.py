@@ -160,6 +160,17 @@ def test_a_full_queue_gets_429_with_retry_after() -> None:
     assert int(response.headers["retry-after"]) >= 1
 
 
+def test_a_queue_full_of_image_bytes_gets_429_too() -> None:
+    image = png_bytes(64, 64)
+    container = create_container(Settings(mode="embedded", queue=QueueSettings(max_bytes=len(image) + 10)))
+    client = TestClient(create_embedded_app(container))  # no worker: the queue only fills
+    assert client.post(SUBMIT, files={"image": image}).status_code == 202
+
+    response = client.post(SUBMIT, files={"image": image})
+
+    _assert_error(response.status_code, response.json(), 429, "queue_full")
+
+
 def test_an_unavailable_queue_gets_503_with_retry_after_and_leaves_no_record() -> None:
     container = create_container(Settings(mode="embedded"))
     store = FailingResultStore()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import threading
+import time
 from collections import deque
 from dataclasses import dataclass
 
@@ -20,19 +21,22 @@ class _Message:
 
 
 class MemoryQueue(Queue):
-    """At most `max_length` messages (ready + unacknowledged); past that, publish is refused.
+    """At most `max_length` messages and `max_bytes` of images (ready + unacknowledged); past
+    either bound, publish is refused rather than dropping anything.
 
     A message delivered `delivery_limit` times and rejected again is dead-lettered, like a
     quorum queue's `x-delivery-limit`.
     """
 
-    def __init__(self, max_length: int = 10_000, delivery_limit: int = 5) -> None:
+    def __init__(self, max_length: int = 10_000, delivery_limit: int = 5, max_bytes: int = 1 << 30) -> None:
         self._max_length = max_length
+        self._max_bytes = max_bytes
+        self._bytes = 0
         self._delivery_limit = delivery_limit
         self._lock = threading.Lock()
         self._ready: deque[_Message] = deque()
         self._unacked: dict[str, _Message] = {}
-        self._dead: deque[InferenceRequest] = deque(maxlen=max_length)
+        self._dead: deque[InferenceRequest] = deque(maxlen=1000)
         self._tags = itertools.count(1)
         self._arrivals = WakeUp(self._lock)
 
@@ -40,15 +44,23 @@ class MemoryQueue(Queue):
         with self._lock:
             if len(self._ready) + len(self._unacked) >= self._max_length:
                 raise Overloaded(f"the queue holds its maximum of {self._max_length} requests")
+            if self._bytes + len(request.image) > self._max_bytes:
+                raise Overloaded(f"the queue holds its maximum of {self._max_bytes} bytes of images")
+            self._bytes += len(request.image)
             self._ready.append(_Message(request))
             self._arrivals.fire()
 
     async def receive(self, max_count: int, fill_wait: float, idle_wait: float) -> list[Delivery]:
-        if await self._arrivals.wait_for(lambda: bool(self._ready) or None, idle_wait) is None:
-            return []
-        await self._arrivals.wait_for(lambda: len(self._ready) >= max_count or None, fill_wait)
-        with self._lock:
-            return [self._deliver(self._ready.popleft()) for _ in range(min(max_count, len(self._ready)))]
+        deadline = time.monotonic() + idle_wait
+        while (remaining := deadline - time.monotonic()) > 0:
+            if await self._arrivals.wait_for(lambda: bool(self._ready) or None, remaining) is None:
+                break
+            await self._arrivals.wait_for(lambda: len(self._ready) >= max_count or None, fill_wait)
+            with self._lock:
+                taken = min(max_count, len(self._ready))
+                if taken:  # else a concurrent consumer took them all: wait on
+                    return [self._deliver(self._ready.popleft()) for _ in range(taken)]
+        return []
 
     def _deliver(self, message: _Message) -> Delivery:
         message.deliveries += 1
@@ -58,7 +70,9 @@ class MemoryQueue(Queue):
 
     async def ack(self, delivery: Delivery) -> None:
         with self._lock:
-            self._unacked.pop(delivery.tag, None)
+            message = self._unacked.pop(delivery.tag, None)
+            if message is not None:
+                self._bytes -= len(message.request.image)
 
     async def reject(self, delivery: Delivery, requeue: bool) -> None:
         with self._lock:
@@ -69,6 +83,7 @@ class MemoryQueue(Queue):
                 self._ready.appendleft(message)
                 self._arrivals.fire()
             else:
+                self._bytes -= len(message.request.image)
                 self._dead.append(message.request)
 
     async def close(self) -> None:

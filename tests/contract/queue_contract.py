@@ -1,0 +1,257 @@
+"""The Queue port's contract, written once for every adapter.
+
+A test module subclasses QueueContract and provides a `subject` fixture (a QueueHarness),
+parametrized by adapter ("memory" today; "rabbitmq" joins by adding a parameter). Every test
+starts on an empty queue. Time bounds are generous on purpose: they tell "waited for the
+timeout" from "woke up at once", never measure speed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import pytest
+
+from inference.domain import InferenceRequest, RequestId
+from inference.errors import Overloaded
+from inference.ports import Delivery, Queue
+from tests.stubs import in_another_thread
+
+# Long enough that a test finishing before it proves a wake-up, not a timeout.
+LONG_WAIT = 10.0
+PROMPT = 2.0
+
+
+@dataclass(frozen=True)
+class QueueHarness:
+    """How the contract reaches one adapter.
+
+    `connect` opens another client on the same queue, usable from another thread and event
+    loop (another process, in production); an adapter safe to share may return `queue` itself.
+    `max_length` is the bound the adapter was configured with, None if it has none.
+    """
+
+    queue: Queue
+    connect: Callable[[], Queue]
+    max_length: int | None = None
+
+
+def a_request(top_k: int = 3) -> InferenceRequest:
+    image = b"\x89PNG\r\n\x1a\n" + RequestId.new().value.bytes
+    return InferenceRequest(
+        id=RequestId.new(), image=image, media_type="image/png", top_k=top_k, submitted_at=datetime.now(UTC)
+    )
+
+
+def ids(deliveries: list[Delivery]) -> list[RequestId]:
+    return [d.request.id for d in deliveries]
+
+
+async def drain(queue: Queue) -> list[Delivery]:
+    """Everything ready now, acknowledged."""
+    taken: list[Delivery] = []
+    while batch := await queue.receive(max_count=50, fill_wait=0.0, idle_wait=0.2):
+        for delivery in batch:
+            await queue.ack(delivery)
+        taken += batch
+    return taken
+
+
+class QueueContract:
+    @pytest.fixture
+    def queue(self, subject: QueueHarness) -> Queue:
+        return subject.queue
+
+    def test_a_published_request_is_received_intact_on_its_first_attempt(self, queue: Queue) -> None:
+        async def scenario() -> None:
+            request = a_request(top_k=4)
+            await queue.publish(request)
+            [delivery] = await queue.receive(max_count=10, fill_wait=0.0, idle_wait=PROMPT)
+            assert delivery.request == request
+            assert delivery.attempt == 1
+
+        asyncio.run(scenario())
+
+    def test_receive_returns_at_most_max_count_deliveries(self, queue: Queue) -> None:
+        async def scenario() -> None:
+            for _ in range(5):
+                await queue.publish(a_request())
+            first = await queue.receive(max_count=3, fill_wait=0.0, idle_wait=PROMPT)
+            rest = await queue.receive(max_count=3, fill_wait=0.0, idle_wait=PROMPT)
+            assert (len(first), len(rest)) == (3, 2)
+
+        asyncio.run(scenario())
+
+    def test_receive_on_an_empty_queue_returns_nothing_after_the_idle_wait(self, queue: Queue) -> None:
+        async def scenario() -> None:
+            started = time.monotonic()
+            assert await queue.receive(max_count=5, fill_wait=0.0, idle_wait=0.3) == []
+            elapsed = time.monotonic() - started
+            assert 0.25 <= elapsed < PROMPT
+
+        asyncio.run(scenario())
+
+    def test_receive_returns_early_once_max_count_deliveries_are_ready(self, queue: Queue) -> None:
+        async def scenario() -> None:
+            for _ in range(3):
+                await queue.publish(a_request())
+            started = time.monotonic()
+            batch = await queue.receive(max_count=3, fill_wait=LONG_WAIT, idle_wait=LONG_WAIT)
+            assert len(batch) == 3
+            assert time.monotonic() - started < PROMPT
+
+        asyncio.run(scenario())
+
+    def test_receive_waits_at_most_about_fill_wait_for_a_batch_to_fill(self, queue: Queue) -> None:
+        async def scenario() -> None:
+            await queue.publish(a_request())
+            started = time.monotonic()
+            batch = await queue.receive(max_count=10, fill_wait=0.3, idle_wait=LONG_WAIT)
+            assert len(batch) == 1
+            assert time.monotonic() - started < PROMPT + 0.3
+
+        asyncio.run(scenario())
+
+    def test_receive_gathers_what_arrives_during_fill_wait(self, queue: Queue) -> None:
+        async def scenario() -> None:
+            first, second = a_request(), a_request()
+            await queue.publish(first)
+
+            async def publish_later() -> None:
+                await asyncio.sleep(0.1)
+                await queue.publish(second)
+
+            batch, _ = await asyncio.gather(
+                queue.receive(max_count=2, fill_wait=LONG_WAIT, idle_wait=LONG_WAIT), publish_later()
+            )
+            assert ids(batch) == [first.id, second.id]
+
+        asyncio.run(scenario())
+
+    def test_deliveries_come_out_in_the_order_they_were_published(self, queue: Queue) -> None:
+        async def scenario() -> None:
+            requests = [a_request() for _ in range(6)]
+            for request in requests:
+                await queue.publish(request)
+            received: list[Delivery] = []
+            while len(received) < len(requests):
+                batch = await queue.receive(max_count=4, fill_wait=0.0, idle_wait=PROMPT)
+                assert batch, "the queue lost messages"
+                received += batch
+            assert ids(received) == [r.id for r in requests]
+
+        asyncio.run(scenario())
+
+    def test_an_acknowledged_delivery_is_gone_for_good(self, subject: QueueHarness, queue: Queue) -> None:
+        async def scenario() -> None:
+            await queue.publish(a_request())
+            [delivery] = await queue.receive(max_count=1, fill_wait=0.0, idle_wait=PROMPT)
+            await queue.ack(delivery)
+            await queue.close()  # even a consumer restart does not bring it back
+            assert await subject.connect().receive(max_count=1, fill_wait=0.0, idle_wait=0.3) == []
+
+        asyncio.run(scenario())
+
+    def test_a_delivery_rejected_with_requeue_comes_back_as_a_second_attempt(self, queue: Queue) -> None:
+        async def scenario() -> None:
+            request = a_request()
+            await queue.publish(request)
+            [first] = await queue.receive(max_count=1, fill_wait=0.0, idle_wait=PROMPT)
+            await queue.reject(first, requeue=True)
+            [again] = await queue.receive(max_count=1, fill_wait=0.0, idle_wait=PROMPT)
+            assert again.request == request
+            assert again.attempt == 2
+
+        asyncio.run(scenario())
+
+    def test_a_delivery_rejected_without_requeue_never_comes_back(
+        self, subject: QueueHarness, queue: Queue
+    ) -> None:
+        async def scenario() -> None:
+            await queue.publish(a_request())
+            [delivery] = await queue.receive(max_count=1, fill_wait=0.0, idle_wait=PROMPT)
+            await queue.reject(delivery, requeue=False)
+            assert await queue.receive(max_count=1, fill_wait=0.0, idle_wait=0.3) == []
+            await queue.close()
+            assert await subject.connect().receive(max_count=1, fill_wait=0.0, idle_wait=0.3) == []
+
+        asyncio.run(scenario())
+
+    def test_closing_a_consumer_gives_back_what_it_did_not_acknowledge(
+        self, subject: QueueHarness, queue: Queue
+    ) -> None:
+        async def scenario() -> None:
+            requests = [a_request() for _ in range(3)]
+            for request in requests:
+                await queue.publish(request)
+            batch = await queue.receive(max_count=3, fill_wait=0.0, idle_wait=PROMPT)
+            await queue.ack(batch[1])
+            await queue.close()
+            again = await subject.connect().receive(max_count=3, fill_wait=0.2, idle_wait=PROMPT)
+            assert ids(again) == [requests[0].id, requests[2].id]
+            assert [d.attempt for d in again] == [2, 2]
+
+        asyncio.run(scenario())
+
+    def test_a_delivery_taken_by_one_receiver_is_not_given_to_another(self, subject: QueueHarness) -> None:
+        published = [a_request() for _ in range(16)]
+
+        async def publish_all() -> None:
+            for request in published:
+                await subject.queue.publish(request)
+
+        async def consume(queue: Queue) -> list[RequestId]:
+            taken: list[RequestId] = []
+            while batch := await queue.receive(max_count=3, fill_wait=0.0, idle_wait=0.3):
+                for delivery in batch:
+                    await queue.ack(delivery)
+                taken += ids(batch)
+            return taken
+
+        asyncio.run(publish_all())
+        consumers = [in_another_thread(consume(subject.connect())) for _ in range(4)]
+        taken = [request_id for c in consumers for request_id in c.result(timeout=30)]
+        assert sorted(taken) == sorted(r.id for r in published)
+
+    def test_a_publish_from_another_thread_wakes_a_waiting_receiver_promptly(
+        self, subject: QueueHarness, queue: Queue
+    ) -> None:
+        request = a_request()
+
+        async def publish_soon(publisher: Queue) -> float:
+            await asyncio.sleep(0.1)
+            await publisher.publish(request)
+            return time.monotonic()
+
+        async def scenario() -> None:
+            publisher = in_another_thread(publish_soon(subject.connect()))
+            batch = await queue.receive(max_count=1, fill_wait=0.0, idle_wait=LONG_WAIT)
+            woke_at = time.monotonic()
+            published_at = await asyncio.wrap_future(publisher)
+            assert ids(batch) == [request.id]
+            assert woke_at - published_at < PROMPT
+
+        asyncio.run(scenario())
+
+    # --- Adapter-configuration-specific: needs a harness that declares its `max_length` bound. ---
+
+    def test_publishing_past_the_configured_bound_is_refused_and_keeps_what_is_queued(
+        self, subject: QueueHarness, queue: Queue
+    ) -> None:
+        if subject.max_length is None:
+            pytest.skip("this adapter was configured without a length bound")
+        bound = subject.max_length
+
+        async def scenario() -> None:
+            kept = [a_request() for _ in range(bound)]
+            for request in kept:
+                await queue.publish(request)
+            with pytest.raises(Overloaded):
+                await queue.publish(a_request())
+            assert ids(await drain(queue)) == [r.id for r in kept]
+
+        asyncio.run(scenario())

@@ -1,0 +1,245 @@
+"""Canned-answer doubles and small helpers shared by every test.
+
+Where a working memory adapter exists the tests use it; the doubles here only add what a test
+must control: a classifier with known answers, and stores and queues that can be switched off.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import threading
+from collections.abc import Callable, Coroutine, Sequence
+from concurrent.futures import Future
+from typing import Any, TypeVar
+
+from PIL import Image
+
+from adapters.memory import MemoryQueue, MemoryResultStore
+from inference.domain import (
+    Failure,
+    InferenceRequest,
+    LabelScore,
+    ModelInfo,
+    Prediction,
+    RequestId,
+    RequestRecord,
+    Transition,
+)
+from inference.errors import QueueUnavailable, StoreUnavailable
+from inference.ports import Classifier, Delivery
+
+T = TypeVar("T")
+
+Colour = tuple[int, int, int]
+
+# The stub's rules, by content: a test builds such an image with the helpers below.
+UNDECODABLE_MARKER = b"BAD"
+CRASH_MARKER = b"CRASH"
+
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+class StubClassifier(Classifier):
+    """A classifier with canned answers.
+
+    - An image containing UNDECODABLE_MARKER yields Failure("invalid_image", ...), as a real
+      classifier does for an image it cannot decode; the rest of the batch is unaffected.
+    - A batch holding an image that contains `crash_marker` raises RuntimeError as a whole, as a
+      model that crashes does (pass `crash_marker=None` to switch this off).
+    - Otherwise the scores are `scores` (a fixed vector, one per label) or `scores(image)`; by
+      default the first label is the most likely. They are reported as given, best first, cut
+      to the request's top_k.
+
+    `batch_sizes` records the size of every batch it was called with, crashing ones included.
+    """
+
+    def __init__(
+        self,
+        labels: Sequence[str] = ("cat", "dog", "fish"),
+        scores: Sequence[float] | Callable[[bytes], Sequence[float]] | None = None,
+        crash_marker: bytes | None = CRASH_MARKER,
+        name: str = "stub-net",
+        version: str = "1",
+    ) -> None:
+        if not labels:
+            raise ValueError("a classifier needs at least one label")
+        self._labels = tuple(labels)
+        if scores is None:
+            # n, n-1, ..., 1 normalised: a distribution, strictly best first, no ties.
+            total = len(labels) * (len(labels) + 1) / 2
+            scores = [(len(labels) - i) / total for i in range(len(labels))]
+        if not callable(scores):
+            self._check_length(scores)
+        self._scores = scores
+        self._crash_marker = crash_marker
+        self._model = ModelInfo(name=name, version=version, labels=self._labels, input_size=224)
+        self._lock = threading.Lock()
+        self.batch_sizes: list[int] = []
+
+    @property
+    def model(self) -> ModelInfo:
+        return self._model
+
+    def classify(self, batch: Sequence[InferenceRequest]) -> list[Prediction | Failure]:
+        with self._lock:
+            self.batch_sizes.append(len(batch))
+        if self._crash_marker is not None and any(self._crash_marker in r.image for r in batch):
+            raise RuntimeError("the stub model crashed on this batch")
+        return [self._classify_one(request) for request in batch]
+
+    def _classify_one(self, request: InferenceRequest) -> Prediction | Failure:
+        if UNDECODABLE_MARKER in request.image:
+            return Failure("invalid_image", "the image could not be decoded")
+        scores = self._scores(request.image) if callable(self._scores) else self._scores
+        self._check_length(scores)
+        ranked = sorted(zip(self._labels, scores, strict=True), key=lambda pair: pair[1], reverse=True)
+        return Prediction(
+            top_k=tuple(LabelScore(label, float(score)) for label, score in ranked[: request.top_k]),
+            model_name=self._model.name,
+            model_version=self._model.version,
+        )
+
+    def _check_length(self, scores: Sequence[float]) -> None:
+        if len(scores) != len(self._labels):
+            raise ValueError(f"{len(scores)} scores for {len(self._labels)} labels")
+
+
+class FailingQueue(MemoryQueue):
+    """A MemoryQueue whose every method raises QueueUnavailable while `down` is set."""
+
+    def __init__(self, *, down: bool = False, max_length: int = 10_000, delivery_limit: int = 5) -> None:
+        super().__init__(max_length=max_length, delivery_limit=delivery_limit)
+        self.down = down
+
+    def _check(self) -> None:
+        if self.down:
+            raise QueueUnavailable("the stub broker is down")
+
+    async def publish(self, request: InferenceRequest) -> None:
+        self._check()
+        await super().publish(request)
+
+    async def receive(self, max_count: int, fill_wait: float, idle_wait: float) -> list[Delivery]:
+        self._check()
+        return await super().receive(max_count, fill_wait, idle_wait)
+
+    async def ack(self, delivery: Delivery) -> None:
+        self._check()
+        await super().ack(delivery)
+
+    async def reject(self, delivery: Delivery, requeue: bool) -> None:
+        self._check()
+        await super().reject(delivery, requeue)
+
+    async def close(self) -> None:
+        self._check()
+        await super().close()
+
+    async def ping(self) -> None:
+        self._check()
+        await super().ping()
+
+
+class FailingResultStore(MemoryResultStore):
+    """A MemoryResultStore whose every method raises StoreUnavailable while `down` is set.
+
+    `added_ids` lists every id it accepted, so a test can look up records whose id the code
+    under test never handed back (after a failed submission, say).
+    """
+
+    def __init__(
+        self, *, down: bool = False, ttl: float = 3600.0, clock: Callable[[], float] | None = None
+    ) -> None:
+        if clock is None:
+            super().__init__(ttl=ttl)
+        else:
+            super().__init__(ttl=ttl, clock=clock)
+        self.down = down
+        self.added_ids: list[RequestId] = []
+
+    def _check(self) -> None:
+        if self.down:
+            raise StoreUnavailable("the stub store is down")
+
+    async def add(self, record: RequestRecord) -> bool:
+        self._check()
+        added = await super().add(record)
+        if added:
+            self.added_ids.append(record.request_id)
+        return added
+
+    async def get(self, request_id: RequestId) -> RequestRecord:
+        self._check()
+        return await super().get(request_id)
+
+    async def transition(self, request_id: RequestId, transition: Transition) -> RequestRecord:
+        self._check()
+        return await super().transition(request_id, transition)
+
+    async def wait_for_terminal(self, request_id: RequestId, timeout: float) -> RequestRecord:
+        self._check()
+        return await super().wait_for_terminal(request_id, timeout)
+
+    async def delete(self, request_id: RequestId) -> None:
+        self._check()
+        await super().delete(request_id)
+
+    async def ping(self) -> None:
+        self._check()
+        await super().ping()
+
+
+class FakeClock:
+    """A monotonic clock (seconds) that moves only when a test says so."""
+
+    def __init__(self, start: float = 1_000.0) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def encoded_image(fmt: str, width: int = 8, height: int = 8, colour: Colour = (200, 30, 30)) -> bytes:
+    """A solid-colour image encoded by Pillow in `fmt` ("PNG", "JPEG", "WEBP", ...)."""
+    buffer = io.BytesIO()
+    Image.new("RGB", (width, height), colour).save(buffer, format=fmt)
+    return buffer.getvalue()
+
+
+def png_bytes(width: int = 8, height: int = 8, colour: Colour = (200, 30, 30)) -> bytes:
+    return encoded_image("PNG", width, height, colour)
+
+
+def jpeg_bytes(width: int = 8, height: int = 8, colour: Colour = (200, 30, 30)) -> bytes:
+    return encoded_image("JPEG", width, height, colour)
+
+
+def undecodable_image() -> bytes:
+    """Bytes that pass the media-type sniffing (a PNG signature) but that no decoder can read."""
+    return _PNG_SIGNATURE + UNDECODABLE_MARKER + b" truncated image data"
+
+
+def crashing_image() -> bytes:
+    """A sniffable PNG-looking upload on which StubClassifier crashes its whole batch."""
+    return _PNG_SIGNATURE + CRASH_MARKER
+
+
+def in_another_thread(coroutine: Coroutine[Any, Any, T]) -> Future[T]:
+    """Run `coroutine` on a new thread with its own event loop, as another process's client would.
+
+    Await the result from a coroutine with `asyncio.wrap_future(future)`.
+    """
+    future: Future[T] = Future()
+
+    def target() -> None:
+        try:
+            future.set_result(asyncio.run(coroutine))
+        except BaseException as exc:
+            future.set_exception(exc)
+
+    threading.Thread(target=target, daemon=True).start()
+    return future

@@ -1,0 +1,147 @@
+"""RequestRecord.apply as a state machine, explored by hypothesis."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from hypothesis import settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
+
+from inference.domain import (
+    Fail,
+    Failure,
+    InferenceRequest,
+    LabelScore,
+    Prediction,
+    RequestId,
+    RequestRecord,
+    RequestStatus,
+    Start,
+    Succeed,
+    Transition,
+)
+from inference.errors import InvalidTransition
+
+EPOCH = datetime(2024, 1, 1, tzinfo=UTC)
+
+# Any time at all, earlier ones included: the record must not assume clocks are monotonic.
+times = st.integers(min_value=-10_000, max_value=10_000).map(lambda s: EPOCH + timedelta(seconds=s))
+predictions = st.builds(
+    Prediction,
+    top_k=st.lists(
+        st.builds(LabelScore, label=st.sampled_from(["cat", "dog"]), score=st.floats(0, 1)),
+        min_size=1,
+        max_size=2,
+    ).map(tuple),
+    model_name=st.just("net"),
+    model_version=st.just("1"),
+)
+failures = st.builds(Failure, code=st.sampled_from(["invalid_image", "model_error"]), message=st.just("x"))
+
+
+class RequestLifecycle(RuleBasedStateMachine):
+    def __init__(self) -> None:
+        super().__init__()
+        request = InferenceRequest(
+            id=RequestId.new(), image=b"img", media_type="image/png", top_k=2, submitted_at=EPOCH
+        )
+        self.record = RequestRecord.queued(request)
+        self.starts = 0
+        self.last_applied_at = EPOCH
+        self.outcome: Prediction | Failure | None = None
+
+    def _apply(self, transition: Transition) -> bool:
+        before = self.record
+        if before.status.is_terminal:
+            with pytest.raises(InvalidTransition) as refused:
+                before.apply(transition)
+            assert refused.value.current is before
+            return False
+        self.record = before.apply(transition)
+        self.last_applied_at = transition.at
+        return True
+
+    @rule(at=times)
+    def start(self, at: datetime) -> None:
+        if self._apply(Start(at)):
+            self.starts += 1
+
+    @rule(prediction=predictions, at=times)
+    def succeed(self, prediction: Prediction, at: datetime) -> None:
+        if self._apply(Succeed(prediction, at)):
+            self.outcome = prediction
+
+    @rule(failure=failures, at=times)
+    def fail(self, failure: Failure, at: datetime) -> None:
+        if self._apply(Fail(failure, at)):
+            self.outcome = failure
+
+    @invariant()
+    def attempts_count_the_starts_that_were_applied(self) -> None:
+        assert self.record.attempts == self.starts
+
+    @invariant()
+    def completed_at_is_set_exactly_when_terminal(self) -> None:
+        assert (self.record.completed_at is not None) == self.record.status.is_terminal
+        if self.record.completed_at is not None:
+            assert self.record.completed_at == self.record.updated_at
+
+    @invariant()
+    def a_prediction_only_on_success_and_a_failure_only_on_failure(self) -> None:
+        succeeded = self.record.status is RequestStatus.SUCCEEDED
+        failed = self.record.status is RequestStatus.FAILED
+        assert (self.record.prediction is not None) == succeeded
+        assert (self.record.failure is not None) == failed
+        if succeeded:
+            assert self.record.prediction == self.outcome
+        if failed:
+            assert self.record.failure == self.outcome
+
+    @invariant()
+    def updated_at_is_the_last_applied_transitions_time(self) -> None:
+        assert self.record.updated_at == self.last_applied_at
+
+    @invariant()
+    def processing_only_after_a_start(self) -> None:
+        if self.record.status is RequestStatus.PROCESSING:
+            assert self.starts >= 1
+
+    @invariant()
+    def identity_and_creation_never_change(self) -> None:
+        assert self.record.created_at == EPOCH
+        assert self.record.top_k == 2
+
+
+RequestLifecycle.TestCase.settings = settings(max_examples=150, stateful_step_count=20, deadline=None)
+test_a_request_record_obeys_its_state_machine = RequestLifecycle.TestCase
+
+
+def a_record() -> RequestRecord:
+    request = InferenceRequest(
+        id=RequestId.new(), image=b"i", media_type="image/png", top_k=1, submitted_at=EPOCH
+    )
+    return RequestRecord.queued(request)
+
+
+def test_a_request_may_fail_straight_from_queued() -> None:
+    failed = a_record().apply(Fail(Failure("delivery_limit_exceeded", "x"), EPOCH))
+    assert failed.status is RequestStatus.FAILED
+    assert failed.attempts == 0
+
+
+def test_a_redelivered_request_starts_processing_again() -> None:
+    record = a_record().apply(Start(EPOCH)).apply(Start(EPOCH + timedelta(seconds=1)))
+    assert record.status is RequestStatus.PROCESSING
+    assert record.attempts == 2
+
+
+def test_a_terminal_record_keeps_its_first_result() -> None:
+    prediction = Prediction((LabelScore("cat", 0.9),), "net", "1")
+    done = a_record().apply(Start(EPOCH)).apply(Succeed(prediction, EPOCH))
+    for late in (Start(EPOCH), Succeed(prediction, EPOCH), Fail(Failure("model_error", "x"), EPOCH)):
+        with pytest.raises(InvalidTransition) as refused:
+            done.apply(late)
+        assert refused.value.current == done
+        assert refused.value.current.prediction == prediction
