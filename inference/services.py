@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -20,6 +21,7 @@ from inference.domain import (
     RequestRecord,
     Start,
     Succeed,
+    Transition,
 )
 from inference.errors import InvalidTransition, StoreUnavailable, UnknownRequest
 from inference.media import sniff_media_type
@@ -81,8 +83,8 @@ class GetResult:
 class BatchReport:
     succeeded: int = 0
     failed: int = 0
-    skipped: int = 0
-    requeued: int = 0
+    skipped: int = 0  # already finished (a duplicate or redelivery) or expired
+    requeued: int = 0  # the store was down: back to the queue
 
 
 class ProcessBatch:
@@ -108,65 +110,49 @@ class ProcessBatch:
         self._clock = clock
 
     async def __call__(self, deliveries: Sequence[Delivery]) -> BatchReport:
+        tally: Counter[str] = Counter()
         runnable: list[Delivery] = []
-        skipped = failed = requeued = 0
         for delivery in deliveries:
             if delivery.attempt > self._max_attempts:
                 failure = Failure(
                     "delivery_limit_exceeded",
                     f"processing was attempted {delivery.attempt - 1} times without finishing",
                 )
-                if await self._finish(delivery, Fail(failure, self._clock())):
-                    failed += 1
-                else:
-                    requeued += 1
-                continue
-            state = await self._start(delivery)
-            if state == "run":
+                tally[await self._finish(delivery, Fail(failure, self._clock()))] += 1
+            elif (state := await self._apply(delivery, Start(self._clock()))) == "applied":
                 runnable.append(delivery)
-            elif state == "skip":
-                skipped += 1
             else:
-                requeued += 1
+                tally[state] += 1
         outcomes = await asyncio.to_thread(self._classify, [d.request for d in runnable])
-        succeeded = 0
         for delivery, outcome in zip(runnable, outcomes, strict=True):
             now = self._clock()
             transition = Succeed(outcome, now) if isinstance(outcome, Prediction) else Fail(outcome, now)
-            if not await self._finish(delivery, transition):
-                requeued += 1
-            elif isinstance(outcome, Prediction):
-                succeeded += 1
-            else:
-                failed += 1
-        return BatchReport(succeeded, failed, skipped, requeued)
+            tally[await self._finish(delivery, transition)] += 1
+        return BatchReport(tally["succeeded"], tally["failed"], tally["settled"], tally["requeued"])
 
-    async def _start(self, delivery: Delivery) -> str:
+    async def _finish(self, delivery: Delivery, transition: Succeed | Fail) -> str:
+        """Store the outcome, then acknowledge: never the other way round."""
+        state = await self._apply(delivery, transition)
+        if state != "applied":
+            return state
+        await self._queue.ack(delivery)
+        return "succeeded" if isinstance(transition, Succeed) else "failed"
+
+    async def _apply(self, delivery: Delivery, transition: Transition) -> str:
+        """ "applied"; or "settled" (acknowledged: nothing to do) or "requeued" (store down)."""
         try:
-            await self._store.transition(delivery.request.id, Start(self._clock()))
+            await self._store.transition(delivery.request.id, transition)
         except InvalidTransition:
             await self._queue.ack(delivery)  # finished already: a duplicate or a redelivery
-            return "skip"
+            return "settled"
         except UnknownRequest:
             log.warning("request %s has no record (expired?); dropping it", delivery.request.id)
             await self._queue.ack(delivery)
-            return "skip"
+            return "settled"
         except StoreUnavailable:
             await self._queue.reject(delivery, requeue=True)
             return "requeued"
-        return "run"
-
-    async def _finish(self, delivery: Delivery, transition: Start | Succeed | Fail) -> bool:
-        """Store the outcome then acknowledge; False if it went back to the queue instead."""
-        try:
-            await self._store.transition(delivery.request.id, transition)
-        except (InvalidTransition, UnknownRequest):
-            pass  # someone else finished it first, or it expired: either way nothing to keep
-        except StoreUnavailable:
-            await self._queue.reject(delivery, requeue=True)
-            return False
-        await self._queue.ack(delivery)
-        return True
+        return "applied"
 
     def _classify(self, batch: list[InferenceRequest]) -> list[Prediction | Failure]:
         if not batch:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import os
 import random
 import socket
 import subprocess
@@ -25,6 +24,8 @@ from entrypoints.settings import Settings
 pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[2]
+# The console script the README's `uv run inference serve` runs, from this environment.
+INFERENCE = str(Path(sys.executable).parent / "inference")
 SUBMIT = "/api/inference/requests"
 
 
@@ -70,9 +71,8 @@ def served() -> Iterator[str]:
     """`inference serve` as a user runs it, in its own process on a spare port."""
     port = _free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "entrypoints.cli", "serve", "--port", str(port)],
+        [INFERENCE, "serve", "--port", str(port)],
         cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
@@ -120,7 +120,7 @@ def test_the_classify_command_prints_a_label_per_file(served: str, tmp_path: Pat
         files.append(str(path))
 
     result = subprocess.run(
-        [sys.executable, "-m", "entrypoints.cli", "classify", "--url", served, *files],
+        [INFERENCE, "classify", "--url", served, *files],
         cwd=ROOT,
         capture_output=True,
         text=True,
