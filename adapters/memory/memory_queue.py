@@ -36,7 +36,7 @@ class MemoryQueue(Queue):
         self._lock = threading.Lock()
         self._ready: deque[_Message] = deque()
         self._unacked: dict[str, _Message] = {}
-        self._dead: deque[InferenceRequest] = deque(maxlen=1000)
+        self._dead: deque[InferenceRequest] = deque(maxlen=100)  # a sample for inspection, not a store
         self._tags = itertools.count(1)
         self._arrivals = WakeUp(self._lock)
 
