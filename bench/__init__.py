@@ -1,0 +1,1 @@
+"""Benchmark scripts: they print figures; no test asserts a wall-clock time."""
