@@ -8,12 +8,14 @@ import pytest
 from dependency_injector import providers
 from fastapi.testclient import TestClient
 
+from adapters.memory import MemoryResultStore
 from entrypoints.container import Container, create_container
 from entrypoints.embedded import create_embedded_app
 from entrypoints.settings import ApiSettings, QueueSettings, Settings
 from tests.stubs import (
     FailingQueue,
     FailingResultStore,
+    FakeClock,
     StubClassifier,
     jpeg_bytes,
     png_bytes,
@@ -201,6 +203,19 @@ def test_an_unavailable_store_gets_503_on_submit_and_on_read() -> None:
 
 def test_an_unknown_request_id_gets_404(client: TestClient) -> None:
     response = client.get(f"{SUBMIT}/{uuid.uuid4()}/results")
+
+    _assert_error(response.status_code, response.json(), 404, "unknown_request")
+
+
+def test_a_request_whose_record_expired_gets_404() -> None:
+    clock = FakeClock()
+    container = create_container(Settings(mode="embedded"))
+    with container.store.override(providers.Object(MemoryResultStore(ttl=60, clock=clock))):
+        client = TestClient(create_embedded_app(container))
+        request_id = client.post(SUBMIT, files={"image": png_bytes()}).json()["request_id"]
+        assert client.get(f"{SUBMIT}/{request_id}/results").status_code == 200
+        clock.now += 61
+        response = client.get(f"{SUBMIT}/{request_id}/results")
 
     _assert_error(response.status_code, response.json(), 404, "unknown_request")
 

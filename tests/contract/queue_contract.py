@@ -15,6 +15,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import pytest
+from hypothesis import settings
+from hypothesis import strategies as st
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    invariant,
+    precondition,
+    rule,
+    run_state_machine_as_test,
+)
 
 from inference.domain import InferenceRequest, RequestId
 from inference.errors import Overloaded
@@ -51,10 +60,10 @@ def ids(deliveries: list[Delivery]) -> list[RequestId]:
     return [d.request.id for d in deliveries]
 
 
-async def drain(queue: Queue) -> list[Delivery]:
+async def drain(queue: Queue, idle_wait: float = 0.2) -> list[Delivery]:
     """Everything ready now, acknowledged."""
     taken: list[Delivery] = []
-    while batch := await queue.receive(max_count=50, fill_wait=0.0, idle_wait=0.2):
+    while batch := await queue.receive(max_count=50, fill_wait=0.0, idle_wait=idle_wait):
         for delivery in batch:
             await queue.ack(delivery)
         taken += batch
@@ -65,6 +74,9 @@ class QueueContract:
     @pytest.fixture
     def queue(self, subject: QueueHarness) -> Queue:
         return subject.queue
+
+    def test_no_sequence_of_operations_loses_or_duplicates_a_request(self, queue: Queue) -> None:
+        check_against_the_model(queue)
 
     def test_a_published_request_is_received_intact_on_its_first_attempt(self, queue: Queue) -> None:
         async def scenario() -> None:
@@ -255,3 +267,102 @@ class QueueContract:
             assert ids(await drain(queue)) == [r.id for r in kept]
 
         asyncio.run(scenario())
+
+
+def check_against_the_model(queue: Queue) -> None:
+    class OnThisQueue(QueueAgainstModel):
+        pass
+
+    OnThisQueue.queue = queue
+    run_state_machine_as_test(
+        OnThisQueue, settings=settings(max_examples=40, stateful_step_count=25, deadline=None)
+    )
+
+
+class QueueAgainstModel(RuleBasedStateMachine):
+    """Any sequence of publish / receive / ack / reject / close loses and duplicates nothing.
+
+    The model tracks, for each request, whether it is ready, delivered (unacknowledged) or gone,
+    and how often it was delivered. Order after a requeue is left to the broker (quorum queues
+    and the memory queue differ), so receive is checked as a set. Subclasses set `queue`.
+    """
+
+    queue: Queue
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.loop = asyncio.new_event_loop()
+        self.loop.run_until_complete(drain(self.queue, idle_wait=0.01))  # start empty
+        self.ready: list[RequestId] = []
+        self.unacked: dict[str, Delivery] = {}
+        self.deliveries: dict[RequestId, int] = {}
+
+    def teardown(self) -> None:
+        # Nothing lost: closing hands back what is unacknowledged, and then everything that the
+        # model holds comes out exactly once.
+        self.loop.run_until_complete(self.queue.close())
+        remaining = self.loop.run_until_complete(drain(self.queue, idle_wait=0.05))
+        self.loop.close()
+        assert sorted(ids(remaining), key=str) == sorted(
+            self.ready + [d.request.id for d in self.unacked.values()], key=str
+        )
+
+    # Stay well under any bound an adapter is configured with (bounds have their own test).
+    @precondition(lambda self: len(self.ready) + len(self.unacked) < 10)
+    @rule()
+    def publish(self) -> None:
+        request = a_request()
+        self.loop.run_until_complete(self.queue.publish(request))
+        self.ready.append(request.id)
+        self.deliveries[request.id] = 0
+
+    @rule(max_count=st.integers(1, 4))
+    def receive(self, max_count: int) -> None:
+        expected = min(max_count, len(self.ready))
+        idle_wait = 2.0 if expected else 0.01
+        batch = self.loop.run_until_complete(
+            self.queue.receive(max_count, fill_wait=0.0, idle_wait=idle_wait)
+        )
+        assert len(batch) == expected
+        assert len(set(ids(batch))) == len(batch)
+        for delivery in batch:
+            request_id = delivery.request.id
+            assert request_id in self.ready
+            self.ready.remove(request_id)
+            self.deliveries[request_id] += 1
+            assert delivery.attempt == self.deliveries[request_id]
+            self.unacked[delivery.tag] = delivery
+
+    @precondition(lambda self: self.unacked)
+    @rule(data=st.data())
+    def ack(self, data: st.DataObject) -> None:
+        tag = data.draw(st.sampled_from(sorted(self.unacked)))
+        self.loop.run_until_complete(self.queue.ack(self.unacked.pop(tag)))
+
+    # Requeue only below two deliveries: every broker's delivery limit is at least that.
+    @precondition(lambda self: any(d.attempt < 2 for d in self.unacked.values()))
+    @rule(data=st.data())
+    def reject_and_requeue(self, data: st.DataObject) -> None:
+        tag = data.draw(st.sampled_from(sorted(t for t, d in self.unacked.items() if d.attempt < 2)))
+        delivery = self.unacked.pop(tag)
+        self.loop.run_until_complete(self.queue.reject(delivery, requeue=True))
+        self.ready.append(delivery.request.id)
+
+    @precondition(lambda self: self.unacked)
+    @rule(data=st.data())
+    def reject_for_good(self, data: st.DataObject) -> None:
+        tag = data.draw(st.sampled_from(sorted(self.unacked)))
+        self.loop.run_until_complete(self.queue.reject(self.unacked.pop(tag), requeue=False))
+
+    @precondition(lambda self: all(d.attempt < 2 for d in self.unacked.values()))
+    @rule()
+    def close(self) -> None:
+        self.loop.run_until_complete(self.queue.close())
+        self.ready += [d.request.id for d in self.unacked.values()]
+        self.unacked.clear()
+
+    @invariant()
+    def each_request_is_in_one_place_at_most(self) -> None:
+        in_flight = [d.request.id for d in self.unacked.values()]
+        assert len(set(self.ready)) == len(self.ready)
+        assert not set(self.ready) & set(in_flight)
