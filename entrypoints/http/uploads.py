@@ -12,6 +12,10 @@ from entrypoints.http.errors import UploadError
 
 IMAGE_FIELD = "image"
 
+# Room for the multipart envelope (boundaries, part headers) around an image of `limit` bytes.
+_MULTIPART_SLACK = 16 * 1024
+
+
 OPENAPI_REQUEST_BODY = {
     "required": True,
     "content": {
@@ -43,10 +47,6 @@ async def read_image(request: Request, limit: int) -> bytes:
     if not image:
         raise UploadError(422, "empty_image", "the image is empty")
     return image
-
-
-# Room for the multipart envelope (boundaries, part headers) around an image of `limit` bytes.
-_MULTIPART_SLACK = 16 * 1024
 
 
 async def _read_body(request: Request, limit: int) -> bytes:
