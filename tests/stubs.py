@@ -11,6 +11,7 @@ import io
 import threading
 from collections.abc import Callable, Coroutine, Sequence
 from concurrent.futures import Future
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from PIL import Image
@@ -243,3 +244,21 @@ def in_another_thread(coroutine: Coroutine[Any, Any, T]) -> Future[T]:
 
     threading.Thread(target=target, daemon=True).start()
     return future
+
+
+def a_request(
+    image: bytes | None = None, top_k: int = 3, submitted_at: datetime | None = None
+) -> InferenceRequest:
+    """A valid request; by default a unique PNG-signed body, so no two requests are equal."""
+    return InferenceRequest(
+        id=RequestId.new(),
+        image=image if image is not None else _PNG_SIGNATURE + RequestId.new().value.bytes,
+        media_type="image/png",
+        top_k=top_k,
+        submitted_at=submitted_at or datetime.now(UTC),
+    )
+
+
+def a_record(top_k: int = 3, submitted_at: datetime | None = None) -> RequestRecord:
+    """A freshly queued record."""
+    return RequestRecord.queued(a_request(top_k=top_k, submitted_at=submitted_at))

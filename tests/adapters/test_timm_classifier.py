@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import pickle
-from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -15,19 +14,16 @@ from PIL import Image
 from adapters.model_manifest import ManifestError, load_manifest
 from adapters.timm_classifier import TimmClassifier
 from adapters.timm_model import build_model
-from inference.domain import Failure, InferenceRequest, Prediction, RequestId
+from inference.domain import Failure, Prediction
 from tests.adapters.checkpoints import (
     LABELS,
     reference_style_checkpoint,
     safetensors_checkpoint,
     write_manifest,
 )
+from tests.stubs import a_request
 
 pytestmark = pytest.mark.slow
-
-
-def _request(image: bytes, top_k: int = 5) -> InferenceRequest:
-    return InferenceRequest(RequestId.new(), image, "image/png", top_k, datetime.now(UTC))
 
 
 def _png(seed: int, size: tuple[int, int] = (48, 40)) -> bytes:
@@ -40,7 +36,7 @@ def _png(seed: int, size: tuple[int, int] = (48, 40)) -> bytes:
 def test_a_safetensors_checkpoint_classifies_a_batch_with_sorted_probabilities(tmp_path: Path) -> None:
     classifier = TimmClassifier(load_manifest(safetensors_checkpoint(tmp_path)))
 
-    outcomes = classifier.classify([_request(_png(1)), _request(_png(2), top_k=2)])
+    outcomes = classifier.classify([a_request(_png(1), top_k=5), a_request(_png(2), top_k=2)])
 
     first, second = outcomes
     assert isinstance(first, Prediction) and isinstance(second, Prediction)
@@ -57,7 +53,7 @@ def test_an_undecodable_image_fails_alone_and_its_batch_mates_succeed(tmp_path: 
     classifier = TimmClassifier(load_manifest(safetensors_checkpoint(tmp_path)))
     truncated = _png(3)[:60]
 
-    outcomes = classifier.classify([_request(_png(4)), _request(truncated), _request(_png(5))])
+    outcomes = classifier.classify([a_request(_png(4)), a_request(truncated), a_request(_png(5))])
 
     assert isinstance(outcomes[0], Prediction) and isinstance(outcomes[2], Prediction)
     assert isinstance(outcomes[1], Failure) and outcomes[1].code == "invalid_image"
@@ -65,7 +61,7 @@ def test_an_undecodable_image_fails_alone_and_its_batch_mates_succeed(tmp_path: 
 
 def test_a_batch_gives_the_same_answers_as_one_image_at_a_time(tmp_path: Path) -> None:
     classifier = TimmClassifier(load_manifest(safetensors_checkpoint(tmp_path)))
-    requests = [_request(_png(seed)) for seed in range(4)]
+    requests = [a_request(_png(seed)) for seed in range(4)]
 
     together = classifier.classify(requests)
     alone = [classifier.classify([request])[0] for request in requests]
@@ -96,7 +92,7 @@ def test_a_head_ending_in_softmax_is_not_softmaxed_twice(tmp_path: Path) -> None
     with torch.inference_mode():
         expected = build_model(manifest)(torch.from_numpy(pixels.transpose(2, 0, 1)[None].copy()))[0]
 
-    outcome = classifier.classify([_request(image)])[0]
+    outcome = classifier.classify([a_request(image)])[0]
 
     assert isinstance(outcome, Prediction)
     by_label = {item.label: item.score for item in outcome.top_k}

@@ -12,7 +12,6 @@ import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 import pytest
 from hypothesis import settings
@@ -25,10 +24,10 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
-from inference.domain import InferenceRequest, RequestId
+from inference.domain import RequestId
 from inference.errors import Overloaded
 from inference.ports import Delivery, Queue
-from tests.stubs import in_another_thread
+from tests.stubs import a_request, in_another_thread
 
 # Long enough that a test finishing before it proves a wake-up, not a timeout.
 LONG_WAIT = 10.0
@@ -47,13 +46,6 @@ class QueueHarness:
     queue: Queue
     connect: Callable[[], Queue]
     max_length: int | None = None
-
-
-def a_request(top_k: int = 3) -> InferenceRequest:
-    image = b"\x89PNG\r\n\x1a\n" + RequestId.new().value.bytes
-    return InferenceRequest(
-        id=RequestId.new(), image=image, media_type="image/png", top_k=top_k, submitted_at=datetime.now(UTC)
-    )
 
 
 def ids(deliveries: list[Delivery]) -> list[RequestId]:

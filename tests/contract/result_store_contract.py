@@ -22,7 +22,6 @@ from hypothesis.stateful import Bundle, RuleBasedStateMachine, rule, run_state_m
 from inference.domain import (
     Fail,
     Failure,
-    InferenceRequest,
     LabelScore,
     Prediction,
     RequestId,
@@ -34,6 +33,7 @@ from inference.domain import (
 )
 from inference.errors import InvalidTransition, UnknownRequest
 from inference.ports import ResultStore
+from tests import stubs
 from tests.stubs import in_another_thread
 
 LONG_WAIT = 10.0
@@ -58,10 +58,7 @@ class StoreHarness:
 
 
 def a_record(top_k: int = 3) -> RequestRecord:
-    request = InferenceRequest(
-        id=RequestId.new(), image=b"img", media_type="image/png", top_k=top_k, submitted_at=EPOCH
-    )
-    return RequestRecord.queued(request)
+    return stubs.a_record(top_k=top_k, submitted_at=EPOCH)
 
 
 def a_prediction(label: str = "cat") -> Prediction:

@@ -8,7 +8,8 @@ import pytest
 
 from adapters.memory import MemoryQueue
 from inference.errors import Overloaded
-from tests.contract.queue_contract import PROMPT, QueueContract, QueueHarness, a_request, ids
+from tests.contract.queue_contract import PROMPT, QueueContract, QueueHarness, ids
+from tests.stubs import a_request
 
 MEMORY_MAX_LENGTH = 20  # above what any contract test keeps queued, except the bound's own
 

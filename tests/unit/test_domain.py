@@ -16,14 +16,13 @@ from inference.domain import (
     RequestStatus,
 )
 from inference.errors import InvalidRequestId, InvalidTopK
+from tests import stubs
 
 SUBMITTED = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 
 
 def a_request(top_k: int = 3) -> InferenceRequest:
-    return InferenceRequest(
-        id=RequestId.new(), image=b"\x89PNG...", media_type="image/png", top_k=top_k, submitted_at=SUBMITTED
-    )
+    return stubs.a_request(top_k=top_k, submitted_at=SUBMITTED)
 
 
 def test_a_new_request_id_is_a_random_uuid4() -> None:

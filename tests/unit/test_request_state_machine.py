@@ -12,17 +12,15 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 from inference.domain import (
     Fail,
     Failure,
-    InferenceRequest,
     LabelScore,
     Prediction,
-    RequestId,
-    RequestRecord,
     RequestStatus,
     Start,
     Succeed,
     Transition,
 )
 from inference.errors import InvalidTransition
+from tests.stubs import a_record
 
 EPOCH = datetime(2024, 1, 1, tzinfo=UTC)
 
@@ -44,10 +42,7 @@ failures = st.builds(Failure, code=st.sampled_from(["invalid_image", "model_erro
 class RequestLifecycle(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
-        request = InferenceRequest(
-            id=RequestId.new(), image=b"img", media_type="image/png", top_k=2, submitted_at=EPOCH
-        )
-        self.record = RequestRecord.queued(request)
+        self.record = a_record(top_k=2, submitted_at=EPOCH)
         self.starts = 0
         self.last_applied_at = EPOCH
         self.outcome: Prediction | Failure | None = None
@@ -118,28 +113,21 @@ RequestLifecycle.TestCase.settings = settings(max_examples=150, stateful_step_co
 test_a_request_record_obeys_its_state_machine = RequestLifecycle.TestCase
 
 
-def a_record() -> RequestRecord:
-    request = InferenceRequest(
-        id=RequestId.new(), image=b"i", media_type="image/png", top_k=1, submitted_at=EPOCH
-    )
-    return RequestRecord.queued(request)
-
-
 def test_a_request_may_fail_straight_from_queued() -> None:
-    failed = a_record().apply(Fail(Failure("delivery_limit_exceeded", "x"), EPOCH))
+    failed = a_record(submitted_at=EPOCH).apply(Fail(Failure("delivery_limit_exceeded", "x"), EPOCH))
     assert failed.status is RequestStatus.FAILED
     assert failed.attempts == 0
 
 
 def test_a_redelivered_request_starts_processing_again() -> None:
-    record = a_record().apply(Start(EPOCH)).apply(Start(EPOCH + timedelta(seconds=1)))
+    record = a_record(submitted_at=EPOCH).apply(Start(EPOCH)).apply(Start(EPOCH + timedelta(seconds=1)))
     assert record.status is RequestStatus.PROCESSING
     assert record.attempts == 2
 
 
 def test_a_terminal_record_keeps_its_first_result() -> None:
     prediction = Prediction((LabelScore("cat", 0.9),), "net", "1")
-    done = a_record().apply(Start(EPOCH)).apply(Succeed(prediction, EPOCH))
+    done = a_record(submitted_at=EPOCH).apply(Start(EPOCH)).apply(Succeed(prediction, EPOCH))
     for late in (Start(EPOCH), Succeed(prediction, EPOCH), Fail(Failure("model_error", "x"), EPOCH)):
         with pytest.raises(InvalidTransition) as refused:
             done.apply(late)
