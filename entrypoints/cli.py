@@ -12,13 +12,13 @@ from entrypoints.settings import Settings
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = _parser()
+    parser = build_parser()
     args = parser.parse_args(argv)
     result: int = args.run(args)
     return result
 
 
-def _parser() -> argparse.ArgumentParser:
+def build_parser() -> argparse.ArgumentParser:
     defaults = Settings().api
     parser = argparse.ArgumentParser(prog="inference", description=__doc__)
     commands = parser.add_subparsers(required=True, metavar="COMMAND")

@@ -8,7 +8,8 @@ from adapters.memory import MemoryQueue, MemoryResultStore
 from adapters.model_manifest import load_manifest
 from adapters.timm_classifier import TimmClassifier
 from entrypoints.settings import Settings
-from inference.services import GetResult, ProcessBatch, SubmitRequest
+from inference.processing import ProcessBatch
+from inference.services import GetResult, SubmitRequest
 
 
 def _distributed_mode_missing() -> None:

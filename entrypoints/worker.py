@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 from entrypoints.container import Container
 from inference.ports import Classifier, Delivery, Queue
-from inference.services import BatchReport, ProcessBatch
+from inference.processing import BatchReport, ProcessBatch
 
 log = logging.getLogger(__name__)
 

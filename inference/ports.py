@@ -42,13 +42,27 @@ class Classifier(Protocol):
 class Delivery:
     """A request handed to a consumer, to be acknowledged or rejected exactly once.
 
-    `attempt` counts deliveries of this message, 1 for the first; brokers that cannot count
-    report 1, or 2 when they only know it was redelivered.
+    `attempt` counts deliveries of this message, 1 for the first. A broker that prefetches
+    also counts a delivery to a consumer that closed before handing it out, so attempts may run
+    ahead of what `receive` returned, never behind.
     """
 
     tag: str
     request: InferenceRequest
     attempt: int
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    """A message the queue gave up on: delivered too often, or not a request it could read.
+
+    `request_id` is None when the message does not even name a request. `failure` says why,
+    in the words the request's client will read.
+    """
+
+    tag: str
+    request_id: RequestId | None
+    failure: Failure
 
 
 class Queue(Protocol):
@@ -78,8 +92,21 @@ class Queue(Protocol):
         """Give the delivery back: delivered again (attempt + 1) if `requeue`, else dead-lettered."""
 
     @abstractmethod
+    async def receive_dead_letters(self, max_count: int, wait: float) -> list[DeadLetter]:
+        """Up to `max_count` dead letters, waiting up to `wait` seconds for a first one.
+
+        A message is dead-lettered when it is rejected without requeue, delivered more often
+        than the queue's delivery limit, or cannot be read as a request (it is then never
+        delivered by `receive`). Each stays invisible to others until discarded.
+        """
+
+    @abstractmethod
+    async def release_dead_letter(self, letter: DeadLetter, requeue: bool) -> None:
+        """Forget the dead letter for good, or (`requeue`) give it back to be received again."""
+
+    @abstractmethod
     async def close(self) -> None:
-        """Stop consuming: every delivery not yet acknowledged will be delivered again."""
+        """Stop consuming: every delivery and dead letter not yet acknowledged will come again."""
 
     @abstractmethod
     async def ping(self) -> None:

@@ -6,12 +6,13 @@ import itertools
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from adapters.memory.wakeup import WakeUp
+from adapters.wakeup import WakeUp
+from inference import failures
 from inference.domain import InferenceRequest
 from inference.errors import Overloaded
-from inference.ports import Delivery, Queue
+from inference.ports import DeadLetter, Delivery, Queue
 
 
 @dataclass
@@ -25,7 +26,8 @@ class MemoryQueue(Queue):
     either bound, publish is refused rather than dropping anything.
 
     A message delivered `delivery_limit` times and rejected again is dead-lettered, like a
-    quorum queue's `x-delivery-limit`.
+    quorum queue's `x-delivery-limit`. Dead letters keep only the request's id, not its image,
+    so they are not bounded: each must reach a consumer that records the request's failure.
     """
 
     def __init__(self, max_length: int = 10_000, delivery_limit: int = 5, max_bytes: int = 1 << 30) -> None:
@@ -36,7 +38,8 @@ class MemoryQueue(Queue):
         self._lock = threading.Lock()
         self._ready: deque[_Message] = deque()
         self._unacked: dict[str, _Message] = {}
-        self._dead: deque[InferenceRequest] = deque(maxlen=100)  # a sample for inspection, not a store
+        self._dead: deque[DeadLetter] = deque()
+        self._dead_unacked: dict[str, DeadLetter] = {}
         self._tags = itertools.count(1)
         self._arrivals = WakeUp(self._lock)
 
@@ -81,16 +84,41 @@ class MemoryQueue(Queue):
                 return
             if requeue and message.deliveries < self._delivery_limit:
                 self._ready.appendleft(message)
-                self._arrivals.fire()
             else:
                 self._bytes -= len(message.request.image)
-                self._dead.append(message.request)
+                failure = (
+                    failures.delivery_limit_exceeded(message.deliveries) if requeue else failures.rejected()
+                )
+                self._dead.append(DeadLetter(tag="", request_id=message.request.id, failure=failure))
+            self._arrivals.fire()
+
+    async def receive_dead_letters(self, max_count: int, wait: float) -> list[DeadLetter]:
+        def take() -> list[DeadLetter] | None:
+            if not self._dead:
+                return None
+            letters = []
+            for _ in range(min(max_count, len(self._dead))):
+                letter = replace(self._dead.popleft(), tag=str(next(self._tags)))
+                self._dead_unacked[letter.tag] = letter
+                letters.append(letter)
+            return letters
+
+        return await self._arrivals.wait_for(take, wait) or []
+
+    async def release_dead_letter(self, letter: DeadLetter, requeue: bool) -> None:
+        with self._lock:
+            taken = self._dead_unacked.pop(letter.tag, None)
+            if taken is not None and requeue:
+                self._dead.append(taken)
+                self._arrivals.fire()
 
     async def close(self) -> None:
         with self._lock:
             # Oldest first at the front, so a restarted consumer resumes in order.
             self._ready.extendleft(reversed(list(self._unacked.values())))
             self._unacked.clear()
+            self._dead.extendleft(reversed(list(self._dead_unacked.values())))
+            self._dead_unacked.clear()
             self._arrivals.fire()
 
     async def ping(self) -> None:
@@ -101,7 +129,3 @@ class MemoryQueue(Queue):
         """Messages waiting or delivered but not yet acknowledged."""
         with self._lock:
             return len(self._ready) + len(self._unacked)
-
-    def dead_letters(self) -> list[InferenceRequest]:
-        with self._lock:
-            return list(self._dead)

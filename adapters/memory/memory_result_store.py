@@ -6,7 +6,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from adapters.memory.wakeup import WakeUp
+from adapters.wakeup import WakeUp
 from inference.domain import RequestId, RequestRecord, Transition
 from inference.errors import StoreUnavailable, UnknownRequest
 from inference.ports import ResultStore

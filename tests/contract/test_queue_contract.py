@@ -3,29 +3,70 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
+from collections.abc import Iterator
+from contextlib import closing
 
+import pika
 import pytest
 
 from adapters.memory import MemoryQueue
+from adapters.rabbitmq_queue import RabbitMQQueue
 from inference.errors import Overloaded
 from tests.contract.queue_contract import PROMPT, QueueContract, QueueHarness, ids
+from tests.servers import RABBITMQ_URL, require_server
 from tests.stubs import a_request
 
 MEMORY_MAX_LENGTH = 20  # above what any contract test keeps queued, except the bound's own
+RABBITMQ_MAX_LENGTH = 20
 
 
 def memory_harness() -> QueueHarness:
     # One instance is safe to share across threads and event loops, so it is its own peer.
-    queue = MemoryQueue(max_length=MEMORY_MAX_LENGTH, delivery_limit=3)
+    queue = MemoryQueue(max_length=MEMORY_MAX_LENGTH, delivery_limit=100)
     return QueueHarness(queue=queue, connect=lambda: queue, max_length=MEMORY_MAX_LENGTH)
 
 
+def rabbitmq_harness() -> QueueHarness:
+    require_server("RabbitMQ", RABBITMQ_URL)
+    name = f"test.contract.{uuid.uuid4().hex}"  # runs never share a queue
+    clients: list[RabbitMQQueue] = []
+
+    def connect() -> RabbitMQQueue:
+        # Prefetch above what the model-based test keeps unacknowledged (10).
+        client = RabbitMQQueue(
+            RABBITMQ_URL, name, max_length=RABBITMQ_MAX_LENGTH, delivery_limit=100, prefetch=16, timeout=5.0
+        )
+        clients.append(client)
+        client.start(wait=10.0)
+        return client
+
+    def close() -> None:
+        for client in clients:
+            client.shutdown()
+        delete_queues(name)
+
+    return QueueHarness(queue=connect(), connect=connect, max_length=RABBITMQ_MAX_LENGTH, close=close)
+
+
+def delete_queues(name: str) -> None:
+    with closing(pika.BlockingConnection(pika.URLParameters(RABBITMQ_URL))) as connection:
+        channel = connection.channel()
+        channel.queue_delete(name)
+        channel.queue_delete(f"{name}.dead")
+
+
 class TestQueueContract(QueueContract):
-    # A "rabbitmq" parameter joins here, skipping with a reason when no broker answers.
-    @pytest.fixture(params=[pytest.param(memory_harness, id="memory")])
-    def subject(self, request: pytest.FixtureRequest) -> QueueHarness:
+    @pytest.fixture(
+        params=[
+            pytest.param(memory_harness, id="memory"),
+            pytest.param(rabbitmq_harness, id="rabbitmq", marks=pytest.mark.server),
+        ]
+    )
+    def subject(self, request: pytest.FixtureRequest) -> Iterator[QueueHarness]:
         harness: QueueHarness = request.param()
-        return harness
+        yield harness
+        harness.close()
 
 
 # --- Memory adapter only: its configuration and its introspection. ---
@@ -41,20 +82,9 @@ def test_the_memory_queue_dead_letters_a_message_rejected_past_its_delivery_limi
             assert delivery.attempt == attempt
             await queue.reject(delivery, requeue=True)
         assert await queue.receive(max_count=1, fill_wait=0.0, idle_wait=0.1) == []
-        assert [r.id for r in queue.dead_letters()] == [request.id]
+        [letter] = await queue.receive_dead_letters(max_count=5, wait=PROMPT)
+        assert (letter.request_id, letter.failure.code) == (request.id, "delivery_limit_exceeded")
         assert queue.depth == 0
-
-    asyncio.run(scenario())
-
-
-def test_the_memory_queue_dead_letters_what_is_rejected_without_requeue() -> None:
-    async def scenario() -> None:
-        queue = MemoryQueue()
-        request = a_request()
-        await queue.publish(request)
-        [delivery] = await queue.receive(max_count=1, fill_wait=0.0, idle_wait=PROMPT)
-        await queue.reject(delivery, requeue=False)
-        assert [r.id for r in queue.dead_letters()] == [request.id]
 
     asyncio.run(scenario())
 

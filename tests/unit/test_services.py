@@ -19,7 +19,8 @@ from inference.errors import (
     UnsupportedImage,
 )
 from inference.ports import Delivery
-from inference.services import BatchReport, GetResult, ProcessBatch, SubmitRequest
+from inference.processing import BatchReport, ProcessBatch
+from inference.services import GetResult, SubmitRequest
 from tests.stubs import (
     FailingQueue,
     FailingResultStore,

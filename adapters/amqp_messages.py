@@ -1,0 +1,106 @@
+"""Requests as AMQP messages, and back: the body is the image, the rest is properties and headers.
+
+Nothing here trusts a message: anyone who can publish to the queue can send anything, so a
+message is read field by field against a schema, and one that does not fit is refused whole
+(the queue dead-letters it; the model never sees it). No pickle, no eval: plain AMQP types.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import pika
+
+from inference import failures
+from inference.domain import Failure, InferenceRequest, RequestId
+from inference.errors import InferenceError
+from inference.media import sniff_media_type
+
+SCHEMA_VERSION = 1
+MESSAGE_TYPE = "inference.request"
+MAX_TOP_K = 1000
+
+
+class MalformedMessage(ValueError):
+    """The message is not a request this version can read."""
+
+
+def encode(request: InferenceRequest) -> tuple[bytes, pika.BasicProperties]:
+    properties = pika.BasicProperties(
+        delivery_mode=pika.DeliveryMode.Persistent,
+        message_id=str(request.id),
+        content_type=request.media_type,
+        type=MESSAGE_TYPE,
+        timestamp=int(request.submitted_at.timestamp()),
+        headers={
+            "schema": SCHEMA_VERSION,
+            "top_k": request.top_k,
+            "submitted_at": request.submitted_at.isoformat(),
+        },
+    )
+    return request.image, properties
+
+
+def decode(properties: pika.BasicProperties, body: bytes) -> InferenceRequest:
+    """The request the message carries, or raise MalformedMessage saying what is wrong."""
+    headers: dict[str, Any] = properties.headers or {}
+    schema = headers.get("schema")
+    if schema != SCHEMA_VERSION or isinstance(schema, bool):
+        raise MalformedMessage(f"schema version {schema!r}, expected {SCHEMA_VERSION}")
+    request_id = request_id_of(properties)
+    if request_id is None:
+        raise MalformedMessage(f"message_id {properties.message_id!r} is not a request id")
+    top_k = headers.get("top_k")
+    if not isinstance(top_k, int) or isinstance(top_k, bool) or not 1 <= top_k <= MAX_TOP_K:
+        raise MalformedMessage(f"top_k {top_k!r} is not an integer from 1 to {MAX_TOP_K}")
+    submitted_at = _timestamp(headers.get("submitted_at"))
+    try:
+        media_type = sniff_media_type(body)
+    except InferenceError as exc:
+        raise MalformedMessage(f"the body is not an accepted image ({exc})") from exc
+    if properties.content_type != media_type:
+        raise MalformedMessage(f"content_type {properties.content_type!r} but the body is {media_type}")
+    return InferenceRequest(request_id, body, media_type, top_k, submitted_at)
+
+
+def request_id_of(properties: pika.BasicProperties) -> RequestId | None:
+    message_id = properties.message_id
+    if not isinstance(message_id, str):
+        return None
+    try:
+        return RequestId.parse(message_id)
+    except InferenceError:
+        return None
+
+
+def dead_letter_failure(properties: pika.BasicProperties, body: bytes) -> Failure:
+    """Why the broker dead-lettered this message, as its request's client should read it."""
+    try:
+        decode(properties, body)
+    except MalformedMessage as exc:
+        return failures.malformed_message(str(exc))
+    deaths = (properties.headers or {}).get("x-death") or [{}]
+    death = deaths[0] if isinstance(deaths, list) and isinstance(deaths[0], dict) else {}
+    if death.get("reason") == "delivery_limit":
+        count = (properties.headers or {}).get("x-delivery-count")
+        return failures.delivery_limit_exceeded(count + 1 if isinstance(count, int) else 0)
+    return failures.rejected()
+
+
+def delivery_attempt(properties: pika.BasicProperties) -> int:
+    """1 for a first delivery: quorum queues count earlier deliveries in `x-delivery-count`."""
+    count = (properties.headers or {}).get("x-delivery-count")
+    return count + 1 if isinstance(count, int) and count >= 0 else 1
+
+
+def _timestamp(value: object) -> datetime:
+    if not isinstance(value, str):
+        raise MalformedMessage(f"submitted_at {value!r} is not an ISO-8601 timestamp")
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise MalformedMessage(f"submitted_at {value!r} is not an ISO-8601 timestamp") from exc
+    if parsed.tzinfo is None:
+        raise MalformedMessage(f"submitted_at {value!r} has no time zone")
+    return parsed

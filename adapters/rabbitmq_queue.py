@@ -1,0 +1,265 @@
+"""The Queue port on RabbitMQ: a durable quorum queue, publisher confirms, manual acks.
+
+Topology (declared on every connect, so a broker that lost it gets it back):
+- `<name>`: quorum queue; `x-delivery-limit` bounds redeliveries, `x-max-length(-bytes)` with
+  `reject-publish` bounds depth (a full queue refuses new work instead of dropping old), and
+  what it gives up on goes to `<name>.dead` (at-least-once dead-lettering).
+- `<name>.dead`: quorum queue of dead letters, read by `receive_dead_letters`.
+Every call runs on the connection's own thread (`AmqpThread`); coroutines only wait for it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import pika
+import pika.exceptions
+from pika.adapters.blocking_connection import BlockingChannel, BlockingConnection
+
+from adapters.amqp_connection import AmqpThread
+from adapters.amqp_messages import (
+    MalformedMessage,
+    dead_letter_failure,
+    decode,
+    delivery_attempt,
+    encode,
+    request_id_of,
+)
+from adapters.wakeup import WakeUp
+from inference.domain import InferenceRequest
+from inference.errors import Overloaded, QueueUnavailable
+from inference.ports import DeadLetter, Delivery, Queue
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+Item = TypeVar("Item", Delivery, DeadLetter)
+
+
+class RabbitMQQueue(Queue):
+    def __init__(
+        self,
+        url: str,
+        name: str = "inference.requests",
+        max_length: int = 10_000,
+        max_bytes: int | None = None,
+        delivery_limit: int = 4,
+        prefetch: int = 8,
+        timeout: float = 5.0,
+        client_name: str = "inference",
+    ) -> None:
+        """`prefetch` bounds the deliveries one consumer holds unacknowledged (its batch and the
+        next); `timeout` bounds a publish's wait for its confirm and any other broker call."""
+        self._name, self._dead_name = name, f"{name}.dead"
+        # Quorum queues refuse a publish only once they are *over* x-max-length: one less
+        # makes `max_length` the most they hold.
+        self._arguments: dict[str, Any] = {
+            "x-queue-type": "quorum",
+            "x-delivery-limit": delivery_limit,
+            "x-overflow": "reject-publish",
+            "x-max-length": max(max_length - 1, 0),
+            "x-dead-letter-exchange": "",
+            "x-dead-letter-routing-key": self._dead_name,
+            "x-dead-letter-strategy": "at-least-once",
+        }
+        if max_bytes is not None:
+            self._arguments["x-max-length-bytes"] = max_bytes
+        self._prefetch = prefetch
+        self._timeout = timeout
+        parameters = pika.URLParameters(url)
+        parameters.blocked_connection_timeout = timeout
+        parameters.socket_timeout = timeout
+        parameters.connection_attempts = 1
+        parameters.client_properties = {"connection_name": client_name}
+        self._amqp = AmqpThread(parameters, self._on_connect, self._on_disconnect, name=f"amqp-{name}")
+        self._lock = threading.Lock()
+        self._arrivals = WakeUp(self._lock)
+        self._deliveries: deque[Delivery] = deque()
+        self._dead_letters: deque[DeadLetter] = deque()
+        self._wanted: set[str] = set()  # which queues this client consumes, resumed on reconnect
+        # Set on the connection's thread only:
+        self._publisher: BlockingChannel | None = None
+        self._consumer: BlockingChannel | None = None
+        self._consuming: set[str] = set()  # the queues the consumer channel has a consumer on
+        self._generation = 0  # delivery tags are valid for one consumer channel's life
+
+    # --- lifecycle ---
+
+    def start(self, wait: float = 0.0) -> None:
+        """Connect in the background (waiting up to `wait` s for it); retried until `shutdown`."""
+        self._amqp.start()
+        self._amqp.wait_connected(wait)
+
+    def shutdown(self) -> None:
+        self._amqp.stop(self._timeout)
+
+    # --- the port ---
+
+    async def publish(self, request: InferenceRequest) -> None:
+        body, properties = encode(request)
+
+        def send() -> None:
+            assert self._publisher is not None
+            try:
+                self._publisher.basic_publish("", self._name, body, properties, mandatory=True)
+            except pika.exceptions.NackError as exc:
+                raise Overloaded(f"the queue {self._name} is full; try again later") from exc
+            except pika.exceptions.UnroutableError as exc:
+                self._declare(self._publisher)  # deleted behind our back: put it back for next time
+                raise QueueUnavailable(f"the queue {self._name} did not exist; try again") from exc
+
+        await self._call(send, "confirm the message")
+
+    async def receive(self, max_count: int, fill_wait: float, idle_wait: float) -> list[Delivery]:
+        await self._consume(self._name)
+        return await self._take(self._deliveries, max_count, fill_wait, idle_wait)
+
+    async def ack(self, delivery: Delivery) -> None:
+        await self._settle(delivery.tag, lambda channel, tag: channel.basic_ack(tag))
+
+    async def reject(self, delivery: Delivery, requeue: bool) -> None:
+        await self._settle(delivery.tag, lambda channel, tag: channel.basic_nack(tag, requeue=requeue))
+
+    async def receive_dead_letters(self, max_count: int, wait: float) -> list[DeadLetter]:
+        await self._consume(self._dead_name)
+        return await self._take(self._dead_letters, max_count, 0.0, wait)
+
+    async def release_dead_letter(self, letter: DeadLetter, requeue: bool) -> None:
+        if requeue:
+            await self._settle(letter.tag, lambda channel, tag: channel.basic_nack(tag, requeue=True))
+        else:
+            await self._settle(letter.tag, lambda channel, tag: channel.basic_ack(tag))
+
+    async def close(self) -> None:
+        with self._lock:
+            self._wanted.clear()
+        if self._amqp.connected:
+            await self._call(self._close_consumer, "stop consuming")
+
+    async def ping(self) -> None:
+        if not self._amqp.connected:
+            raise QueueUnavailable(f"the broker is unreachable: {self._amqp.last_error}")
+
+    # --- waiting on the connection's thread ---
+
+    async def _call(self, function: Callable[[], T], what: str) -> T:
+        future = self._amqp.call(function)
+        try:
+            return await asyncio.wait_for(asyncio.wrap_future(future), self._timeout)
+        except TimeoutError as exc:
+            raise QueueUnavailable(f"the broker did not {what} within {self._timeout:g} s") from exc
+
+    async def _consume(self, queue: str) -> None:
+        with self._lock:
+            if queue in self._wanted:
+                return
+            self._wanted.add(queue)
+        if self._amqp.connected:
+            # If this fails, the reconnect resumes it; until then there is nothing to receive.
+            with contextlib.suppress(QueueUnavailable):
+                await self._call(lambda: self._start_consuming(queue), "start a consumer")
+
+    async def _take(
+        self, inbox: deque[Item], max_count: int, fill_wait: float, idle_wait: float
+    ) -> list[Item]:
+        deadline = time.monotonic() + idle_wait
+        while (remaining := deadline - time.monotonic()) > 0:
+            if await self._arrivals.wait_for(lambda: bool(inbox) or None, remaining) is None:
+                break
+            await self._arrivals.wait_for(lambda: len(inbox) >= max_count or None, fill_wait)
+            with self._lock:
+                taken = [inbox.popleft() for _ in range(min(max_count, len(inbox)))]
+            if taken:  # else the connection dropped them: wait on
+                return taken
+        return []
+
+    async def _settle(self, tag: str, action: Callable[[BlockingChannel, int], None]) -> None:
+        generation, _, delivery_tag = tag.partition(".")
+
+        def settle() -> None:
+            if self._consumer is None or int(generation) != self._generation:
+                # That channel is gone, and the broker has requeued the message already.
+                log.debug("delivery %s outlived its channel; the broker redelivers it", tag)
+                return
+            action(self._consumer, int(delivery_tag))
+
+        await self._call(settle, "settle a delivery")
+
+    # --- on the connection's thread ---
+
+    def _declare(self, channel: BlockingChannel) -> None:
+        channel.queue_declare(self._dead_name, durable=True, arguments={"x-queue-type": "quorum"})
+        channel.queue_declare(self._name, durable=True, arguments=self._arguments)
+
+    def _on_connect(self, connection: BlockingConnection) -> None:
+        self._publisher = connection.channel()
+        self._publisher.confirm_delivery()
+        self._declare(self._publisher)
+        self._consumer, self._consuming = None, set()
+        with self._lock:
+            wanted = sorted(self._wanted)
+        for queue in wanted:
+            self._start_consuming(queue, connection)
+
+    def _on_disconnect(self) -> None:
+        self._publisher = self._consumer = None
+        with self._lock:
+            self._deliveries.clear()  # the broker requeues them all
+            self._dead_letters.clear()
+            self._arrivals.fire()
+
+    def _start_consuming(self, queue: str, connection: BlockingConnection | None = None) -> None:
+        if self._consumer is not None and queue in self._consuming:
+            return
+        if self._consumer is None:
+            if connection is None:
+                assert self._publisher is not None
+                connection = self._publisher.connection
+            self._consumer = connection.channel()
+            self._generation += 1
+        self._consumer.basic_qos(prefetch_count=self._prefetch)  # per consumer, for those after it
+        on_message = self._on_delivery if queue == self._name else self._on_dead_letter
+        self._consumer.basic_consume(queue, on_message)
+        self._consuming.add(queue)
+
+    def _close_consumer(self) -> None:
+        if self._consumer is not None and self._consumer.is_open:
+            self._consumer.close()  # the broker requeues what it had delivered on it
+        self._consumer, self._consuming = None, set()
+        with self._lock:
+            self._deliveries.clear()
+            self._dead_letters.clear()
+
+    def _on_delivery(
+        self, channel: BlockingChannel, method: Any, properties: pika.BasicProperties, body: bytes
+    ) -> None:
+        try:
+            request = decode(properties, body)
+        except MalformedMessage as exc:
+            log.warning("dead-lettering an unreadable message %r: %s", properties.message_id, exc)
+            channel.basic_nack(method.delivery_tag, requeue=False)
+            return
+        tag = f"{self._generation}.{method.delivery_tag}"
+        delivery = Delivery(tag, request, delivery_attempt(properties))
+        with self._lock:
+            self._deliveries.append(delivery)
+            self._arrivals.fire()
+
+    def _on_dead_letter(
+        self, channel: BlockingChannel, method: Any, properties: pika.BasicProperties, body: bytes
+    ) -> None:
+        letter = DeadLetter(
+            f"{self._generation}.{method.delivery_tag}",
+            request_id_of(properties),
+            dead_letter_failure(properties, body),
+        )
+        with self._lock:
+            self._dead_letters.append(letter)
+            self._arrivals.fire()

@@ -1,0 +1,195 @@
+"""Use cases of the worker: process a batch of deliveries, and settle dead letters.
+
+Both keep the delivery rule: a message is acknowledged only once its outcome is stored.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import TypeVar
+
+from inference import failures
+from inference.domain import (
+    Fail,
+    Failure,
+    InferenceRequest,
+    Prediction,
+    Start,
+    Succeed,
+    Transition,
+)
+from inference.errors import InvalidTransition, StoreUnavailable, UnknownRequest
+from inference.ports import Classifier, DeadLetter, Delivery, Queue, ResultStore
+from inference.services import Clock, utc_now
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class BatchReport:
+    succeeded: int = 0
+    failed: int = 0
+    skipped: int = 0  # already finished (a duplicate or redelivery) or expired
+    requeued: int = 0  # the store stayed down: back to the queue
+
+
+class StoreRetry:
+    """Retry a store call while the store is unavailable, for up to `patience` seconds.
+
+    Waiting out a short outage keeps a computed result instead of throwing it away, and keeps
+    the broker's delivery count (which fails requests at its limit) for real crashes.
+    """
+
+    def __init__(self, patience: float, first_delay: float = 0.05, max_delay: float = 2.0) -> None:
+        self._patience = patience
+        self._first_delay = first_delay
+        self._max_delay = max_delay
+
+    async def __call__(self, call: Callable[[], Awaitable[T]]) -> T:
+        deadline = time.monotonic() + self._patience
+        delay = self._first_delay
+        while True:
+            try:
+                return await call()
+            except StoreUnavailable:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise
+                log.warning("the store is unavailable; retrying for %.0f s more", remaining)
+                await asyncio.sleep(min(delay, remaining))
+                delay = min(delay * 2, self._max_delay)
+
+
+class ProcessBatch:
+    """The worker's step: mark processing → classify as one batch → store each outcome → ack.
+
+    Acknowledges a delivery only once its outcome is stored; if the store stays down past
+    `store_patience` seconds the delivery goes back to the queue. A delivery of an already
+    finished request is acknowledged without running the model, and one seen more than
+    `max_attempts` times fails instead of looping.
+    """
+
+    def __init__(
+        self,
+        queue: Queue,
+        store: ResultStore,
+        classifier: Classifier,
+        max_attempts: int = 3,
+        clock: Clock = utc_now,
+        store_patience: float = 0.0,
+    ) -> None:
+        self._queue = queue
+        self._store = store
+        self._classifier = classifier
+        self._max_attempts = max_attempts
+        self._clock = clock
+        self._retry = StoreRetry(store_patience)
+
+    async def __call__(self, deliveries: Sequence[Delivery]) -> BatchReport:
+        tally: Counter[str] = Counter()
+        runnable: list[Delivery] = []
+        for delivery in deliveries:
+            if delivery.attempt > self._max_attempts:
+                failure = failures.delivery_limit_exceeded(delivery.attempt - 1)
+                tally[await self._finish(delivery, Fail(failure, self._clock()))] += 1
+            elif (state := await self._apply(delivery, Start(self._clock()))) == "applied":
+                runnable.append(delivery)
+            else:
+                tally[state] += 1
+        outcomes = await asyncio.to_thread(self._classify, [d.request for d in runnable])
+        for delivery, outcome in zip(runnable, outcomes, strict=True):
+            now = self._clock()
+            transition = Succeed(outcome, now) if isinstance(outcome, Prediction) else Fail(outcome, now)
+            tally[await self._finish(delivery, transition)] += 1
+        return BatchReport(tally["succeeded"], tally["failed"], tally["settled"], tally["requeued"])
+
+    async def _finish(self, delivery: Delivery, transition: Succeed | Fail) -> str:
+        """Store the outcome, then acknowledge: never the other way round."""
+        state = await self._apply(delivery, transition)
+        if state != "applied":
+            return state
+        await self._queue.ack(delivery)
+        return "succeeded" if isinstance(transition, Succeed) else "failed"
+
+    async def _apply(self, delivery: Delivery, transition: Transition) -> str:
+        """ "applied"; or "settled" (acknowledged: nothing to do) or "requeued" (store down)."""
+        request_id = delivery.request.id
+        try:
+            await self._retry(lambda: self._store.transition(request_id, transition))
+        except InvalidTransition:
+            await self._queue.ack(delivery)  # finished already: a duplicate or a redelivery
+            return "settled"
+        except UnknownRequest:
+            log.warning("request %s has no record (expired?); dropping it", request_id)
+            await self._queue.ack(delivery)
+            return "settled"
+        except StoreUnavailable:
+            await self._queue.reject(delivery, requeue=True)
+            return "requeued"
+        return "applied"
+
+    def _classify(self, batch: list[InferenceRequest]) -> list[Prediction | Failure]:
+        if not batch:
+            return []
+        try:
+            return self._classifier.classify(batch)
+        except Exception:
+            # One request that crashes the model must not fail its batch-mates: retry alone.
+            log.exception("batch of %d failed; classifying one by one", len(batch))
+            return [self._classify_alone(request) for request in batch]
+
+    def _classify_alone(self, request: InferenceRequest) -> Prediction | Failure:
+        try:
+            return self._classifier.classify([request])[0]
+        except Exception as exc:
+            log.exception("request %s makes the model fail", request.id)
+            return failures.model_error(exc)
+
+
+@dataclass(frozen=True)
+class DeadLetterReport:
+    settled: int = 0
+    requeued: int = 0  # the store was down: the letters wait in the dead-letter queue
+
+
+class SettleDeadLetters:
+    """Mark the request of each dead letter failed, then forget the letter.
+
+    A letter whose request is already finished, expired, or unnamed is forgotten as it is; one
+    whose failure cannot be stored (the store is down) goes back to the dead-letter queue.
+    """
+
+    def __init__(self, queue: Queue, store: ResultStore, clock: Clock = utc_now) -> None:
+        self._queue = queue
+        self._store = store
+        self._clock = clock
+
+    async def __call__(self, max_count: int, wait: float) -> DeadLetterReport:
+        """Settle up to `max_count` letters, waiting up to `wait` seconds for a first one."""
+        tally: Counter[str] = Counter()
+        for letter in await self._queue.receive_dead_letters(max_count, wait):
+            try:
+                await self._fail(letter)
+            except StoreUnavailable:
+                await self._queue.release_dead_letter(letter, requeue=True)
+                tally["requeued"] += 1
+                continue
+            log.info("dead letter settled: request %s, %s", letter.request_id, letter.failure.code)
+            await self._queue.release_dead_letter(letter, requeue=False)
+            tally["settled"] += 1
+        return DeadLetterReport(tally["settled"], tally["requeued"])
+
+    async def _fail(self, letter: DeadLetter) -> None:
+        if letter.request_id is None:
+            return
+        # A request that finished after all, or expired, keeps what its client can read.
+        with contextlib.suppress(InvalidTransition, UnknownRequest):
+            await self._store.transition(letter.request_id, Fail(letter.failure, self._clock()))
