@@ -11,6 +11,7 @@ fails with QueueUnavailable and the thread reconnects with backoff, running `on_
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import random
@@ -64,7 +65,8 @@ class AmqpThread:
         self._stopping.set()
         with self._lock:
             if self._connection is not None:
-                self._connection.add_callback_threadsafe(lambda: None)  # wake it to see the flag
+                with contextlib.suppress(pika.exceptions.ConnectionWrongStateError):
+                    self._connection.add_callback_threadsafe(lambda: None)  # wake it to see the flag
         self._thread.join(timeout)
 
     def wait_connected(self, timeout: float) -> bool:
@@ -85,8 +87,12 @@ class AmqpThread:
             if self._connection is None:
                 future.set_exception(QueueUnavailable(f"the broker is unreachable: {self._last_error}"))
                 return future
+            try:
+                self._connection.add_callback_threadsafe(functools.partial(self._execute, function, future))
+            except pika.exceptions.ConnectionWrongStateError:  # closing as we speak
+                future.set_exception(QueueUnavailable("the broker connection is closing"))
+                return future
             self._pending.add(future)
-            self._connection.add_callback_threadsafe(functools.partial(self._execute, function, future))
         return future
 
     def _execute(self, function: Callable[[], T], future: Future[T]) -> None:

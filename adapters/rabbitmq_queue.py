@@ -195,8 +195,18 @@ class RabbitMQQueue(Queue):
     # --- on the connection's thread ---
 
     def _declare(self, channel: BlockingChannel) -> None:
-        channel.queue_declare(self._dead_name, durable=True, arguments={"x-queue-type": "quorum"})
-        channel.queue_declare(self._name, durable=True, arguments=self._arguments)
+        try:
+            channel.queue_declare(self._dead_name, durable=True, arguments={"x-queue-type": "quorum"})
+            channel.queue_declare(self._name, durable=True, arguments=self._arguments)
+        except pika.exceptions.ChannelClosedByBroker as exc:
+            if exc.reply_code == 406:  # PRECONDITION_FAILED: it exists, declared otherwise
+                log.error(
+                    "the queue %s exists with other arguments than this process declares (%s): "
+                    "make INFERENCE_QUEUE__* match the other processes, or delete the queue",
+                    self._name,
+                    exc.reply_text,
+                )
+            raise
 
     def _on_connect(self, connection: BlockingConnection) -> None:
         self._publisher = connection.channel()

@@ -1,4 +1,4 @@
-"""The `inference` command: serve (embedded), api, worker, and a `classify` client."""
+"""The `inference` command: serve (embedded), api, worker, health, and a `classify` client."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from entrypoints.settings import Settings
 
@@ -19,65 +20,135 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    defaults = Settings().api
+    defaults = Settings()
     parser = argparse.ArgumentParser(prog="inference", description=__doc__)
     commands = parser.add_subparsers(required=True, metavar="COMMAND")
 
     serve = commands.add_parser("serve", help="run the API and a worker in one process (no servers needed)")
-    serve.add_argument("--host", default=defaults.host)
-    serve.add_argument("--port", type=int, default=defaults.port)
-    serve.add_argument("--model", type=Path, help="model manifest (YAML); default: the bundled demo model")
+    _add_http_options(serve, defaults)
+    _add_model_option(serve)
     serve.set_defaults(run=_serve)
 
-    for name, text in (("api", "run the HTTP API alone"), ("worker", "run a worker process")):
-        command = commands.add_parser(name, help=f"{text} (distributed mode, RabbitMQ + Redis)")
-        command.set_defaults(run=_distributed_only)
+    api = commands.add_parser("api", help="run the HTTP API (distributed mode: RabbitMQ + Redis)")
+    _add_http_options(api, defaults)
+    _add_server_options(api, defaults)
+    _add_model_option(api)
+    api.set_defaults(run=_api)
+
+    worker = commands.add_parser("worker", help="run a worker (distributed mode: RabbitMQ + Redis)")
+    _add_server_options(worker, defaults)
+    _add_model_option(worker)
+    worker.add_argument("--device", help=f"torch device (default: {defaults.model.device})")
+    worker.set_defaults(run=_worker)
+
+    health = commands.add_parser("health", help="exit 0 if a service is healthy (for container checks)")
+    target = health.add_mutually_exclusive_group(required=True)
+    target.add_argument("--url", help="healthy if this URL answers 2xx")
+    target.add_argument("--heartbeat", type=Path, metavar="FILE", help="healthy if FILE is fresh")
+    health.add_argument("--max-age", type=float, default=60.0, help="seconds a heartbeat stays fresh")
+    health.set_defaults(run=_health)
 
     classify = commands.add_parser("classify", help="submit images to a running service and print results")
     classify.add_argument("files", nargs="+", type=Path, metavar="FILE")
-    classify.add_argument("--url", default=f"http://{defaults.host}:{defaults.port}")
+    classify.add_argument("--url", default=f"http://{defaults.api.host}:{defaults.api.port}")
     classify.add_argument("--top-k", type=int, default=1)
     classify.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for all results")
     classify.set_defaults(run=_classify)
     return parser
 
 
+def _add_http_options(command: argparse.ArgumentParser, defaults: Settings) -> None:
+    command.add_argument("--host", default=defaults.api.host)
+    command.add_argument("--port", type=int, default=defaults.api.port)
+
+
+def _add_server_options(command: argparse.ArgumentParser, defaults: Settings) -> None:
+    command.add_argument("--rabbitmq-url", help=f"the broker (default: {_redacted(defaults.rabbitmq_url)})")
+    command.add_argument("--redis-url", help=f"the result store (default: {defaults.redis_url})")
+
+
+def _add_model_option(command: argparse.ArgumentParser) -> None:
+    command.add_argument("--model", type=Path, help="model manifest (YAML); default: the bundled demo model")
+
+
+def _settings(args: argparse.Namespace, mode: str) -> Settings:
+    """Settings from the environment, with the command line's options on top."""
+    overrides: dict[str, Any] = {"mode": mode}
+    if getattr(args, "rabbitmq_url", None):
+        overrides["rabbitmq_url"] = args.rabbitmq_url
+    if getattr(args, "redis_url", None):
+        overrides["redis_url"] = args.redis_url
+    model = {"manifest": args.model, "device": getattr(args, "device", None)}
+    if model := {key: value for key, value in model.items() if value}:
+        overrides["model"] = model
+    settings = Settings(**overrides)
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # pika narrates every connection at INFO and every failed reconnect attempt at ERROR; the
+    # adapter logs what matters (lost, reconnecting, why) once, in its own words.
+    logging.getLogger("pika").setLevel(logging.CRITICAL)
+    return settings
+
+
 def _serve(args: argparse.Namespace) -> int:
+    from entrypoints.embedded import create_embedded_app
+
+    return _run_http(args, _settings(args, "embedded"), create_embedded_app)
+
+
+def _api(args: argparse.Namespace) -> int:
+    from entrypoints.http.app import create_app
+
+    return _run_http(args, _settings(args, "distributed"), create_app)
+
+
+def _run_http(args: argparse.Namespace, settings: Settings, make_app: Any) -> int:
     import uvicorn
 
     from entrypoints.container import create_container
-    from entrypoints.embedded import create_embedded_app
 
-    overrides: dict[str, object] = {"mode": "embedded"}
-    if args.model:
-        overrides["model"] = {"manifest": args.model}
-    settings = Settings(**overrides)  # type: ignore[arg-type]
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     container = create_container(settings)
     try:
         container.manifest()  # fail now on a bad manifest, not after the server looks healthy
     except ValueError as exc:
         print(f"inference: {exc}", file=sys.stderr)
         return 2
-    app = create_embedded_app(container)
+    app = make_app(container)
     print(f"Serving on http://{args.host}:{args.port}  (Swagger UI: /api/docs)", file=sys.stderr)
     uvicorn.run(app, host=args.host, port=args.port, log_level=settings.log_level.lower())
     return 0
 
 
-def _distributed_only(_: argparse.Namespace) -> int:
-    print(
-        "inference: the distributed mode (RabbitMQ + Redis) is not available yet; "
-        "run `inference serve` for the embedded mode",
-        file=sys.stderr,
-    )
-    return 2
+def _worker(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from entrypoints.container import create_container
+    from entrypoints.worker import serve_worker
+
+    container = create_container(_settings(args, "distributed"))
+    try:
+        container.manifest()
+    except ValueError as exc:
+        print(f"inference: {exc}", file=sys.stderr)
+        return 2
+    asyncio.run(serve_worker(container))
+    return 0
+
+
+def _health(args: argparse.Namespace) -> int:
+    from entrypoints.client import check_health
+
+    return check_health(url=args.url, heartbeat=args.heartbeat, max_age=args.max_age)
 
 
 def _classify(args: argparse.Namespace) -> int:
     from entrypoints.client import classify_files
 
     return classify_files(args.files, args.url, args.top_k, args.timeout)
+
+
+def _redacted(url: str) -> str:
+    scheme, _, rest = url.partition("://")
+    return f"{scheme}://…@{rest.rpartition('@')[2]}" if "@" in rest else url
 
 
 if __name__ == "__main__":

@@ -1,44 +1,80 @@
-"""The composition root: the one place that chooses adapters. Nothing connects at import time."""
+"""The composition root: the one place that chooses adapters. Nothing connects at import time.
+
+`config.mode` selects the adapters: "embedded" runs on the in-memory ones, "distributed" on
+RabbitMQ and Redis. Entry points call `open_adapters` before serving and `close_adapters`
+after: only the selected adapters are built, so the embedded mode never reaches for a broker.
+"""
 
 from __future__ import annotations
+
+from collections.abc import Iterator
 
 from dependency_injector import containers, providers
 
 from adapters.memory import MemoryQueue, MemoryResultStore
 from adapters.model_manifest import load_manifest
+from adapters.rabbitmq_queue import RabbitMQQueue
+from adapters.redis_result_store import RedisResultStore
 from adapters.timm_classifier import TimmClassifier
 from entrypoints.settings import Settings
-from inference.processing import ProcessBatch
+from inference.processing import ProcessBatch, SettleDeadLetters
 from inference.services import GetResult, SubmitRequest
 
+# How long a starting process waits for the broker before serving anyway (it keeps trying in
+# the background; readiness says "unavailable" meanwhile).
+CONNECT_WAIT_SECONDS = 5.0
 
-def _distributed_mode_missing() -> None:
-    raise NotImplementedError(
-        "the distributed mode (RabbitMQ + Redis) is not available yet; use INFERENCE_MODE=embedded"
-    )
+
+def _rabbitmq_queue(**options: object) -> Iterator[RabbitMQQueue]:
+    queue = RabbitMQQueue(**options)  # type: ignore[arg-type]
+    queue.start(wait=CONNECT_WAIT_SECONDS)
+    try:
+        yield queue
+    finally:
+        queue.shutdown()  # the broker requeues whatever this process did not acknowledge
 
 
 class Container(containers.DeclarativeContainer):
     config = providers.Configuration(strict=True)
 
+    # One more than the worker's own limit: the worker fails a request at its limit, so the
+    # queue's dead-lettering is only a backstop (for a worker that crashes on a request).
+    _delivery_limit = providers.Callable(lambda n: n + 1, config.worker.max_attempts)
     queue = providers.Selector(
         config.mode,
         embedded=providers.Singleton(
             MemoryQueue,
             max_length=config.queue.max_length,
             max_bytes=config.queue.max_bytes,
-            # One more than the worker's own limit: the worker fails a request at its limit,
-            # so the queue's dead-lettering is only a backstop.
-            delivery_limit=providers.Callable(lambda n: n + 1, config.worker.max_attempts),
+            delivery_limit=_delivery_limit,
         ),
-        distributed=providers.Callable(_distributed_mode_missing),
+        distributed=providers.Resource(
+            _rabbitmq_queue,
+            url=config.rabbitmq_url,
+            name=config.queue.name,
+            max_length=config.queue.max_length,
+            max_bytes=config.queue.max_bytes,
+            delivery_limit=_delivery_limit,
+            prefetch=providers.Callable(
+                lambda size, batches: size * batches,
+                config.worker.max_batch_size,
+                config.worker.prefetch_batches,
+            ),
+            timeout=config.queue.timeout_seconds,
+        ),
     )
     store = providers.Selector(
         config.mode,
         embedded=providers.Singleton(
             MemoryResultStore, ttl=config.store.ttl_seconds, max_records=config.store.max_records
         ),
-        distributed=providers.Callable(_distributed_mode_missing),
+        distributed=providers.Singleton(
+            RedisResultStore,
+            url=config.redis_url,
+            ttl=config.store.ttl_seconds,
+            key_prefix=config.store.key_prefix,
+            timeout=config.store.timeout_seconds,
+        ),
     )
     manifest = providers.Singleton(load_manifest, config.model.manifest)
     # Thread-safe: the embedded worker loads it in a thread while a request may ask for it.
@@ -60,10 +96,25 @@ class Container(containers.DeclarativeContainer):
         store=store,
         classifier=classifier,
         max_attempts=config.worker.max_attempts,
+        store_patience=config.worker.store_patience_seconds,
     )
+    settle_dead_letters = providers.Factory(SettleDeadLetters, queue=queue, store=store)
 
 
 def create_container(settings: Settings | None = None) -> Container:
     container = Container()
     container.config.from_dict((settings or Settings()).model_dump())
     return container
+
+
+def open_adapters(container: Container) -> None:
+    """Build the selected queue and store (connecting to their servers, if any)."""
+    container.queue()
+    container.store()
+
+
+async def close_adapters(container: Container) -> None:
+    store = container.store()
+    if isinstance(store, RedisResultStore):
+        await store.aclose()
+    container.shutdown_resources()

@@ -26,6 +26,15 @@ class WorkerSettings(BaseModel):
     max_batch_size: int = Field(4, ge=1, description="Most requests classified in one forward pass.")
     max_batch_wait_ms: float = Field(10, ge=0, description="How long a batch may wait to fill.")
     max_attempts: int = Field(3, ge=1, description="Deliveries of one request before it fails.")
+    prefetch_batches: int = Field(
+        2, ge=1, description="Batches a worker holds from the broker: the one it runs and the next."
+    )
+    store_patience_seconds: float = Field(
+        30, ge=0, description="How long a worker waits out a store outage before requeueing its batch."
+    )
+    heartbeat_file: Path | None = Field(
+        None, description="A file the worker touches every few seconds, for a liveness check."
+    )
 
 
 class ModelSettings(BaseModel):
@@ -35,21 +44,27 @@ class ModelSettings(BaseModel):
 
 
 class QueueSettings(BaseModel):
+    name: str = Field("inference.requests", min_length=1, description="RabbitMQ queue (distributed mode).")
     max_length: int = Field(10_000, ge=1, description="Requests waiting at most; past that, 429.")
-    max_bytes: int = Field(
-        1 << 30, ge=1, description="Image bytes waiting at most (embedded mode); past that, 429."
+    max_bytes: int = Field(1 << 30, ge=1, description="Image bytes waiting at most; past that, 429.")
+    timeout_seconds: float = Field(
+        5, gt=0, description="Longest wait for the broker (a publish's confirm); past that, 503."
     )
 
 
 class StoreSettings(BaseModel):
     ttl_seconds: float = Field(24 * 3600, gt=0, description="How long a request's record is kept.")
     max_records: int = Field(100_000, ge=1, description="Records at most (embedded mode).")
+    key_prefix: str = Field("inference:", description="Prefix of every Redis key (distributed mode).")
+    timeout_seconds: float = Field(2, gt=0, description="Longest wait for Redis; past that, 503.")
 
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="INFERENCE_", env_nested_delimiter="__")
 
     mode: Literal["embedded", "distributed"] = "embedded"
+    rabbitmq_url: str = Field("amqp://guest:guest@127.0.0.1:5672/", description="The broker (distributed).")
+    redis_url: str = Field("redis://127.0.0.1:6379/0", description="The result store (distributed).")
     log_level: str = "INFO"
     api: ApiSettings = ApiSettings()
     worker: WorkerSettings = WorkerSettings()

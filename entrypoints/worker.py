@@ -1,20 +1,31 @@
 """The worker: receive a batch → classify → store → ack, until asked to stop.
 
-Stopping is graceful: the batch in hand is finished and acknowledged, then the loop ends and
-whatever the queue still holds for this consumer goes back for redelivery.
+Beside it runs a smaller loop that settles dead letters (marks their requests failed). Stopping
+is graceful: the batch in hand is finished and acknowledged, then both loops end and whatever
+the queue still holds for this consumer goes back for redelivery.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Callable
+import signal
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import TypeVar
 
-from entrypoints.container import Container
+from entrypoints.container import Container, close_adapters, open_adapters
 from inference.ports import Classifier, Delivery, Queue
-from inference.processing import BatchReport, ProcessBatch
+from inference.processing import BatchReport, ProcessBatch, SettleDeadLetters
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+DEAD_LETTERS_PER_STEP = 16
+MAX_BACKOFF_SECONDS = 30.0
 
 
 class WorkerLoop:
@@ -23,16 +34,20 @@ class WorkerLoop:
         queue: Queue,
         load_classifier: Callable[[], Classifier],
         process_batch: Callable[[], ProcessBatch],
+        settle_dead_letters: Callable[[], SettleDeadLetters],
         max_batch_size: int,
         max_batch_wait_ms: float,
         idle_wait: float = 1.0,
+        heartbeat_file: Path | None = None,
     ) -> None:
         self._queue = queue
         self._load_classifier = load_classifier
         self._process_batch = process_batch
+        self._settle_dead_letters = settle_dead_letters
         self._max_batch_size = max_batch_size
         self._fill_wait = max_batch_wait_ms / 1000
         self._idle_wait = idle_wait
+        self._heartbeat = _Heartbeat(heartbeat_file)
         self._stop = asyncio.Event()
         self.model_ready = False
         self.processed = 0
@@ -44,18 +59,26 @@ class WorkerLoop:
         # Loading and warming the model is seconds of CPU work: keep the event loop free.
         await asyncio.to_thread(self._load_classifier)
         self.model_ready = True
-        step = self._process_batch()
         try:
-            while not self._stop.is_set():
-                deliveries = await self._receive_unless_stopped()
-                if deliveries:
-                    await self._process(step, deliveries)
+            await asyncio.gather(self._process_deliveries(), self._settle_letters())
         finally:
             await self._queue.close()
 
-    async def _process(self, step: ProcessBatch, deliveries: list[Delivery]) -> None:
+    async def _process_deliveries(self) -> None:
+        step, backoff = self._process_batch(), _Backoff(self._idle_wait)
+        while not self._stop.is_set():
+            self._heartbeat.beat()
+            deliveries = await self._receive_unless_stopped()
+            if deliveries and not await self._process(step, deliveries):
+                await self._pause(backoff.next())  # the store or broker is down: do not spin
+            elif deliveries:
+                backoff.reset()
+
+    async def _process(self, step: ProcessBatch, deliveries: list[Delivery]) -> bool:
+        """Process a batch; False if some of it had to go back to the queue."""
+        self.processed += len(deliveries)
         try:
-            _log_report(await step(deliveries))
+            report = await step(deliveries)
         except Exception:
             # Whatever broke, the batch must not be lost: hand it back and keep serving.
             log.exception("batch of %d failed; requeueing it", len(deliveries))
@@ -63,31 +86,110 @@ class WorkerLoop:
                 try:
                     await self._queue.reject(delivery, requeue=True)
                 except Exception:
-                    log.exception("could not requeue %s", delivery.request.id)
-            await asyncio.sleep(self._idle_wait)
-        self.processed += len(deliveries)
+                    log.exception("could not requeue %s (the broker redelivers it)", delivery.request.id)
+            return False
+        _log_report(report)
+        return report.requeued == 0
+
+    async def _settle_letters(self) -> None:
+        settle, backoff = self._settle_dead_letters(), _Backoff(self._idle_wait)
+        while not self._stop.is_set():
+            try:
+                report = await self._unless_stopped(settle(DEAD_LETTERS_PER_STEP, self._idle_wait))
+            except Exception:
+                log.exception("settling dead letters failed")
+                await self._pause(backoff.next())
+                continue
+            if report is not None and report.requeued:
+                await self._pause(backoff.next())
+            else:
+                backoff.reset()
+
+    async def _pause(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stop.wait(), seconds)
 
     async def _receive_unless_stopped(self) -> list[Delivery]:
-        receiving = asyncio.ensure_future(
-            self._queue.receive(self._max_batch_size, self._fill_wait, self._idle_wait)
-        )
-        stopping = asyncio.ensure_future(self._stop.wait())
-        await asyncio.wait({receiving, stopping}, return_when=asyncio.FIRST_COMPLETED)
-        stopping.cancel()
-        if not receiving.done():
-            receiving.cancel()
+        receiving = self._queue.receive(self._max_batch_size, self._fill_wait, self._idle_wait)
+        try:
+            return await self._unless_stopped(receiving) or []
+        except Exception:
+            log.exception("receiving failed")
+            await self._pause(self._idle_wait)
             return []
-        return receiving.result()  # a batch already received is finished even when stopping
+
+    async def _unless_stopped(self, waiting: Awaitable[T]) -> T | None:
+        """What `waiting` gives, or None if the loop is stopped first (then it is cancelled)."""
+        task = asyncio.ensure_future(waiting)
+        stopping = asyncio.ensure_future(self._stop.wait())
+        await asyncio.wait({task, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        stopping.cancel()
+        if not task.done():
+            task.cancel()
+            return None
+        return task.result()  # what was already received is finished even when stopping
+
+
+class _Backoff:
+    def __init__(self, first: float) -> None:
+        self._first = self._delay = first
+
+    def next(self) -> float:
+        delay, self._delay = self._delay, min(self._delay * 2, MAX_BACKOFF_SECONDS)
+        return delay
+
+    def reset(self) -> None:
+        self._delay = self._first
+
+
+class _Heartbeat:
+    """Touches a file at most once a second, so a liveness check can tell a stuck worker."""
+
+    def __init__(self, path: Path | None) -> None:
+        self._path = path
+        self._last = 0.0
+
+    def beat(self) -> None:
+        now = time.monotonic()
+        if self._path is not None and now - self._last >= 1.0:
+            self._path.touch()
+            self._last = now
 
 
 def create_worker_loop(container: Container) -> WorkerLoop:
+    worker = container.config.worker
+    heartbeat = worker.heartbeat_file()
     return WorkerLoop(
         queue=container.queue(),
         load_classifier=container.classifier,
         process_batch=container.process_batch,
-        max_batch_size=container.config.worker.max_batch_size(),
-        max_batch_wait_ms=container.config.worker.max_batch_wait_ms(),
+        settle_dead_letters=container.settle_dead_letters,
+        max_batch_size=worker.max_batch_size(),
+        max_batch_wait_ms=worker.max_batch_wait_ms(),
+        heartbeat_file=Path(heartbeat) if heartbeat else None,
     )
+
+
+async def serve_worker(container: Container) -> None:
+    """Run a worker until SIGTERM or SIGINT, then finish the batch in hand and return."""
+    open_adapters(container)
+    try:
+        worker = create_worker_loop(container)
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, _stopper(worker, signum))
+        await worker.run()
+        log.info("worker stopped after %d deliveries", worker.processed)
+    finally:
+        await close_adapters(container)
+
+
+def _stopper(worker: WorkerLoop, signum: int) -> Callable[[], None]:
+    def stop() -> None:
+        log.info("%s: finishing the batch in hand, then stopping", signal.Signals(signum).name)
+        worker.stop()
+
+    return stop
 
 
 def _log_report(report: BatchReport) -> None:

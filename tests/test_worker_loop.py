@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import time
+from pathlib import Path
 
 from dependency_injector import providers
 
 from entrypoints.container import Container, create_container
 from entrypoints.settings import Settings, WorkerSettings
 from entrypoints.worker import create_worker_loop
-from inference.domain import RequestStatus
+from inference.domain import RequestRecord, RequestStatus
 from tests.stubs import StubClassifier, png_bytes
 
 
@@ -87,3 +88,42 @@ def test_a_stopped_worker_leaves_unstarted_requests_queued_for_the_next_one() ->
     depth, status = asyncio.run(scenario())
 
     assert (depth, status) == (1, RequestStatus.QUEUED)
+
+
+def test_a_running_worker_marks_the_request_of_a_dead_letter_failed() -> None:
+    container = _container(StubClassifier())
+
+    async def scenario() -> RequestRecord:
+        record = await container.submit_request()(png_bytes(), 1)
+        queue = container.queue()
+        [delivery] = await queue.receive(max_count=1, fill_wait=0.0, idle_wait=1.0)
+        await queue.reject(delivery, requeue=False)  # the queue gives up on it
+        worker = create_worker_loop(container)
+        task = asyncio.create_task(worker.run())
+        finished = await container.get_result()(record.request_id, wait=5)
+        worker.stop()
+        await task
+        return finished
+
+    record = asyncio.run(scenario())
+
+    assert record.status is RequestStatus.FAILED
+    assert record.failure is not None and record.failure.code == "rejected"
+
+
+def test_a_running_worker_keeps_its_heartbeat_file_fresh(tmp_path: Path) -> None:
+    heartbeat = tmp_path / "worker.heartbeat"
+    settings = Settings(mode="embedded", worker=WorkerSettings(heartbeat_file=heartbeat))
+    container = create_container(settings)
+    container.classifier.override(providers.Object(StubClassifier()))
+
+    async def scenario() -> None:
+        worker = create_worker_loop(container)
+        task = asyncio.create_task(worker.run())
+        await asyncio.sleep(0.5)  # the loop beats as it starts, then at most once a second
+        worker.stop()
+        await task
+
+    asyncio.run(asyncio.wait_for(scenario(), 10))
+
+    assert time.time() - heartbeat.stat().st_mtime < 10

@@ -7,7 +7,7 @@ from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontext
 
 from fastapi import FastAPI
 
-from entrypoints.container import Container
+from entrypoints.container import Container, close_adapters, open_adapters
 from entrypoints.http.errors import install_error_handlers
 from entrypoints.http.routes import router
 
@@ -24,12 +24,14 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        await _maybe_await(container.init_resources())
-        async with AsyncExitStack() as stack:
-            for hook in lifespan_hooks:
-                await stack.enter_async_context(hook(app))
-            yield
-        await _maybe_await(container.shutdown_resources())
+        open_adapters(container)
+        try:
+            async with AsyncExitStack() as stack:
+                for hook in lifespan_hooks:
+                    await stack.enter_async_context(hook(app))
+                yield
+        finally:
+            await close_adapters(container)
 
     app = FastAPI(
         title="Image classification service",
@@ -57,8 +59,3 @@ def _ping(ping: Callable[[], Awaitable[None]]) -> ReadinessCheck:
         return "ok"
 
     return check
-
-
-async def _maybe_await(result: object) -> None:
-    if isinstance(result, Awaitable):
-        await result

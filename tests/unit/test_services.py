@@ -353,6 +353,32 @@ def test_a_store_outage_while_finishing_requeues_the_delivery_and_a_later_pass_c
     asyncio.run(scenario())
 
 
+def test_a_store_outage_shorter_than_the_patience_is_waited_out_and_the_result_kept() -> None:
+    async def scenario() -> None:
+        queue, store = MemoryQueue(), FailingResultStore()
+        [request_id] = await submit_all(queue, store, [png_bytes()])
+
+        def outage(image: bytes) -> list[float]:
+            store.down = True  # fails while the model runs, back 0.3 s later
+            asyncio.run_coroutine_threadsafe(come_back(), loop)
+            return [0.6, 0.3, 0.1]
+
+        async def come_back() -> None:
+            await asyncio.sleep(0.3)
+            store.down = False
+
+        loop = asyncio.get_running_loop()
+        classifier = StubClassifier(scores=outage)
+        process = ProcessBatch(queue, store, classifier, clock=clock, store_patience=10.0)
+        assert await process(await receive_all(queue)) == BatchReport(succeeded=1)
+        record = await store.get(request_id)
+        assert (record.status, record.attempts) == (RequestStatus.SUCCEEDED, 1)
+        assert classifier.batch_sizes == [1]  # the model ran once: its result was not thrown away
+        assert queue.depth == 0
+
+    asyncio.run(scenario())
+
+
 def test_when_the_store_is_down_before_starting_the_delivery_is_requeued_without_running_the_model() -> None:
     async def scenario() -> None:
         queue, store = MemoryQueue(), FailingResultStore()

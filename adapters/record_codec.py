@@ -1,0 +1,82 @@
+"""RequestRecord <-> JSON, version 1: the stored form of a record, readable by any process or language.
+
+Explicit field by field, never pickle: a record crosses process boundaries and outlives the code
+that wrote it, so the format is versioned (`"v": 1`) and decoding refuses what it does not know.
+Datetimes are ISO-8601 with their UTC offset; floats survive exactly (JSON writes their repr).
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import datetime
+from typing import Any
+
+from inference.domain import Failure, LabelScore, Prediction, RequestId, RequestRecord, RequestStatus
+
+VERSION = 1
+
+
+def encode_record(record: RequestRecord) -> bytes:
+    prediction = record.prediction
+    failure = record.failure
+    document = {
+        "v": VERSION,
+        "request_id": str(record.request_id),
+        "status": record.status.value,
+        "top_k": record.top_k,
+        "created_at": _encode_time(record.created_at),
+        "updated_at": _encode_time(record.updated_at),
+        "completed_at": None if record.completed_at is None else _encode_time(record.completed_at),
+        "attempts": record.attempts,
+        "prediction": None
+        if prediction is None
+        else {
+            "top_k": [{"label": s.label, "score": s.score} for s in prediction.top_k],
+            "model_name": prediction.model_name,
+            "model_version": prediction.model_version,
+        },
+        "failure": None if failure is None else {"code": failure.code, "message": failure.message},
+    }
+    return json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def decode_record(data: bytes | str) -> RequestRecord:
+    """The record `encode_record` wrote; ValueError for anything else (corrupt, or another version)."""
+    try:
+        document = json.loads(data)
+        if document.get("v") != VERSION:
+            raise ValueError(f"record format version {document.get('v')!r}, expected {VERSION}")
+        return _decode(document)
+    except (KeyError, TypeError, AttributeError, ValueError) as exc:  # ValueError: bad JSON, UTF-8, UUID...
+        raise ValueError(f"not a stored request record: {exc!r}") from exc
+
+
+def _decode(document: dict[str, Any]) -> RequestRecord:
+    prediction = document["prediction"]
+    failure = document["failure"]
+    completed_at = document["completed_at"]
+    return RequestRecord(
+        request_id=RequestId(uuid.UUID(document["request_id"])),
+        status=RequestStatus(document["status"]),
+        top_k=int(document["top_k"]),
+        created_at=datetime.fromisoformat(document["created_at"]),
+        updated_at=datetime.fromisoformat(document["updated_at"]),
+        completed_at=None if completed_at is None else datetime.fromisoformat(completed_at),
+        attempts=int(document["attempts"]),
+        prediction=None
+        if prediction is None
+        else Prediction(
+            top_k=tuple(LabelScore(str(s["label"]), float(s["score"])) for s in prediction["top_k"]),
+            model_name=str(prediction["model_name"]),
+            model_version=str(prediction["model_version"]),
+        ),
+        failure=None if failure is None else Failure(str(failure["code"]), str(failure["message"])),
+    )
+
+
+def _encode_time(moment: datetime) -> str:
+    # A naive datetime names no instant: another process would read it in its own zone.
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise ValueError(f"{moment!r} has no time zone; records keep aware datetimes only")
+    return moment.isoformat()
