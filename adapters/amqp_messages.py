@@ -74,8 +74,13 @@ def request_id_of(properties: pika.BasicProperties) -> RequestId | None:
         return None
 
 
-def dead_letter_failure(properties: pika.BasicProperties, body: bytes) -> Failure:
-    """Why the broker dead-lettered this message, as its request's client should read it."""
+def dead_letter_failure(properties: pika.BasicProperties, body: bytes, attempts_at_limit: int) -> Failure:
+    """Why the broker dead-lettered this message, as its request's client should read it.
+
+    `attempts_at_limit`: how many deliveries the request queue makes before it dead-letters
+    (its `x-delivery-limit` + 1). The dead letter's own `x-delivery-count` counts deliveries
+    from the dead-letter queue, not the request's attempts.
+    """
     try:
         decode(properties, body)
     except MalformedMessage as exc:
@@ -83,8 +88,7 @@ def dead_letter_failure(properties: pika.BasicProperties, body: bytes) -> Failur
     deaths = (properties.headers or {}).get("x-death") or [{}]
     death = deaths[0] if isinstance(deaths, list) and isinstance(deaths[0], dict) else {}
     if death.get("reason") == "delivery_limit":
-        count = (properties.headers or {}).get("x-delivery-count")
-        return failures.delivery_limit_exceeded(count + 1 if isinstance(count, int) else 0)
+        return failures.delivery_limit_exceeded(attempts_at_limit)
     return failures.rejected()
 
 

@@ -62,7 +62,9 @@ class RabbitMQQueue(Queue):
         # makes `max_length` the most they hold.
         self._arguments: dict[str, Any] = {
             "x-queue-type": "quorum",
-            "x-delivery-limit": delivery_limit,
+            # Quorum queues count their limit in redeliveries: one less makes `delivery_limit`
+            # the most deliveries a message gets, as the Queue port (and the memory queue) mean.
+            "x-delivery-limit": max(delivery_limit - 1, 0),
             "x-overflow": "reject-publish",
             "x-max-length": max(max_length - 1, 0),
             "x-dead-letter-exchange": "",
@@ -71,6 +73,7 @@ class RabbitMQQueue(Queue):
         }
         if max_bytes is not None:
             self._arguments["x-max-length-bytes"] = max_bytes
+        self._attempts_at_limit = delivery_limit
         self._prefetch = prefetch
         self._timeout = timeout
         parameters = pika.URLParameters(url)
@@ -268,7 +271,7 @@ class RabbitMQQueue(Queue):
         letter = DeadLetter(
             f"{self._generation}.{method.delivery_tag}",
             request_id_of(properties),
-            dead_letter_failure(properties, body),
+            dead_letter_failure(properties, body, self._attempts_at_limit),
         )
         with self._lock:
             self._dead_letters.append(letter)
