@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
+import io
+from collections.abc import AsyncGenerator, AsyncIterator
+from tempfile import SpooledTemporaryFile
+from typing import BinaryIO, cast
 
 from fastapi import Request
 from starlette.datastructures import UploadFile
@@ -14,6 +17,10 @@ IMAGE_FIELD = "image"
 
 # Room for the multipart envelope (boundaries, part headers) around an image of `limit` bytes.
 _MULTIPART_SLACK = 16 * 1024
+# An upload stays in memory up to this size and spills to a temporary file beyond it.
+SPOOL_BYTES = 1024 * 1024
+# Form fields other than the image (none are defined; a client may send a few small ones).
+MAX_FIELD_BYTES = 1024
 
 
 OPENAPI_REQUEST_BODY = {
@@ -32,52 +39,73 @@ OPENAPI_REQUEST_BODY = {
 
 
 async def read_image(request: Request, limit: int) -> bytes:
-    """The image's bytes; UploadError 413 past `limit`, 422 when missing or empty."""
+    """The image's bytes; UploadError 413 past `limit`, 422 when missing or empty.
+
+    The body is never held whole: it streams through a byte counter that refuses it (413) the
+    moment it passes the limit, into a file that stays in memory up to SPOOL_BYTES and goes to
+    disk beyond. So a flood of over-limit uploads costs about SPOOL_BYTES each, not the limit.
+    """
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit + _MULTIPART_SLACK:
-        raise _too_large(limit)
+        raise _too_large(limit)  # known before a byte is read
     content_type = request.headers.get("content-type", "").lower()
-    body = await _read_body(request, limit + _MULTIPART_SLACK)
     if content_type.startswith("multipart/form-data"):
-        image = await _image_from_form(request, body, limit)
-    else:
-        image = body  # whatever the declared type, the bytes decide whether it is an image
-    if len(image) > limit:
-        raise _too_large(limit)
+        upload = await _image_from_form(request, _capped(request.stream(), limit + _MULTIPART_SLACK, limit))
+    else:  # whatever the declared type, the bytes decide whether it is an image
+        upload = await _spool(_capped(request.stream(), limit, limit))
+    try:
+        if upload.size is not None and upload.size > limit:
+            raise _too_large(limit)
+        image = await upload.read()
+    finally:
+        await upload.close()
     if not image:
         raise UploadError(422, "empty_image", "the image is empty")
     return image
 
 
-async def _read_body(request: Request, limit: int) -> bytes:
-    chunks: list[bytes] = []
+async def _capped(chunks: AsyncIterator[bytes], cap: int, limit: int) -> AsyncGenerator[bytes, None]:
+    """`chunks`, refused with 413 (quoting `limit`) as soon as they add up to more than `cap`."""
     size = 0
-    async for chunk in request.stream():
+    async for chunk in chunks:
         size += len(chunk)
-        if size > limit:
-            raise _too_large(limit - _MULTIPART_SLACK)
-        chunks.append(chunk)
-    return b"".join(chunks)
+        if size > cap:
+            raise _too_large(limit)
+        yield chunk
 
 
-async def _image_from_form(request: Request, body: bytes, limit: int) -> bytes:
-    async def replay() -> AsyncGenerator[bytes, None]:
-        yield body
+async def _spool(chunks: AsyncIterator[bytes]) -> UploadFile:
+    spooled = cast(BinaryIO, SpooledTemporaryFile(max_size=SPOOL_BYTES))  # noqa: SIM115 - closed below
+    upload = UploadFile(spooled)
+    try:
+        async for chunk in chunks:
+            await upload.write(chunk)  # in a thread once it has rolled over to disk
+        await upload.seek(0)
+    except BaseException:
+        await upload.close()
+        raise
+    return upload
 
-    parser = MultiPartParser(request.headers, replay(), max_files=1, max_fields=16, max_part_size=limit)
+
+async def _image_from_form(request: Request, chunks: AsyncGenerator[bytes, None]) -> UploadFile:
+    # One file (the image), a few small fields at most: anything else is not this API's form.
+    parser = MultiPartParser(
+        request.headers, chunks, max_files=1, max_fields=16, max_part_size=MAX_FIELD_BYTES
+    )
     try:
         form = await parser.parse()
     except MultiPartException as exc:
         raise UploadError(422, "invalid_form", f"cannot parse the form: {exc.message}") from exc
     field = form.get(IMAGE_FIELD)
-    try:
-        if isinstance(field, UploadFile):
-            return await field.read()
-        if field is None:
-            raise UploadError(422, "missing_image", f"the form has no {IMAGE_FIELD!r} file field")
-        return field.encode()
-    finally:
-        await form.close()
+    for _, value in form.multi_items():
+        if isinstance(value, UploadFile) and value is not field:
+            await value.close()
+    if isinstance(field, UploadFile):
+        return field
+    if field is None:
+        raise UploadError(422, "missing_image", f"the form has no {IMAGE_FIELD!r} file field")
+    data = field.encode()  # a plain field, already capped at MAX_FIELD_BYTES
+    return UploadFile(io.BytesIO(data), size=len(data))
 
 
 def _too_large(limit: int) -> UploadError:
