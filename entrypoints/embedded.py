@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from entrypoints.container import Container, create_container
 from entrypoints.http.app import create_app
 from entrypoints.settings import Settings
-from entrypoints.worker import create_worker_loop
+from entrypoints.worker import WorkerLoop, create_worker_loop
 
 log = logging.getLogger(__name__)
 
@@ -23,21 +23,26 @@ STOP_TIMEOUT_SECONDS = 30.0
 
 def create_embedded_app(container: Container | None = None) -> FastAPI:
     container = container or create_container(Settings(mode="embedded"))
-    worker = create_worker_loop(container)
-    tasks: list[asyncio.Task[None]] = []
+    # Each run of the app's lifespan gets a worker of its own: an app may be started more than
+    # once (tests, tools that load the schema), and a stopped worker does not start again.
+    running: list[tuple[WorkerLoop, asyncio.Task[None]]] = []
 
     async def model_check() -> str:
+        if not running:
+            return "loading"
+        worker, task = running[-1]
         if worker.model_ready:
             return "ok"
-        if tasks and tasks[0].done() and not tasks[0].cancelled() and tasks[0].exception():
-            return f"failed: {tasks[0].exception()}"
+        if task.done() and not task.cancelled() and task.exception():
+            return f"failed: {task.exception()}"
         return "loading"
 
     @asynccontextmanager
     async def run_worker(_: FastAPI) -> AsyncIterator[None]:
+        worker = create_worker_loop(container)
         task = asyncio.create_task(worker.run(), name="embedded-worker")
         task.add_done_callback(_report_crash)
-        tasks.append(task)
+        running.append((worker, task))
         try:
             yield
         finally:
@@ -46,6 +51,7 @@ def create_embedded_app(container: Container | None = None) -> FastAPI:
                 await asyncio.wait_for(task, STOP_TIMEOUT_SECONDS)
             except Exception:
                 log.exception("the embedded worker did not stop cleanly")
+            running.remove((worker, task))
 
     return create_app(container, extra_checks={"model": model_check}, lifespan_hooks=(run_worker,))
 

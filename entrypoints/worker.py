@@ -29,6 +29,8 @@ MAX_BACKOFF_SECONDS = 30.0
 
 
 class WorkerLoop:
+    """Runs once: make a new one to run again (its stop event belongs to one event loop)."""
+
     def __init__(
         self,
         queue: Queue,
@@ -126,7 +128,11 @@ class WorkerLoop:
         stopping.cancel()
         if not task.done():
             task.cancel()
-            return None
+            # A cancel can come too late: a receive that took deliveries in the meantime returns
+            # them, and they are this worker's to finish, or they would sit unacknowledged.
+            await asyncio.wait({task})
+            if task.cancelled():
+                return None
         return task.result()  # what was already received is finished even when stopping
 
 

@@ -7,12 +7,16 @@ import time
 from pathlib import Path
 
 from dependency_injector import providers
+from fastapi.testclient import TestClient
 
 from entrypoints.container import Container, create_container
+from entrypoints.embedded import create_embedded_app
 from entrypoints.settings import Settings, WorkerSettings
 from entrypoints.worker import create_worker_loop
 from inference.domain import RequestRecord, RequestStatus
 from tests.stubs import StubClassifier, png_bytes
+
+SUBMIT = "/api/inference/requests"
 
 
 def _container(classifier: StubClassifier, max_batch_size: int = 4) -> Container:
@@ -127,3 +131,23 @@ def test_a_running_worker_keeps_its_heartbeat_file_fresh(tmp_path: Path) -> None
     asyncio.run(asyncio.wait_for(scenario(), 10))
 
     assert time.time() - heartbeat.stat().st_mtime < 10
+
+
+def test_an_embedded_app_started_a_second_time_still_finishes_every_request() -> None:
+    # Tools that load the OpenAPI document run the app's lifespan once before the real start;
+    # the worker of a second start must not inherit the stopped one's state (found by
+    # schemathesis: requests stayed queued for ever).
+    container = _container(StubClassifier())
+    app = create_embedded_app(container)
+    with TestClient(app):
+        pass
+    with TestClient(app) as client:
+        ids = [
+            client.post(SUBMIT, content=png_bytes(), headers={"content-type": "image/png"}).json()[
+                "request_id"
+            ]
+            for _ in range(12)
+        ]
+        statuses = [client.get(f"{SUBMIT}/{i}/results", params={"wait": 10}).json()["status"] for i in ids]
+
+    assert statuses == ["succeeded"] * 12
