@@ -8,10 +8,11 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from adapters.image_decoding import Preprocessing, UndecodableImage, decode
+from adapters.image_decoding import DEFAULT_MAX_PIXELS, Preprocessing, decode
 from adapters.model_manifest import ModelManifest
 from adapters.timm_model import build_model
 from inference.domain import Failure, InferenceRequest, LabelScore, ModelInfo, Prediction
+from inference.errors import ImageTooLarge, InvalidImage
 from inference.ports import Classifier
 
 log = logging.getLogger(__name__)
@@ -20,13 +21,22 @@ log = logging.getLogger(__name__)
 class TimmClassifier(Classifier):
     """Loads the manifest's model once, warms it up, then classifies batches.
 
-    Not thread-safe by design: a worker owns one and feeds it one batch at a time.
+    Not thread-safe by design: a worker owns one and feeds it one batch at a time. Images over
+    `max_pixels` (the API's limit, INFERENCE_API__MAX_PIXELS) fail without being decoded: a
+    message published around the API gets no further.
     """
 
-    def __init__(self, manifest: ModelManifest, device: str = "cpu", threads: int | None = None) -> None:
+    def __init__(
+        self,
+        manifest: ModelManifest,
+        device: str = "cpu",
+        threads: int | None = None,
+        max_pixels: int = DEFAULT_MAX_PIXELS,
+    ) -> None:
         if threads:
             torch.set_num_threads(threads)
         self._manifest = manifest
+        self._max_pixels = max_pixels
         self._device = torch.device(device)
         self._preprocessing = Preprocessing(
             input_size=manifest.input_size,
@@ -51,10 +61,11 @@ class TimmClassifier(Classifier):
         decoded: list[int] = []
         for index, request in enumerate(batch):
             try:
-                pixels.append(decode(request.image, self._preprocessing))
+                pixels.append(decode(request.image, self._preprocessing, self._max_pixels))
                 decoded.append(index)
-            except UndecodableImage as exc:
-                outcomes[index] = Failure("invalid_image", str(exc))
+            except InvalidImage as exc:
+                code = ImageTooLarge.code if isinstance(exc, ImageTooLarge) else InvalidImage.code
+                outcomes[index] = Failure(code, str(exc))
         if decoded:
             probabilities = self._forward(np.stack(pixels))
             for row, index in enumerate(decoded):

@@ -13,10 +13,12 @@ from dependency_injector import containers, providers
 
 from adapters.memory import MemoryQueue, MemoryResultStore
 from adapters.model_manifest import load_manifest
+from adapters.pillow_image_inspector import PillowImageInspector
 from adapters.rabbitmq_queue import RabbitMQQueue
 from adapters.redis_result_store import RedisResultStore
 from adapters.timm_classifier import TimmClassifier
 from entrypoints.settings import Settings
+from inference.media import ImageLimits
 from inference.processing import ProcessBatch, SettleDeadLetters
 from inference.services import GetResult, SubmitRequest
 
@@ -79,7 +81,11 @@ class Container(containers.DeclarativeContainer):
     manifest = providers.Singleton(load_manifest, config.model.manifest)
     # Thread-safe: the embedded worker loads it in a thread while a request may ask for it.
     classifier = providers.ThreadSafeSingleton(
-        TimmClassifier, manifest=manifest, device=config.model.device, threads=config.model.threads
+        TimmClassifier,
+        manifest=manifest,
+        device=config.model.device,
+        threads=config.model.threads,
+        max_pixels=config.api.max_pixels,
     )
     # The embedded API describes the model it serves; a distributed API only reads the manifest.
     model_info = providers.Selector(
@@ -88,7 +94,14 @@ class Container(containers.DeclarativeContainer):
         distributed=providers.Callable(lambda manifest: manifest.info, manifest),
     )
 
-    submit_request = providers.Factory(SubmitRequest, queue=queue, store=store)
+    # The same in both modes: it only reads the uploaded bytes.
+    image_inspector = providers.Singleton(PillowImageInspector)
+    image_limits = providers.Singleton(
+        ImageLimits, max_pixels=config.api.max_pixels, max_frames=config.api.max_frames
+    )
+    submit_request = providers.Factory(
+        SubmitRequest, queue=queue, store=store, inspector=image_inspector, limits=image_limits
+    )
     get_result = providers.Factory(GetResult, store=store)
     process_batch = providers.Factory(
         ProcessBatch,

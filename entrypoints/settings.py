@@ -6,20 +6,37 @@ Example: `INFERENCE_WORKER__MAX_BATCH_SIZE=8`. The README lists each one with it
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BaseModel, BeforeValidator, Field
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEMO_MANIFEST = Path(__file__).resolve().parent.parent / "demo" / "model" / "model.yaml"
+
+
+def _comma_separated(value: object) -> object:
+    """`a, b` from the environment → ["a", "b"]; a list (from code) is kept as it is."""
+    if isinstance(value, str):
+        return [item.strip() for item in value.split(",") if item.strip()]
+    return value
+
+
+CommaSeparated = Annotated[list[str], NoDecode, BeforeValidator(_comma_separated)]
 
 
 class ApiSettings(BaseModel):
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
     max_upload_bytes: int = Field(10 * 1024 * 1024, ge=1, description="Larger bodies get 413.")
+    max_pixels: int = Field(
+        40_000_000, ge=1, description="Images with more pixels (width × height) get 422, before decoding."
+    )
+    max_frames: int = Field(1000, ge=1, description="Animated images with more frames get 422.")
     default_top_k: int = Field(5, ge=1)
     retry_after_seconds: int = Field(1, ge=1, description="Retry-After sent with 429 and 503.")
+    cors_origins: CommaSeparated = Field(
+        default_factory=list, description="Origins a browser may call the API from; none by default."
+    )
 
 
 class WorkerSettings(BaseModel):
@@ -66,6 +83,10 @@ class Settings(BaseSettings):
     rabbitmq_url: str = Field("amqp://guest:guest@127.0.0.1:5672/", description="The broker (distributed).")
     redis_url: str = Field("redis://127.0.0.1:6379/0", description="The result store (distributed).")
     log_level: str = "INFO"
+    api_keys: CommaSeparated = Field(
+        default_factory=list, description="If any, every endpoint but health needs `Bearer <key>`."
+    )
+    api_keys_file: Path | None = Field(None, description="More API keys, one per line.")
     api: ApiSettings = ApiSettings()
     worker: WorkerSettings = WorkerSettings()
     model: ModelSettings = ModelSettings()

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
 
-from inference.errors import InvalidRequestId, InvalidTopK, InvalidTransition
+from inference.errors import InvalidImage, InvalidRequestId, InvalidTopK, InvalidTransition
 
 
 @dataclass(frozen=True, order=True)
@@ -42,6 +42,26 @@ class RequestStatus(StrEnum):
     @property
     def is_terminal(self) -> bool:
         return self in (RequestStatus.SUCCEEDED, RequestStatus.FAILED)
+
+
+@dataclass(frozen=True)
+class ImageHeader:
+    """What an image's header says, read without decoding a pixel. `frames` is 1 unless animated."""
+
+    media_type: str
+    width: int
+    height: int
+    frames: int = 1
+
+    def __post_init__(self) -> None:
+        if self.width < 1 or self.height < 1 or self.frames < 1:
+            raise InvalidImage(
+                f"the header describes {self.frames} frame(s) of {self.width}×{self.height} pixels"
+            )
+
+    @property
+    def pixels(self) -> int:
+        return self.width * self.height
 
 
 @dataclass(frozen=True)

@@ -36,6 +36,18 @@ class UnsupportedImage(InvalidImage):
     code = "unsupported_media_type"
 
 
+class ImageTooLarge(InvalidImage):
+    """More pixels than the service decodes: a decompression bomb, or merely absurd dimensions."""
+
+    code = "image_too_large"
+
+
+class TooManyFrames(InvalidImage):
+    """An animation with more frames than the service accepts (only the first is classified)."""
+
+    code = "too_many_frames"
+
+
 class InvalidTopK(InferenceError, ValueError):
     code = "invalid_top_k"
 

@@ -1,8 +1,12 @@
-"""Which image formats we accept, judged by the bytes themselves and never by a declared type."""
+"""Which images we accept: formats judged by the bytes themselves (never by a declared type), and
+sizes judged by the header, before any pixel is decoded."""
 
 from __future__ import annotations
 
-from inference.errors import EmptyImage, UnsupportedImage
+from dataclasses import dataclass
+
+from inference.domain import ImageHeader
+from inference.errors import EmptyImage, ImageTooLarge, TooManyFrames, UnsupportedImage
 
 # (magic prefix, offset, media type). WebP needs a second look: RIFF is shared with WAV and AVI.
 _SIGNATURES: tuple[tuple[bytes, int, str], ...] = (
@@ -42,3 +46,26 @@ _BMP_HEADER_SIZES = frozenset({12, 16, 40, 52, 56, 64, 108, 124})
 
 def _looks_like_bmp(data: bytes) -> bool:
     return len(data) >= 18 and int.from_bytes(data[14:18], "little") in _BMP_HEADER_SIZES
+
+
+@dataclass(frozen=True)
+class ImageLimits:
+    """The largest image the service takes: pixels per frame (width x height) and frames."""
+
+    max_pixels: int
+    max_frames: int
+
+    def check(self, header: ImageHeader) -> None:
+        """Raise ImageTooLarge or TooManyFrames for a header past the limits."""
+        check_pixels(header.width, header.height, self.max_pixels)
+        if header.frames > self.max_frames:
+            # Inspectors stop counting past the limit, so "more than" is all that is known.
+            raise TooManyFrames(f"the image has more than {self.max_frames:,} frames, the limit")
+
+
+def check_pixels(width: int, height: int, max_pixels: int) -> None:
+    """Raise ImageTooLarge if width x height exceeds max_pixels."""
+    if width * height > max_pixels:
+        raise ImageTooLarge(
+            f"the image is {width:,}×{height:,} = {width * height:,} pixels; the limit is {max_pixels:,}"
+        )

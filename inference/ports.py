@@ -12,6 +12,7 @@ from typing import Protocol
 
 from inference.domain import (
     Failure,
+    ImageHeader,
     InferenceRequest,
     ModelInfo,
     Prediction,
@@ -31,10 +32,28 @@ class Classifier(Protocol):
     def classify(self, batch: Sequence[InferenceRequest]) -> list[Prediction | Failure]:
         """One outcome per request, in order, computed as one batch.
 
-        A request whose image cannot be decoded yields a Failure with code "invalid_image"; the
-        rest of the batch is unaffected. Each Prediction holds min(top_k, number of labels)
-        labels sorted by probability, best first. Blocking and CPU-bound: callers run it off
-        their event loop.
+        A request whose image cannot be decoded yields a Failure with code "invalid_image" (or
+        "image_too_large" past the classifier's pixel limit), quickly; the rest of the batch is
+        unaffected. Only the first frame of an animation is decoded. Each Prediction holds
+        min(top_k, number of labels) labels sorted by probability, best first. Blocking and
+        CPU-bound: callers run it off their event loop.
+        """
+
+
+class ImageInspector(Protocol):
+    @abstractmethod
+    def inspect(self, image: bytes, max_frames: int) -> ImageHeader:
+        """The image's header: media type, width, height and frames, without decoding a pixel.
+
+        The media type is the one `sniff_media_type` gives, and the bytes are read as that format
+        and no other. Width, height and frames are at least 1; frames are counted no further
+        than `max_frames + 1`, which stands for any more, so the work stays bounded whatever the
+        file holds. The caller applies the limits.
+
+        Raises EmptyImage or UnsupportedImage as `sniff_media_type` does, ImageTooLarge for a
+        size the reader itself refuses to handle, and InvalidImage for a header it cannot read;
+        never another exception. CPU-bound but bounded (a 10 MiB hostile file takes about
+        0.1 s, a real header well under a millisecond): callers run it off their event loop.
         """
 
 

@@ -5,6 +5,7 @@ They speak only in domain types and ports; HTTP and AMQP live in the entry point
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -15,8 +16,8 @@ from inference.domain import (
     RequestRecord,
 )
 from inference.errors import StoreUnavailable
-from inference.media import sniff_media_type
-from inference.ports import Queue, ResultStore
+from inference.media import ImageLimits
+from inference.ports import ImageInspector, Queue, ResultStore
 
 log = logging.getLogger(__name__)
 
@@ -28,18 +29,31 @@ def utc_now() -> datetime:
 
 
 class SubmitRequest:
-    """Accept an image: record it as queued, then enqueue it, so no worker finds it unknown."""
+    """Accept an image: read its header and hold it to the limits, record it as queued, then
+    enqueue it (so no worker finds it unknown). A refused image leaves nothing behind."""
 
-    def __init__(self, queue: Queue, store: ResultStore, clock: Clock = utc_now) -> None:
+    def __init__(
+        self,
+        queue: Queue,
+        store: ResultStore,
+        inspector: ImageInspector,
+        limits: ImageLimits,
+        clock: Clock = utc_now,
+    ) -> None:
         self._queue = queue
         self._store = store
+        self._inspector = inspector
+        self._limits = limits
         self._clock = clock
 
     async def __call__(self, image: bytes, top_k: int) -> RequestRecord:
+        # Off the event loop: microseconds for a real header, but up to 0.1 s for a hostile one.
+        header = await asyncio.to_thread(self._inspector.inspect, image, self._limits.max_frames)
+        self._limits.check(header)
         request = InferenceRequest(
             id=RequestId.new(),
             image=image,
-            media_type=sniff_media_type(image),
+            media_type=header.media_type,
             top_k=top_k,
             submitted_at=self._clock(),
         )

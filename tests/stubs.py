@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import io
+import struct
 import threading
+import zlib
 from collections.abc import Callable, Coroutine, Sequence
 from concurrent.futures import Future
 from datetime import UTC, datetime
@@ -19,6 +21,7 @@ from PIL import Image
 from adapters.memory import MemoryQueue, MemoryResultStore
 from inference.domain import (
     Failure,
+    ImageHeader,
     InferenceRequest,
     LabelScore,
     ModelInfo,
@@ -27,8 +30,9 @@ from inference.domain import (
     RequestRecord,
     Transition,
 )
-from inference.errors import QueueUnavailable, StoreUnavailable
-from inference.ports import Classifier, Delivery
+from inference.errors import InvalidImage, QueueUnavailable, StoreUnavailable
+from inference.media import sniff_media_type
+from inference.ports import Classifier, Delivery, ImageInspector
 
 T = TypeVar("T")
 
@@ -104,6 +108,24 @@ class StubClassifier(Classifier):
     def _check_length(self, scores: Sequence[float]) -> None:
         if len(scores) != len(self._labels):
             raise ValueError(f"{len(scores)} scores for {len(self._labels)} labels")
+
+
+class StubImageInspector(ImageInspector):
+    """An inspector with canned answers: the media type is sniffed as a real inspector's is; the
+    size and frames are the test's, or `error` is raised. `max_frames_seen` records each call."""
+
+    def __init__(
+        self, width: int = 8, height: int = 8, frames: int = 1, error: InvalidImage | None = None
+    ) -> None:
+        self._size, self._frames, self._error = (width, height), frames, error
+        self.max_frames_seen: list[int] = []
+
+    def inspect(self, image: bytes, max_frames: int) -> ImageHeader:
+        self.max_frames_seen.append(max_frames)
+        media_type = sniff_media_type(image)
+        if self._error is not None:
+            raise self._error
+        return ImageHeader(media_type, *self._size, frames=self._frames)
 
 
 class FailingQueue(MemoryQueue):
@@ -219,14 +241,26 @@ def jpeg_bytes(width: int = 8, height: int = 8, colour: Colour = (200, 30, 30)) 
     return encoded_image("JPEG", width, height, colour)
 
 
+def png_chunk(kind: bytes, data: bytes) -> bytes:
+    """One PNG chunk: length, type, data and CRC."""
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+def png_with_broken_data(data: bytes, width: int = 8, height: int = 8) -> bytes:
+    """A PNG with a valid header (an RGB IHDR) whose image data is `data`: not zlib, so only a
+    full decode finds out."""
+    header = png_chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+    return _PNG_SIGNATURE + header + png_chunk(b"IDAT", data)
+
+
 def undecodable_image() -> bytes:
-    """Bytes that pass the media-type sniffing (a PNG signature) but that no decoder can read."""
-    return _PNG_SIGNATURE + UNDECODABLE_MARKER + b" truncated image data"
+    """Bytes whose header reads as a PNG's but whose pixels no decoder can read."""
+    return png_with_broken_data(UNDECODABLE_MARKER + b" truncated image data")
 
 
 def crashing_image() -> bytes:
-    """A sniffable PNG-looking upload on which StubClassifier crashes its whole batch."""
-    return _PNG_SIGNATURE + CRASH_MARKER
+    """A PNG with a valid header on which StubClassifier crashes its whole batch."""
+    return png_with_broken_data(CRASH_MARKER)
 
 
 def in_another_thread(coroutine: Coroutine[Any, Any, T]) -> Future[T]:

@@ -9,7 +9,8 @@ import pytest
 from PIL import Image
 from timm.data import create_transform  # type: ignore[attr-defined]
 
-from adapters.image_decoding import Preprocessing, UndecodableImage, decode
+from adapters.image_decoding import Preprocessing, decode
+from inference.errors import InvalidImage
 
 pytestmark = pytest.mark.slow
 
@@ -91,6 +92,6 @@ def test_every_common_pixel_mode_decodes_to_three_channels(mode: str) -> None:
 
 
 @pytest.mark.parametrize("data", [b"", b"not an image", b"\x89PNG\r\n\x1a\n" + b"\x00" * 40])
-def test_bytes_that_are_not_an_image_raise_undecodable_image(data: bytes) -> None:
-    with pytest.raises(UndecodableImage):
+def test_bytes_that_are_not_an_image_raise_invalid_image(data: bytes) -> None:
+    with pytest.raises(InvalidImage):
         decode(data, Preprocessing(16, 16, "bilinear", MEAN, STD))

@@ -23,6 +23,7 @@ from entrypoints.container import close_adapters, create_container
 from entrypoints.settings import QueueSettings, Settings
 from inference.domain import InferenceRequest, RequestId, RequestRecord, RequestStatus
 from tests.e2e.cluster import SUBMIT, Cluster, Ledger, shape_images
+from tests.images import truncated_jpeg
 from tests.servers.rabbitmq import PrivateRabbitMQ, private_rabbitmq
 from tests.servers.redis import PrivateRedis, private_redis
 
@@ -93,10 +94,10 @@ def test_poison_messages_end_failed_without_blocking_the_queue(
     _publish_raw(rabbitmq, healthy.queue_name, b"\x00not an image", message_id=str(victim))
     # 2. A crafted message that names no request at all.
     _publish_raw(rabbitmq, healthy.queue_name, b"garbage", message_id=None)
-    # 3. An upload that passes the API's checks but that no decoder can read.
+    # 3. An upload whose header passes the API's checks but whose data no decoder can read.
     ledger = Ledger()
     with httpx.Client(base_url=healthy.api_url, timeout=30) as client:
-        undecodable = ledger.submit(client, "n/a", b"\xff\xd8\xff\xe0" + b"\x00" * 64)
+        undecodable = ledger.submit(client, "n/a", truncated_jpeg())
     assert undecodable is not None
     # 4. Ordinary work behind them still flows.
     ledger.submit_all(healthy.api_url, images[:30])

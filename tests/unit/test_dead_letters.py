@@ -7,17 +7,16 @@ import asyncio
 from adapters.memory import MemoryQueue, MemoryResultStore
 from inference.domain import RequestId, RequestStatus, Start, Succeed
 from inference.processing import DeadLetterReport, SettleDeadLetters
-from inference.services import SubmitRequest
 from tests.contract.result_store_contract import a_prediction
 from tests.stubs import FailingResultStore, png_bytes
-from tests.unit.test_services import clock, receive_all
+from tests.unit.test_services import clock, receive_all, submit_request
 
 PROMPT = 1.0
 
 
 async def dead_letter_one(queue: MemoryQueue, store: MemoryResultStore, requeue: bool = False) -> RequestId:
     """Submit a request, then have the queue give up on it (rejected, or past its limit)."""
-    record = await SubmitRequest(queue, store, clock)(png_bytes(), top_k=1)
+    record = await submit_request(queue, store)(png_bytes(), top_k=1)
     while deliveries := await receive_all(queue):
         await queue.reject(deliveries[0], requeue=requeue)
         if not requeue:

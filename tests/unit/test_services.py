@@ -18,13 +18,15 @@ from inference.errors import (
     UnknownRequest,
     UnsupportedImage,
 )
-from inference.ports import Delivery
+from inference.media import ImageLimits
+from inference.ports import Delivery, ImageInspector, Queue, ResultStore
 from inference.processing import BatchReport, ProcessBatch
 from inference.services import GetResult, SubmitRequest
 from tests.stubs import (
     FailingQueue,
     FailingResultStore,
     StubClassifier,
+    StubImageInspector,
     crashing_image,
     jpeg_bytes,
     png_bytes,
@@ -38,6 +40,16 @@ def clock() -> datetime:
     return NOW
 
 
+LIMITS = ImageLimits(max_pixels=1_000_000, max_frames=10)
+
+
+def submit_request(
+    queue: Queue, store: ResultStore, inspector: ImageInspector | None = None, limits: ImageLimits = LIMITS
+) -> SubmitRequest:
+    """The use case on the given adapters, with a stub inspector (an 8 x 8 image) by default."""
+    return SubmitRequest(queue, store, inspector or StubImageInspector(), limits, clock)
+
+
 async def receive_all(queue: MemoryQueue, max_count: int = 16) -> list[Delivery]:
     return await queue.receive(max_count=max_count, fill_wait=0.0, idle_wait=1.0)
 
@@ -45,7 +57,7 @@ async def receive_all(queue: MemoryQueue, max_count: int = 16) -> list[Delivery]
 async def submit_all(
     queue: MemoryQueue, store: MemoryResultStore, images: Sequence[bytes]
 ) -> list[RequestId]:
-    submit = SubmitRequest(queue, store, clock)
+    submit = submit_request(queue, store)
     return [(await submit(image, top_k=2)).request_id for image in images]
 
 
@@ -74,7 +86,7 @@ def test_submitting_records_the_request_as_queued_before_publishing_it() -> None
         store = MemoryResultStore()
         queue = QueueThatLooksUpTheStore(store)
         image = png_bytes()
-        record = await SubmitRequest(queue, store, clock)(image, top_k=3)
+        record = await submit_request(queue, store)(image, top_k=3)
         assert (record.status, record.top_k, record.created_at) == (RequestStatus.QUEUED, 3, NOW)
         assert queue.seen_at_publish == [record]
         [delivery] = await receive_all(queue)
@@ -86,7 +98,7 @@ def test_submitting_records_the_request_as_queued_before_publishing_it() -> None
 def test_a_submission_carries_the_media_type_read_from_the_bytes() -> None:
     async def scenario() -> None:
         queue, store = MemoryQueue(), MemoryResultStore()
-        await SubmitRequest(queue, store, clock)(jpeg_bytes(), top_k=1)
+        await submit_request(queue, store)(jpeg_bytes(), top_k=1)
         [delivery] = await receive_all(queue)
         assert delivery.request.media_type == "image/jpeg"
 
@@ -104,7 +116,7 @@ def test_submitting_something_that_is_not_an_image_leaves_nothing_behind(
     async def scenario() -> None:
         queue, store = FailingQueue(), FailingResultStore()
         with pytest.raises(error):
-            await SubmitRequest(queue, store, clock)(upload, top_k=1)
+            await submit_request(queue, store)(upload, top_k=1)
         assert queue.depth == 0
         assert store.added_ids == []
 
@@ -115,7 +127,7 @@ def test_when_publishing_fails_the_queued_record_is_taken_back_and_the_error_pro
     async def scenario() -> None:
         queue, store = FailingQueue(down=True), FailingResultStore()
         with pytest.raises(QueueUnavailable):
-            await SubmitRequest(queue, store, clock)(png_bytes(), top_k=1)
+            await submit_request(queue, store)(png_bytes(), top_k=1)
         [orphan] = store.added_ids
         with pytest.raises(UnknownRequest):
             await store.get(orphan)
@@ -126,7 +138,7 @@ def test_when_publishing_fails_the_queued_record_is_taken_back_and_the_error_pro
 def test_when_the_queue_is_full_the_submission_is_refused_and_leaves_no_orphan() -> None:
     async def scenario() -> None:
         queue, store = FailingQueue(max_length=1), FailingResultStore()
-        submit = SubmitRequest(queue, store, clock)
+        submit = submit_request(queue, store)
         accepted = await submit(png_bytes(), top_k=1)
         with pytest.raises(Overloaded):
             await submit(png_bytes(), top_k=1)
@@ -143,7 +155,7 @@ def test_when_the_store_is_down_nothing_is_published() -> None:
     async def scenario() -> None:
         queue, store = FailingQueue(), FailingResultStore(down=True)
         with pytest.raises(StoreUnavailable):
-            await SubmitRequest(queue, store, clock)(png_bytes(), top_k=1)
+            await submit_request(queue, store)(png_bytes(), top_k=1)
         assert queue.depth == 0
 
     asyncio.run(scenario())
@@ -155,7 +167,7 @@ def test_when_the_store_is_down_nothing_is_published() -> None:
 def test_getting_a_result_without_waiting_returns_the_record_as_it_stands() -> None:
     async def scenario() -> None:
         queue, store = MemoryQueue(), MemoryResultStore()
-        record = await SubmitRequest(queue, store, clock)(png_bytes(), top_k=1)
+        record = await submit_request(queue, store)(png_bytes(), top_k=1)
         assert await GetResult(store)(record.request_id) == record
 
     asyncio.run(scenario())
@@ -169,7 +181,7 @@ def test_getting_an_unknown_result_raises_unknown_request() -> None:
 def test_getting_a_result_with_wait_returns_when_the_worker_finishes() -> None:
     async def scenario() -> None:
         queue, store = MemoryQueue(), MemoryResultStore()
-        record = await SubmitRequest(queue, store, clock)(png_bytes(), top_k=2)
+        record = await submit_request(queue, store)(png_bytes(), top_k=2)
         process = ProcessBatch(queue, store, StubClassifier(), clock=clock)
 
         async def work() -> BatchReport:
@@ -188,7 +200,7 @@ def test_getting_a_result_with_wait_returns_when_the_worker_finishes() -> None:
 def test_getting_a_result_with_wait_gives_the_unfinished_record_after_the_wait() -> None:
     async def scenario() -> None:
         queue, store = MemoryQueue(), MemoryResultStore()
-        record = await SubmitRequest(queue, store, clock)(png_bytes(), top_k=2)
+        record = await submit_request(queue, store)(png_bytes(), top_k=2)
         assert await GetResult(store)(record.request_id, wait=0.1) == record
 
     asyncio.run(scenario())
