@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -53,6 +54,11 @@ def build_parser() -> argparse.ArgumentParser:
     classify.add_argument("--url", default=f"http://{defaults.api.host}:{defaults.api.port}")
     classify.add_argument("--top-k", type=int, default=1)
     classify.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for all results")
+    classify.add_argument(
+        "--api-key",
+        default=os.environ.get("INFERENCE_API_KEY") or None,
+        help="sent as `Authorization: Bearer KEY` (default: $INFERENCE_API_KEY, which keeps it out of ps)",
+    )
     classify.set_defaults(run=_classify)
     return parser
 
@@ -109,10 +115,10 @@ def _run_http(args: argparse.Namespace, settings: Settings, make_app: Any) -> in
     container = create_container(settings)
     try:
         container.manifest()  # fail now on a bad manifest, not after the server looks healthy
+        app = make_app(container)  # reads the API keys file, if any (ApiKeysError is a ValueError)
     except ValueError as exc:
         print(f"inference: {exc}", file=sys.stderr)
         return 2
-    app = make_app(container)
     print(f"Serving on http://{args.host}:{args.port}  (Swagger UI: /api/docs)", file=sys.stderr)
     uvicorn.run(app, host=args.host, port=args.port, log_level=settings.log_level.lower())
     return 0
@@ -143,7 +149,7 @@ def _health(args: argparse.Namespace) -> int:
 def _classify(args: argparse.Namespace) -> int:
     from entrypoints.client import classify_files
 
-    return classify_files(args.files, args.url, args.top_k, args.timeout)
+    return classify_files(args.files, args.url, args.top_k, args.timeout, api_key=args.api_key)
 
 
 def _redacted(url: str) -> str:

@@ -14,10 +14,13 @@ from tqdm import tqdm
 PROGRESS_BAR_FROM = 5
 
 
-def classify_files(files: list[Path], url: str, top_k: int, timeout: float) -> int:
-    """Exit status 0 when every file was classified, 1 otherwise."""
+def classify_files(
+    files: list[Path], url: str, top_k: int, timeout: float, *, api_key: str | None = None
+) -> int:
+    """Exit status 0 when every file was classified, 1 otherwise. `api_key` is sent as a bearer token."""
     failures = 0
-    with httpx.Client(base_url=url, timeout=35.0) as client:
+    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+    with httpx.Client(base_url=url, timeout=35.0, headers=headers) as client:
         pending: dict[Path, str] = {}
         for path in files:
             try:

@@ -2,14 +2,25 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
+from dependency_injector import providers
+from fastapi.testclient import TestClient
 
 from entrypoints.cli import main
+from entrypoints.container import create_container
+from entrypoints.embedded import create_embedded_app
+from entrypoints.settings import Settings
 from tests.servers import free_port
+from tests.stubs import StubClassifier, png_bytes
+
+API_KEY = "the-clients-key-0123456789"
 
 
 def test_serve_refuses_a_broken_manifest_before_it_starts(
@@ -68,3 +79,86 @@ def test_health_refuses_a_stale_or_missing_heartbeat(
 def test_health_refuses_a_url_that_does_not_answer(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["health", "--url", f"http://127.0.0.1:{free_port()}/api/health/ready"]) == 1
     assert "unhealthy" in capsys.readouterr().err
+
+
+def test_serve_refuses_an_api_keys_file_it_cannot_read_before_it_starts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("INFERENCE_API_KEYS_FILE", str(tmp_path / "no-such-file"))
+
+    status = main(["serve", "--port", str(free_port())])
+
+    assert status == 2
+    assert "cannot read the API keys file" in capsys.readouterr().err
+
+
+@pytest.fixture
+def keyed_service(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """A service that needs API_KEY, in this process: every httpx.Client the command opens reaches it."""
+    container = create_container(Settings(mode="embedded", api_keys=[API_KEY]))
+    with (
+        container.classifier.override(providers.Object(StubClassifier(labels=("cat", "dog", "fish")))),
+        TestClient(create_embedded_app(container)) as service,
+    ):
+
+        def handle(request: httpx.Request) -> httpx.Response:
+            answer = service.request(
+                request.method,
+                request.url.raw_path.decode("ascii"),
+                headers=dict(request.headers),
+                content=request.read(),
+            )
+            return httpx.Response(
+                answer.status_code, headers=answer.headers.multi_items(), content=answer.content
+            )
+
+        transport = httpx.MockTransport(handle)
+        monkeypatch.setattr(httpx, "Client", functools.partial(httpx.Client, transport=transport))
+        yield
+
+
+def _image_file(tmp_path: Path) -> Path:
+    path = tmp_path / "cat.png"
+    path.write_bytes(png_bytes())
+    return path
+
+
+@pytest.mark.usefixtures("keyed_service")
+def test_classify_sends_the_api_key_given_on_the_command_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    image = _image_file(tmp_path)
+
+    status = main(["classify", "--url", "http://service.test", "--api-key", API_KEY, str(image)])
+
+    assert status == 0
+    assert capsys.readouterr().out.startswith(f"{image}\tcat ")
+
+
+@pytest.mark.usefixtures("keyed_service")
+def test_classify_takes_the_api_key_from_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("INFERENCE_API_KEY", API_KEY)
+    image = _image_file(tmp_path)
+
+    status = main(["classify", "--url", "http://service.test", str(image)])
+
+    assert status == 0
+    assert capsys.readouterr().out.startswith(f"{image}\tcat ")
+
+
+@pytest.mark.usefixtures("keyed_service")
+def test_classify_without_the_key_reports_the_refusal_and_fails(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("INFERENCE_API_KEY", raising=False)
+    image = _image_file(tmp_path)
+
+    without = main(["classify", "--url", "http://service.test", str(image)])
+    wrong = main(["classify", "--url", "http://service.test", "--api-key", "not-the-key", str(image)])
+
+    assert (without, wrong) == (1, 1)
+    out = capsys.readouterr().out
+    assert f"{image}\terror\t401 " in out and f"{image}\terror\t403 " in out
+    assert "not-the-key" not in out

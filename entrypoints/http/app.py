@@ -1,15 +1,25 @@
-"""`create_app()`: the FastAPI application over a container. Building it connects to nothing."""
+"""`create_app()`: the FastAPI application over a container. Building it connects to nothing.
+
+It reads the API keys file, if one is configured, once: a file it cannot use stops it (ApiKeysError).
+The OpenAPI document and Swagger UI stay open even with keys: the contract is no secret, and Swagger
+UI must load the document before its "Authorize" button can supply a key.
+"""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 
 from entrypoints.container import Container, close_adapters, open_adapters
+from entrypoints.http import auth
 from entrypoints.http.errors import install_error_handlers
-from entrypoints.http.routes import router
+from entrypoints.http.routes import health_router, router
+
+log = logging.getLogger(__name__)
 
 ReadinessCheck = Callable[[], Awaitable[str]]
 LifespanHook = Callable[[FastAPI], AbstractAsyncContextManager[None]]
@@ -21,6 +31,7 @@ def create_app(
     lifespan_hooks: tuple[LifespanHook, ...] = (),
 ) -> FastAPI:
     """The API; `lifespan_hooks` run inside its lifespan (the embedded mode starts its worker so)."""
+    api_keys = auth.load_api_keys(container.config.api_keys(), container.config.api_keys_file())
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -49,8 +60,26 @@ def create_app(
         **(extra_checks or {}),
     }
     install_error_handlers(app, retry_after=container.config.api.retry_after_seconds())
-    app.include_router(router)
+    _allow_cross_origin(app, container.config.api.cors_origins())
+    app.include_router(health_router)
+    if api_keys:
+        log.info("API keys required (%d configured) on every endpoint but health", len(api_keys))
+        app.include_router(router, dependencies=auth.api_key_dependencies(api_keys), responses=auth.RESPONSES)
+    else:
+        app.include_router(router)
     return app
+
+
+def _allow_cross_origin(app: FastAPI, origins: list[str]) -> None:
+    """Browsers on `origins` may call the API; with none, no CORS headers at all (closed)."""
+    if origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=origins,
+            allow_methods=["GET", "POST"],
+            allow_headers=["Authorization", "Content-Type"],
+            expose_headers=["Location", "Retry-After"],
+        )
 
 
 def _ping(ping: Callable[[], Awaitable[None]]) -> ReadinessCheck:

@@ -26,12 +26,17 @@ _STATUS: tuple[tuple[type[errors.InferenceError], int], ...] = (
 _RETRY_LATER = {429, 503}
 
 
-class UploadError(Exception):
-    """A problem with the HTTP body itself, before any image is looked at."""
+class HttpError(Exception):
+    """An answer the HTTP layer decides itself, before any use case runs: status, code, headers."""
 
-    def __init__(self, status: int, code: str, detail: str) -> None:
+    def __init__(self, status: int, code: str, detail: str, headers: dict[str, str] | None = None) -> None:
         super().__init__(detail)
         self.status, self.code, self.detail = status, code, detail
+        self.headers = headers or {}
+
+
+class UploadError(HttpError):
+    """A problem with the HTTP body itself, before any image is looked at."""
 
 
 def error_response(status: int, code: str, detail: str, retry_after: int | None = None) -> JSONResponse:
@@ -47,9 +52,11 @@ def install_error_handlers(app: FastAPI, retry_after: int) -> None:
             log.error("unmapped domain error", exc_info=exc)
         return error_response(status, exc.code, str(exc), retry_after)
 
-    async def upload_error(_: Request, exc: Exception) -> JSONResponse:
-        assert isinstance(exc, UploadError)
-        return error_response(exc.status, exc.code, exc.detail)
+    async def http_layer_error(_: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, HttpError)
+        response = error_response(exc.status, exc.code, exc.detail)
+        response.headers.update(exc.headers)
+        return response
 
     async def invalid_parameters(_: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)
@@ -70,7 +77,7 @@ def install_error_handlers(app: FastAPI, retry_after: int) -> None:
         return error_response(500, "internal_error", "the server failed to handle this request")
 
     app.add_exception_handler(errors.InferenceError, domain_error)
-    app.add_exception_handler(UploadError, upload_error)
+    app.add_exception_handler(HttpError, http_layer_error)
     app.add_exception_handler(RequestValidationError, invalid_parameters)
     app.add_exception_handler(HTTPException, http_error)
     app.add_exception_handler(Exception, unexpected)

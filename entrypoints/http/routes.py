@@ -1,10 +1,14 @@
-"""The routes. Each one resolves its use case from the container that `create_app` was given."""
+"""The routes. Each one resolves its use case from the container that `create_app` was given.
+
+`router` holds what API keys protect (when configured); `health_router` is always open, for
+load balancers and container checks.
+"""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
 
 from entrypoints.container import Container
@@ -13,8 +17,10 @@ from entrypoints.http.uploads import OPENAPI_REQUEST_BODY, read_image
 from inference.domain import RequestId
 
 MAX_WAIT_SECONDS = 30.0
+REQUEST_ID_PATTERN = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
 
 router = APIRouter(prefix="/api")
+health_router = APIRouter(prefix="/api")
 
 
 def _container(request: Request) -> Container:
@@ -26,18 +32,30 @@ def _errors(*statuses: int) -> dict[int | str, dict[str, object]]:
     return {status: {"model": ErrorBody} for status in statuses}
 
 
+# What a client does next with a 202, for OpenAPI tools (and schemathesis's stateful tests).
+_READ_THE_RESULT = {
+    "GetResult": {
+        "operationId": "get_result",
+        "parameters": {"request_id": "$response.body#/request_id"},
+        "description": "Read the request's status and result.",
+    }
+}
+
+
 @router.post(
     "/inference/requests",
     status_code=202,
     response_model=Accepted,
+    operation_id="submit_request",
     summary="Submit an image for classification",
     openapi_extra={"requestBody": OPENAPI_REQUEST_BODY},
-    responses=_errors(413, 415, 422, 429, 503),
+    responses={202: {"links": _READ_THE_RESULT}, **_errors(413, 415, 422, 429, 503)},
 )
 async def submit(
     request: Request,
     response: Response,
-    top_k: Annotated[int | None, Query(ge=1, le=1000, description="Labels to return (default 5).")] = None,
+    # Declared as a plain integer (not integer-or-null): a query parameter cannot be null.
+    top_k: int = Query(None, ge=1, le=1000, description="Labels to return (default 5)."),
 ) -> Accepted:
     """Send the image as multipart/form-data (field `image`) or as the raw body with an image/*
     Content-Type. Answers at once with the request's id; read the result at `results_url`."""
@@ -54,12 +72,13 @@ async def submit(
     "/inference/requests/{request_id}/results",
     response_model=RequestView,
     name="get_result",
+    operation_id="get_result",
     summary="Read a request's status and result",
     responses=_errors(404, 422, 503),
 )
 async def get_result(
     request: Request,
-    request_id: str,
+    request_id: Annotated[str, Path(pattern=REQUEST_ID_PATTERN, description="The id a submission returned.")],
     wait: Annotated[
         float, Query(ge=0, le=MAX_WAIT_SECONDS, description="Seconds to wait for a terminal status.")
     ] = 0.0,
@@ -73,12 +92,12 @@ def models(request: Request) -> ModelBody:  # sync: may wait for the model to fi
     return ModelBody.of(_container(request).model_info())
 
 
-@router.get("/health", response_model=Health, summary="Liveness")
+@health_router.get("/health", response_model=Health, summary="Liveness")
 async def health() -> Health:
     return Health()
 
 
-@router.get(
+@health_router.get(
     "/health/ready",
     response_model=Readiness,
     summary="Readiness: queue, store and model",
