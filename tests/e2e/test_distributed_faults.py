@@ -155,6 +155,23 @@ def test_killing_a_worker_in_the_middle_of_a_batch_loses_nothing(
     assert victim.returncode == -9
 
 
+def test_a_worker_stopped_with_sigterm_finishes_its_batch_and_exits_0(
+    healthy: Cluster, images: list[tuple[str, bytes]]
+) -> None:
+    ledger, stop = Ledger(baseline=set(healthy.store_keys())), threading.Event()
+    clients = ledger.submit_until(healthy.api_url, images, stop)
+    leaving = healthy.live_workers[0]
+    time.sleep(2.0)
+    leaving.terminate()  # SIGTERM, as docker stop and Kubernetes send
+    leaving.wait(timeout=60)
+    time.sleep(1.0)
+    stop.set()
+    clients.shutdown(wait=True)
+
+    account_for(healthy, ledger, "SIGTERM of a worker")
+    assert leaving.returncode == 0
+
+
 def test_pausing_redis_while_workers_finish_a_batch_loses_nothing(
     healthy: Cluster, redis_server: PrivateRedis, images: list[tuple[str, bytes]]
 ) -> None:
