@@ -10,10 +10,8 @@
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import os
-import random
 import socket
 import statistics
 import subprocess
@@ -27,22 +25,12 @@ import httpx
 
 from adapters.model_manifest import load_manifest
 from adapters.timm_classifier import TimmClassifier
-from demo.shapes import LABELS, draw
+from demo.shapes import draw_jpegs
+from entrypoints.client import wait_until_ready
 from entrypoints.settings import DEMO_MANIFEST
 from inference.domain import InferenceRequest, RequestId
 
 SERVE = str(Path(sys.executable).parent / "inference")
-
-
-def draw_jpegs(count: int, size: tuple[int, int]) -> list[tuple[str, bytes]]:
-    rng = random.Random(31337)
-    images = []
-    for index in range(count):
-        label = LABELS[index % len(LABELS)]
-        out = io.BytesIO()
-        draw(label, rng, size=size).save(out, "JPEG", quality=90)
-        images.append((label, out.getvalue()))
-    return images
 
 
 def in_process(images: list[tuple[str, bytes]], batch_size: int, classifier: TimmClassifier) -> float:
@@ -68,7 +56,8 @@ def end_to_end(images: list[tuple[str, bytes]], clients: int, batch_size: int) -
     server = subprocess.Popen([SERVE, "serve", "--port", str(port)], env=env, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     try:
-        _wait_ready(url)
+        if not wait_until_ready(url, timeout=120):
+            raise RuntimeError("the service did not become ready")
         with httpx.Client(base_url=url, timeout=60) as client:
 
             def one(item: tuple[str, bytes]) -> tuple[float, bool]:
@@ -98,18 +87,6 @@ def end_to_end(images: list[tuple[str, bytes]], clients: int, batch_size: int) -
     }
 
 
-def _wait_ready(url: str) -> None:
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{url}/api/health/ready", timeout=2).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.3)
-    raise RuntimeError("the service did not become ready")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -120,7 +97,7 @@ def main() -> None:
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()
 
-    images = draw_jpegs(args.images, (640, 480))
+    images = draw_jpegs(args.images, seed=31337, size=(640, 480))
     classifier = TimmClassifier(load_manifest(DEMO_MANIFEST))
     figures: dict[str, object] = {
         "machine": f"{os.cpu_count()} CPUs, torch threads {__import__('torch').get_num_threads()}",

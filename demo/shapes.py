@@ -6,6 +6,7 @@ side 0.8 x the shorter image side, which timm's centre crop (crop_pct 0.875) alw
 """
 
 import colorsys
+import io
 import itertools
 import math
 import random
@@ -144,3 +145,17 @@ def iter_dataset(n: int, seed: int) -> Iterator[tuple[Image.Image, int]]:
 def draw_dataset(n: int, seed: int) -> list[tuple[Image.Image, int]]:
     """`n` images with class indices into LABELS, balanced over classes, shuffled by `seed`."""
     return list(iter_dataset(n, seed))
+
+
+def draw_jpegs(
+    count: int, seed: int, size: tuple[int, int] = (640, 480), quality: int = 90
+) -> list[tuple[str, bytes]]:
+    """`count` JPEGs of the classes in turn, with their labels: test and benchmark traffic."""
+    rng = random.Random(seed)
+    images = []
+    for index in range(count):
+        label = LABELS[index % len(LABELS)]
+        out = io.BytesIO()
+        draw(label, rng, size=size).save(out, "JPEG", quality=quality)
+        images.append((label, out.getvalue()))
+    return images

@@ -24,9 +24,9 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
-from inference.domain import RequestId
+from inference.domain import InferenceRequest, RequestId
 from inference.errors import Overloaded
-from inference.ports import Delivery, Queue
+from inference.ports import DeadLetter, Delivery, Queue
 from tests.stubs import a_request, in_another_thread
 
 # Long enough that a test finishing before it proves a wake-up, not a timeout.
@@ -65,6 +65,16 @@ async def drain(queue: Queue, idle_wait: float = 0.2, expecting: int = 0) -> lis
             await queue.ack(delivery)
         taken += batch
     return taken
+
+
+async def a_dead_letter(queue: Queue) -> tuple[InferenceRequest, DeadLetter]:
+    """Publish a request, receive it, reject it for good: its dead letter, received."""
+    request = a_request()
+    await queue.publish(request)
+    [delivery] = await queue.receive(max_count=1, fill_wait=0.0, idle_wait=PROMPT)
+    await queue.reject(delivery, requeue=False)
+    [letter] = await queue.receive_dead_letters(max_count=5, wait=PROMPT)
+    return request, letter
 
 
 class QueueContract:
@@ -194,11 +204,7 @@ class QueueContract:
         self, queue: Queue
     ) -> None:
         async def scenario() -> None:
-            request = a_request()
-            await queue.publish(request)
-            [delivery] = await queue.receive(max_count=1, fill_wait=0.0, idle_wait=PROMPT)
-            await queue.reject(delivery, requeue=False)
-            [letter] = await queue.receive_dead_letters(max_count=5, wait=PROMPT)
+            request, letter = await a_dead_letter(queue)
             assert (letter.request_id, letter.failure.code) == (request.id, "rejected")
 
         asyncio.run(scenario())
@@ -207,11 +213,7 @@ class QueueContract:
         self, subject: QueueHarness, queue: Queue
     ) -> None:
         async def scenario() -> None:
-            request = a_request()
-            await queue.publish(request)
-            [delivery] = await queue.receive(max_count=1, fill_wait=0.0, idle_wait=PROMPT)
-            await queue.reject(delivery, requeue=False)
-            [letter] = await queue.receive_dead_letters(max_count=5, wait=PROMPT)
+            request, letter = await a_dead_letter(queue)
             await queue.release_dead_letter(letter, requeue=True)
             [again] = await queue.receive_dead_letters(max_count=5, wait=PROMPT)
             assert again.request_id == request.id

@@ -8,13 +8,13 @@ request that was accepted (202).
 
 from __future__ import annotations
 
-import io
+import contextlib
 import json
 import os
-import random
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import uuid
@@ -26,27 +26,16 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 import redis
 
-from demo.shapes import LABELS, draw
+from entrypoints.client import wait_until_ready
 from tests.servers import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 INFERENCE = str(Path(sys.executable).parent / "inference")
 SUBMIT = "/api/inference/requests"
 START_TIMEOUT = 180.0  # a process imports torch and loads the model; CI machines are slow
-
-
-def shape_images(count: int, seed: int, size: tuple[int, int] = (640, 480)) -> list[tuple[str, bytes]]:
-    """`count` JPEGs of drawn shapes, with their true labels (the demo model knows them)."""
-    rng = random.Random(seed)
-    images = []
-    for index in range(count):
-        label = LABELS[index % len(LABELS)]
-        out = io.BytesIO()
-        draw(label, rng, size=size).save(out, "JPEG", quality=90)
-        images.append((label, out.getvalue()))
-    return images
 
 
 class Cluster:
@@ -303,3 +292,21 @@ def _cycle(images: Sequence[tuple[str, bytes]], offset: int) -> Iterator[tuple[s
     while True:
         yield images[index % len(images)]
         index += 1
+
+
+@contextlib.contextmanager
+def inference_serve(timeout: float = START_TIMEOUT) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """`inference serve` as a user runs it, in its own process on a spare port: (url, process)."""
+    url = f"http://127.0.0.1:{free_port()}"
+    with tempfile.TemporaryFile() as log:
+        process = subprocess.Popen(
+            [INFERENCE, "serve", "--port", url.rsplit(":", 1)[1]], cwd=ROOT, stdout=log, stderr=log
+        )
+        try:
+            if not wait_until_ready(url, timeout, alive=lambda: process.poll() is None):
+                log.seek(0)
+                pytest.fail(f"inference serve was not ready within {timeout:.0f} s:\n{log.read()[-3000:]!r}")
+            yield url, process
+        finally:
+            process.terminate()
+            process.wait(timeout=30)

@@ -11,7 +11,7 @@ import asyncio
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import closing
+from contextlib import closing, contextmanager
 from datetime import UTC, datetime
 
 import httpx
@@ -19,10 +19,11 @@ import pika
 import pytest
 
 from adapters.redis_result_store import RedisResultStore
+from demo.shapes import draw_jpegs
 from entrypoints.container import close_adapters, create_container
 from entrypoints.settings import QueueSettings, Settings
 from inference.domain import InferenceRequest, RequestId, RequestRecord, RequestStatus
-from tests.e2e.cluster import SUBMIT, Cluster, Ledger, shape_images
+from tests.e2e.cluster import SUBMIT, Cluster, Ledger
 from tests.images import truncated_jpeg
 from tests.servers.rabbitmq import PrivateRabbitMQ, private_rabbitmq
 from tests.servers.redis import PrivateRedis, private_redis
@@ -70,7 +71,19 @@ def healthy(cluster: Cluster) -> Cluster:
 
 @pytest.fixture(scope="module")
 def images() -> list[tuple[str, bytes]]:
-    return shape_images(90, seed=3)
+    return draw_jpegs(90, seed=3)
+
+
+@contextmanager
+def under_load(cluster: Cluster, images: list[tuple[str, bytes]]) -> Iterator[Ledger]:
+    """Four clients submit without pause for as long as the block runs; the ledger of it all."""
+    ledger, stop = Ledger(baseline=set(cluster.store_keys())), threading.Event()
+    clients = ledger.submit_until(cluster.api_url, images, stop)
+    try:
+        yield ledger
+    finally:
+        stop.set()
+        clients.shutdown(wait=True)
 
 
 def account_for(cluster: Cluster, ledger: Ledger, title: str) -> None:
@@ -140,16 +153,13 @@ def test_a_duplicate_publish_of_a_finished_request_changes_nothing(
 def test_killing_a_worker_in_the_middle_of_a_batch_loses_nothing(
     healthy: Cluster, images: list[tuple[str, bytes]]
 ) -> None:
-    ledger, stop = Ledger(baseline=set(healthy.store_keys())), threading.Event()
-    clients = ledger.submit_until(healthy.api_url, images, stop)
     victim = healthy.live_workers[0]
-    time.sleep(3.0)  # the queue is busy: the worker holds a batch and prefetched deliveries
-    healthy.kill_worker(victim)  # kill -9: no chance to finish, ack or say goodbye
-    time.sleep(2.0)
-    healthy.start_worker()  # as an orchestrator would
-    time.sleep(2.0)
-    stop.set()
-    clients.shutdown(wait=True)
+    with under_load(healthy, images) as ledger:
+        time.sleep(3.0)  # the queue is busy: the worker holds a batch and prefetched deliveries
+        healthy.kill_worker(victim)  # kill -9: no chance to finish, ack or say goodbye
+        time.sleep(2.0)
+        healthy.start_worker()  # as an orchestrator would
+        time.sleep(2.0)
 
     account_for(healthy, ledger, "kill -9 of a worker")
     assert victim.returncode == -9
@@ -158,15 +168,12 @@ def test_killing_a_worker_in_the_middle_of_a_batch_loses_nothing(
 def test_a_worker_stopped_with_sigterm_finishes_its_batch_and_exits_0(
     healthy: Cluster, images: list[tuple[str, bytes]]
 ) -> None:
-    ledger, stop = Ledger(baseline=set(healthy.store_keys())), threading.Event()
-    clients = ledger.submit_until(healthy.api_url, images, stop)
     leaving = healthy.live_workers[0]
-    time.sleep(2.0)
-    leaving.terminate()  # SIGTERM, as docker stop and Kubernetes send
-    leaving.wait(timeout=60)
-    time.sleep(1.0)
-    stop.set()
-    clients.shutdown(wait=True)
+    with under_load(healthy, images) as ledger:
+        time.sleep(2.0)
+        leaving.terminate()  # SIGTERM, as docker stop and Kubernetes send
+        leaving.wait(timeout=60)
+        time.sleep(1.0)
 
     account_for(healthy, ledger, "SIGTERM of a worker")
     assert leaving.returncode == 0
@@ -175,15 +182,12 @@ def test_a_worker_stopped_with_sigterm_finishes_its_batch_and_exits_0(
 def test_pausing_redis_while_workers_finish_a_batch_loses_nothing(
     healthy: Cluster, redis_server: PrivateRedis, images: list[tuple[str, bytes]]
 ) -> None:
-    ledger, stop = Ledger(baseline=set(healthy.store_keys())), threading.Event()
-    clients = ledger.submit_until(healthy.api_url, images, stop)
-    time.sleep(2.0)
-    redis_server.pause()  # SIGSTOP: connections stay open, nothing answers
-    time.sleep(4.0)
-    redis_server.resume()
-    time.sleep(2.0)
-    stop.set()
-    clients.shutdown(wait=True)
+    with under_load(healthy, images) as ledger:
+        time.sleep(2.0)
+        redis_server.pause()  # SIGSTOP: connections stay open, nothing answers
+        time.sleep(4.0)
+        redis_server.resume()
+        time.sleep(2.0)
 
     account_for(healthy, ledger, "Redis frozen for 4 s")
     assert ledger.refused[503] > 0  # while it was frozen the API said so, quickly
@@ -192,14 +196,11 @@ def test_pausing_redis_while_workers_finish_a_batch_loses_nothing(
 def test_restarting_the_broker_under_load_loses_nothing(
     healthy: Cluster, rabbitmq: PrivateRabbitMQ, images: list[tuple[str, bytes]]
 ) -> None:
-    ledger, stop = Ledger(baseline=set(healthy.store_keys())), threading.Event()
-    clients = ledger.submit_until(healthy.api_url, images, stop)
-    time.sleep(2.0)
-    rabbitmq.restart()  # a clean stop and start: persistent messages on a quorum queue survive
-    back_at = time.monotonic()
-    time.sleep(5.0)
-    stop.set()
-    clients.shutdown(wait=True)
+    with under_load(healthy, images) as ledger:
+        time.sleep(2.0)
+        rabbitmq.restart()  # a clean stop and start: persistent messages on a quorum queue survive
+        back_at = time.monotonic()
+        time.sleep(5.0)
 
     accepted_after = sum(1 for t in ledger.accepted_at.values() if t > back_at)
     account_for(healthy, ledger, "broker restart")

@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import io
 import random
-import socket
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,12 +17,10 @@ from demo.shapes import LABELS, draw
 from entrypoints.container import create_container
 from entrypoints.embedded import create_embedded_app
 from entrypoints.settings import Settings
+from tests.e2e.cluster import INFERENCE, ROOT, inference_serve  # the console script a user runs
 
 pytestmark = pytest.mark.slow
 
-ROOT = Path(__file__).resolve().parents[2]
-# The console script the README's `uv run inference serve` runs, from this environment.
-INFERENCE = str(Path(sys.executable).parent / "inference")
 SUBMIT = "/api/inference/requests"
 
 
@@ -59,41 +54,10 @@ def test_the_demo_model_classifies_freshly_drawn_images_through_the_api() -> Non
     assert correct >= len(images) - 1, list(zip(predicted, [label for label, _ in images], strict=True))
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 @pytest.fixture
 def served() -> Iterator[str]:
-    """`inference serve` as a user runs it, in its own process on a spare port."""
-    port = _free_port()
-    process = subprocess.Popen(
-        [INFERENCE, "serve", "--port", str(port)],
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{url}/api/health/ready", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert process.poll() is None, process.stderr.read() if process.stderr else ""
-            time.sleep(0.3)
-        else:
-            pytest.fail("the service did not become ready within 120 s")
+    with inference_serve() as (url, _):
         yield url
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
 
 
 def test_inference_serve_answers_a_curl_style_upload_with_the_right_label(

@@ -7,8 +7,6 @@ is passed). The process's peak resident memory (VmHWM) is compared before and af
 
 from __future__ import annotations
 
-import subprocess
-import time
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -17,8 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.e2e.cluster import INFERENCE, ROOT, SUBMIT
-from tests.servers import free_port
+from tests.e2e.cluster import SUBMIT, inference_serve
 from tests.stubs import png_bytes
 
 pytestmark = pytest.mark.slow
@@ -39,27 +36,8 @@ def peak_rss_mib(pid: int) -> float:
 
 @pytest.fixture
 def served() -> Iterator[tuple[str, int]]:
-    port = free_port()
-    process = subprocess.Popen(
-        [INFERENCE, "serve", "--port", str(port)],
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 180
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{url}/api/health/ready", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.3)
+    with inference_serve() as (url, process):
         yield url, process.pid
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
 
 
 HEAD = png_bytes()
