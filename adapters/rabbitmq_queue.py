@@ -1,11 +1,8 @@
 """The Queue port on RabbitMQ: a durable quorum queue, publisher confirms, manual acks.
 
-Topology (declared on every connect, so a broker that lost it gets it back):
-- `<name>`: quorum queue; `x-delivery-limit` bounds redeliveries, `x-max-length(-bytes)` with
-  `reject-publish` bounds depth (a full queue refuses new work instead of dropping old), and
-  what it gives up on goes to `<name>.dead` (at-least-once dead-lettering).
-- `<name>.dead`: quorum queue of dead letters, read by `receive_dead_letters`.
-Every call runs on the connection's own thread (`AmqpThread`); coroutines only wait for it.
+The queues (`QueueTopology`) are declared on every connect, so a broker that lost them gets
+them back; dead letters are read from `<name>.dead` by `receive_dead_letters`. Every call runs
+on the connection's own thread (`AmqpThread`); coroutines only wait for it.
 """
 
 from __future__ import annotations
@@ -32,6 +29,7 @@ from adapters.amqp_messages import (
     encode,
     request_id_of,
 )
+from adapters.amqp_topology import QueueTopology
 from adapters.wakeup import WakeUp
 from inference.domain import InferenceRequest
 from inference.errors import Overloaded, QueueUnavailable
@@ -57,23 +55,8 @@ class RabbitMQQueue(Queue):
     ) -> None:
         """`prefetch` bounds the deliveries one consumer holds unacknowledged (its batch and the
         next); `timeout` bounds a publish's wait for its confirm and any other broker call."""
-        self._name, self._dead_name = name, f"{name}.dead"
-        # Quorum queues refuse a publish only once they are *over* x-max-length: one less
-        # makes `max_length` the most they hold.
-        self._arguments: dict[str, Any] = {
-            "x-queue-type": "quorum",
-            # Quorum queues count their limit in redeliveries: one less makes `delivery_limit`
-            # the most deliveries a message gets, as the Queue port (and the memory queue) mean.
-            "x-delivery-limit": max(delivery_limit - 1, 0),
-            "x-overflow": "reject-publish",
-            "x-max-length": max(max_length - 1, 0),
-            "x-dead-letter-exchange": "",
-            "x-dead-letter-routing-key": self._dead_name,
-            "x-dead-letter-strategy": "at-least-once",
-        }
-        if max_bytes is not None:
-            self._arguments["x-max-length-bytes"] = max_bytes
-        self._attempts_at_limit = delivery_limit
+        self._topology = QueueTopology(name, max_length, max_bytes, delivery_limit)
+        self._name, self._dead_name = name, self._topology.dead_name
         self._prefetch = prefetch
         self._timeout = timeout
         parameters = pika.URLParameters(url)
@@ -115,7 +98,7 @@ class RabbitMQQueue(Queue):
             except pika.exceptions.NackError as exc:
                 raise Overloaded(f"the queue {self._name} is full; try again later") from exc
             except pika.exceptions.UnroutableError as exc:
-                self._declare(self._publisher)  # deleted behind our back: put it back for next time
+                self._topology.declare(self._publisher)  # deleted behind our back: put it back for next time
                 raise QueueUnavailable(f"the queue {self._name} did not exist; try again") from exc
 
         await self._call(send, "confirm the message")
@@ -197,24 +180,10 @@ class RabbitMQQueue(Queue):
 
     # --- on the connection's thread ---
 
-    def _declare(self, channel: BlockingChannel) -> None:
-        try:
-            channel.queue_declare(self._dead_name, durable=True, arguments={"x-queue-type": "quorum"})
-            channel.queue_declare(self._name, durable=True, arguments=self._arguments)
-        except pika.exceptions.ChannelClosedByBroker as exc:
-            if exc.reply_code == 406:  # PRECONDITION_FAILED: it exists, declared otherwise
-                log.error(
-                    "the queue %s exists with other arguments than this process declares (%s): "
-                    "make INFERENCE_QUEUE__* match the other processes, or delete the queue",
-                    self._name,
-                    exc.reply_text,
-                )
-            raise
-
     def _on_connect(self, connection: BlockingConnection) -> None:
         self._publisher = connection.channel()
         self._publisher.confirm_delivery()
-        self._declare(self._publisher)
+        self._topology.declare(self._publisher)
         self._consumer, self._consuming = None, set()
         with self._lock:
             wanted = sorted(self._wanted)
@@ -271,7 +240,7 @@ class RabbitMQQueue(Queue):
         letter = DeadLetter(
             f"{self._generation}.{method.delivery_tag}",
             request_id_of(properties),
-            dead_letter_failure(properties, body, self._attempts_at_limit),
+            dead_letter_failure(properties, body, self._topology.delivery_limit),
         )
         with self._lock:
             self._dead_letters.append(letter)
