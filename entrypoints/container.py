@@ -27,8 +27,8 @@ from inference.services import GetResult, SubmitRequest
 CONNECT_WAIT_SECONDS = 5.0
 
 
-def _rabbitmq_queue(**options: object) -> Iterator[RabbitMQQueue]:
-    queue = RabbitMQQueue(**options)  # type: ignore[arg-type]
+def _rabbitmq_queue(queue: RabbitMQQueue) -> Iterator[RabbitMQQueue]:
+    """The queue, connected (or connecting) for as long as the container lives."""
     queue.start(wait=CONNECT_WAIT_SECONDS)
     try:
         yield queue
@@ -52,17 +52,20 @@ class Container(containers.DeclarativeContainer):
         ),
         distributed=providers.Resource(
             _rabbitmq_queue,
-            url=config.rabbitmq_url,
-            name=config.queue.name,
-            max_length=config.queue.max_length,
-            max_bytes=config.queue.max_bytes,
-            delivery_limit=_delivery_limit,
-            prefetch=providers.Callable(
-                lambda size, batches: size * batches,
-                config.worker.max_batch_size,
-                config.worker.prefetch_batches,
+            providers.Factory(
+                RabbitMQQueue,
+                url=config.rabbitmq_url,
+                name=config.queue.name,
+                max_length=config.queue.max_length,
+                max_bytes=config.queue.max_bytes,
+                delivery_limit=_delivery_limit,
+                prefetch=providers.Callable(
+                    lambda size, batches: size * batches,
+                    config.worker.max_batch_size,
+                    config.worker.prefetch_batches,
+                ),
+                timeout=config.queue.timeout_seconds,
             ),
-            timeout=config.queue.timeout_seconds,
         ),
     )
     store = providers.Selector(
