@@ -9,6 +9,7 @@ palette, CMYK and 16-bit images become RGB; transparent pixels are composited on
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -17,6 +18,7 @@ from PIL import Image, ImageOps
 from PIL.JpegImagePlugin import JpegImageFile
 
 from adapters.pillow_images import open_image
+from inference.errors import InvalidImage
 from inference.media import check_pixels
 
 # Transparent pixels are composited on white, what most viewers show behind them.
@@ -99,3 +101,33 @@ def _resize_and_crop(image: Image.Image, spec: Preprocessing) -> Image.Image:
     x_scale, y_scale = width / resized[0], height / resized[1]
     box = (left * x_scale, top * y_scale, (left + crop) * x_scale, (top + crop) * y_scale)
     return image.resize((crop, crop), resample, box=box)
+
+
+class BatchDecoder:
+    """Decodes a batch of encoded images into one (n, 3, size, size) float32 array.
+
+    Shared by every model backend. Images that fail yield their InvalidImage (ImageTooLarge
+    included) in place; the rest of the batch is unaffected.
+    """
+
+    def __init__(self, spec: Preprocessing, max_pixels: int = DEFAULT_MAX_PIXELS) -> None:
+        self._spec = spec
+        self._max_pixels = max_pixels
+
+    def decode(self, images: Sequence[bytes]) -> tuple[npt.NDArray[np.float32], list[InvalidImage | None]]:
+        """The array of the images that decoded, in order, and per input image its error or None."""
+        size = self._spec.input_size
+        pixels: list[npt.NDArray[np.float32]] = []
+        errors: list[InvalidImage | None] = []
+        for data in images:
+            try:
+                pixels.append(decode(data, self._spec, self._max_pixels))
+                errors.append(None)
+            except InvalidImage as exc:
+                errors.append(exc)
+        if not pixels:
+            return np.empty((0, 3, size, size), dtype=np.float32), errors
+        return np.stack(pixels), errors
+
+    def close(self) -> None:
+        """Release the decoder's threads, if it has any."""
