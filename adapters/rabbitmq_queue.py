@@ -29,10 +29,11 @@ from adapters.amqp_messages import (
     encode,
     request_id_of,
 )
+from adapters.amqp_publisher import AmqpPublisher, UnroutableMessage
 from adapters.amqp_topology import QueueTopology
 from adapters.wakeup import WakeUp
 from inference.domain import InferenceRequest
-from inference.errors import Overloaded, QueueUnavailable
+from inference.errors import QueueUnavailable
 from inference.ports import DeadLetter, Delivery, Queue
 
 log = logging.getLogger(__name__)
@@ -65,13 +66,15 @@ class RabbitMQQueue(Queue):
         parameters.connection_attempts = 1
         parameters.client_properties = {"connection_name": client_name}
         self._amqp = AmqpThread(parameters, self._on_connect, self._on_disconnect, name=f"amqp-{name}")
+        # Publishing has a connection of its own, opened by the first publish (workers never do).
+        self._publisher = AmqpPublisher(parameters, name=f"amqp-publish-{name}")
         self._lock = threading.Lock()
         self._arrivals = WakeUp(self._lock)
         self._deliveries: deque[Delivery] = deque()
         self._dead_letters: deque[DeadLetter] = deque()
         self._wanted: set[str] = set()  # which queues this client consumes, resumed on reconnect
         # Set on the connection's thread only:
-        self._publisher: BlockingChannel | None = None
+        self._declarer: BlockingChannel | None = None
         self._consumer: BlockingChannel | None = None
         self._consuming: set[str] = set()  # the queues the consumer channel has a consumer on
         self._generation = 0  # delivery tags are valid for one consumer channel's life
@@ -84,24 +87,29 @@ class RabbitMQQueue(Queue):
         self._amqp.wait_connected(wait)
 
     def shutdown(self) -> None:
+        self._publisher.stop(self._timeout)
         self._amqp.stop(self._timeout)
 
     # --- the port ---
 
     async def publish(self, request: InferenceRequest) -> None:
         body, properties = encode(request)
-
-        def send() -> None:
-            assert self._publisher is not None
-            try:
-                self._publisher.basic_publish("", self._name, body, properties, mandatory=True)
-            except pika.exceptions.NackError as exc:
-                raise Overloaded(f"the queue {self._name} is full; try again later") from exc
-            except pika.exceptions.UnroutableError as exc:
-                self._topology.declare(self._publisher)  # deleted behind our back: put it back for next time
-                raise QueueUnavailable(f"the queue {self._name} did not exist; try again") from exc
-
-        await self._call(send, "confirm the message")
+        if not self._publisher.connected:
+            if not self._amqp.connected:
+                raise QueueUnavailable(f"the broker is unreachable: {self._amqp.last_error}")
+            if self._publisher.start():  # the first publish: give it time to connect
+                await asyncio.to_thread(self._publisher.wait_connected, self._timeout)
+        confirmed = asyncio.wrap_future(self._publisher.publish(self._name, body, properties))
+        try:
+            await asyncio.wait_for(confirmed, self._timeout)
+        except UnroutableMessage:
+            log.warning("the queue %s did not exist; declaring it again", self._name)
+            await self._call(self._declare, "declare the queue")  # ready for the client's retry
+            raise
+        except TimeoutError as exc:
+            raise QueueUnavailable(
+                f"the broker did not confirm the message within {self._timeout:g} s"
+            ) from exc
 
     async def receive(self, max_count: int, fill_wait: float, idle_wait: float) -> list[Delivery]:
         await self._consume(self._name)
@@ -181,17 +189,20 @@ class RabbitMQQueue(Queue):
     # --- on the connection's thread ---
 
     def _on_connect(self, connection: BlockingConnection) -> None:
-        self._publisher = connection.channel()
-        self._publisher.confirm_delivery()
-        self._topology.declare(self._publisher)
+        self._declarer = connection.channel()
+        self._topology.declare(self._declarer)
         self._consumer, self._consuming = None, set()
         with self._lock:
             wanted = sorted(self._wanted)
         for queue in wanted:
             self._start_consuming(queue, connection)
 
+    def _declare(self) -> None:
+        if self._declarer is not None:
+            self._topology.declare(self._declarer)
+
     def _on_disconnect(self) -> None:
-        self._publisher = self._consumer = None
+        self._declarer = self._consumer = None
         with self._lock:
             self._deliveries.clear()  # the broker requeues them all
             self._dead_letters.clear()
@@ -202,8 +213,8 @@ class RabbitMQQueue(Queue):
             return
         if self._consumer is None:
             if connection is None:
-                assert self._publisher is not None
-                connection = self._publisher.connection
+                assert self._declarer is not None
+                connection = self._declarer.connection
             self._consumer = connection.channel()
             self._generation += 1
         self._consumer.basic_qos(prefetch_count=self._prefetch)  # per consumer, for those after it

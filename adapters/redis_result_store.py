@@ -5,18 +5,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
-from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
 from urllib.parse import urlsplit
 
 from redis.asyncio import Redis
-from redis.asyncio.client import PubSub
+from redis.asyncio.client import Pipeline, PubSub
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError, WatchError
 from redis.retry import Retry
 
 from adapters.record_codec import decode_record, encode_record
 from inference.domain import RequestId, RequestRecord, Transition
-from inference.errors import StoreUnavailable, UnknownRequest
+from inference.errors import InvalidTransition, StoreUnavailable, UnknownRequest
 from inference.ports import ResultStore
 
 
@@ -65,25 +65,56 @@ class RedisResultStore(ResultStore):
             return await self._read(await self._clients.get(), request_id)
 
     async def transition(self, request_id: RequestId, transition: Transition) -> RequestRecord:
+        (outcome,) = await self.transition_each([(request_id, transition)])
+        if isinstance(outcome, RequestRecord):
+            return outcome
+        raise outcome
+
+    async def transition_each(
+        self, transitions: Sequence[tuple[RequestId, Transition]]
+    ) -> list[RequestRecord | InvalidTransition | UnknownRequest]:
         # Optimistic locking keeps the rules in one place, RequestRecord.apply: a Lua script
         # would have to re-code the state machine in another language and keep the two in step.
-        # WATCH makes EXEC fail if anyone wrote the key since our GET; we then read and apply again.
-        key = self._key(request_id)
+        # WATCH makes EXEC fail if anyone wrote one of the keys since our read; we then read and
+        # apply again. A worker's whole batch takes three round trips: WATCH, MGET, MULTI…EXEC.
+        if not transitions:
+            return []
+        keys = [self._key(request_id) for request_id, _ in transitions]
         async with self._reaching_redis("transition"):
             client = await self._clients.get()
             async with client.pipeline(transaction=True) as pipe:
                 while True:
                     try:
-                        await pipe.watch(key)
-                        record = _decoded(request_id, await pipe.get(key)).apply(transition)
+                        await pipe.watch(*keys)
+                        stored = await pipe.mget(keys)
                         pipe.multi()  # type: ignore[no-untyped-call]  # redis-py leaves it unannotated
-                        pipe.set(key, encode_record(record), px=self._ttl_ms)
-                        if record.status.is_terminal:
-                            pipe.publish(self._channel(request_id), record.status.value)
+                        outcomes = [
+                            self._queue_write(pipe, key, request_id, data, transition)
+                            for (request_id, transition), key, data in zip(
+                                transitions, keys, stored, strict=True
+                            )
+                        ]
                         await pipe.execute()
-                        return record
+                        return outcomes
                     except WatchError:
                         continue  # another writer won this round; each round has a winner, so this ends
+
+    def _queue_write(
+        self,
+        pipe: Pipeline,
+        key: str,
+        request_id: RequestId,
+        data: bytes | str | None,
+        transition: Transition,
+    ) -> RequestRecord | InvalidTransition | UnknownRequest:
+        try:
+            record = _decoded(request_id, data).apply(transition)
+        except (InvalidTransition, UnknownRequest) as refused:
+            return refused
+        pipe.set(key, encode_record(record), px=self._ttl_ms)
+        if record.status.is_terminal:
+            pipe.publish(self._channel(request_id), record.status.value)
+        return record
 
     async def wait_for_terminal(self, request_id: RequestId, timeout: float) -> RequestRecord:
         """The record once terminal, or as it stands after `timeout` (see the port).

@@ -37,6 +37,9 @@ class ApiSettings(BaseModel):
     cors_origins: CommaSeparated = Field(
         default_factory=list, description="Origins a browser may call the API from; none by default."
     )
+    telemetry: bool = Field(
+        False, description="FastAPI's OpenTelemetry traces, metrics and logs (needs an OTel SDK set up)."
+    )
 
 
 class WorkerSettings(BaseModel):

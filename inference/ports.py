@@ -20,6 +20,7 @@ from inference.domain import (
     RequestRecord,
     Transition,
 )
+from inference.errors import InvalidTransition, UnknownRequest
 
 
 class Classifier(Protocol):
@@ -148,6 +149,18 @@ class ResultStore(Protocol):
         Raises UnknownRequest for a missing record and InvalidTransition (carrying the current
         record, which is left untouched) for a terminal one, so a redelivery never overwrites a
         result. Every write renews the time-to-live.
+        """
+
+    @abstractmethod
+    async def transition_each(
+        self, transitions: Sequence[tuple[RequestId, Transition]]
+    ) -> list[RequestRecord | InvalidTransition | UnknownRequest]:
+        """`transition` for each pair, in one round trip where the store can (a worker's batch).
+
+        Per pair, in order: the record after it, or the InvalidTransition or UnknownRequest that
+        `transition` would raise. Each pair is atomic; an id appears at most once. StoreUnavailable
+        fails the whole call, after which some pairs may have been applied (transitions are
+        idempotent where it matters: a retried outcome finds its request terminal).
         """
 
     @abstractmethod

@@ -20,6 +20,8 @@ from inference.domain import (
     Failure,
     InferenceRequest,
     Prediction,
+    RequestId,
+    RequestRecord,
     Start,
     Succeed,
     Transition,
@@ -94,47 +96,66 @@ class ProcessBatch:
         self._retry = StoreRetry(store_patience)
 
     async def __call__(self, deliveries: Sequence[Delivery]) -> BatchReport:
+        # The store takes each stage of the batch in one call: start all, then finish all.
+        firsts, duplicates = _first_of_each_request(deliveries)
         tally: Counter[str] = Counter()
-        runnable: list[Delivery] = []
-        for delivery in deliveries:
-            if delivery.attempt > self._max_attempts:
-                failure = failures.delivery_limit_exceeded(delivery.attempt - 1)
-                tally[await self._finish(delivery, Fail(failure, self._clock()))] += 1
-            elif (state := await self._apply(delivery, Start(self._clock()))) == "applied":
-                runnable.append(delivery)
-            else:
-                tally[state] += 1
+        now = self._clock()
+        exhausted = [d for d in firsts if d.attempt > self._max_attempts]
+        tally.update(
+            await self._finish(
+                [(d, Fail(failures.delivery_limit_exceeded(d.attempt - 1), now)) for d in exhausted]
+            )
+        )
+        fresh = [d for d in firsts if d.attempt <= self._max_attempts]
+        started = await self._apply([(d, Start(now)) for d in fresh])
+        runnable = [d for d, state in zip(fresh, started, strict=True) if state == "applied"]
+        tally.update(state for state in started if state != "applied")
         outcomes = await asyncio.to_thread(self._classify, [d.request for d in runnable])
-        for delivery, outcome in zip(runnable, outcomes, strict=True):
-            now = self._clock()
-            transition = Succeed(outcome, now) if isinstance(outcome, Prediction) else Fail(outcome, now)
-            tally[await self._finish(delivery, transition)] += 1
+        now = self._clock()
+        tally.update(
+            await self._finish(
+                [
+                    (d, Succeed(outcome, now) if isinstance(outcome, Prediction) else Fail(outcome, now))
+                    for d, outcome in zip(runnable, outcomes, strict=True)
+                ]
+            )
+        )
+        # A second copy of a request in this batch (a duplicate publish): its first copy is now
+        # stored and acknowledged, or back in the queue, so this one has nothing left to do.
+        await self._ack_all(duplicates)
+        tally["settled"] += len(duplicates)
         return BatchReport(tally["succeeded"], tally["failed"], tally["settled"], tally["requeued"])
 
-    async def _finish(self, delivery: Delivery, transition: Succeed | Fail) -> str:
-        """Store the outcome, then acknowledge: never the other way round."""
-        state = await self._apply(delivery, transition)
-        if state != "applied":
-            return state
-        await self._queue.ack(delivery)
-        return "succeeded" if isinstance(transition, Succeed) else "failed"
+    async def _finish(self, pairs: Sequence[tuple[Delivery, Succeed | Fail]]) -> list[str]:
+        """Store the outcomes, then acknowledge: never the other way round."""
+        states = await self._apply(pairs)
+        await self._ack_all([d for (d, _), state in zip(pairs, states, strict=True) if state == "applied"])
+        return [
+            ("succeeded" if isinstance(transition, Succeed) else "failed") if state == "applied" else state
+            for (_, transition), state in zip(pairs, states, strict=True)
+        ]
 
-    async def _apply(self, delivery: Delivery, transition: Transition) -> str:
-        """ "applied"; or "settled" (acknowledged: nothing to do) or "requeued" (store down)."""
-        request_id = delivery.request.id
+    async def _apply(self, pairs: Sequence[tuple[Delivery, Transition]]) -> list[str]:
+        """Per pair "applied"; or "settled" (acknowledged: nothing to do) or "requeued" (store down)."""
+        if not pairs:
+            return []
+        transitions = [(delivery.request.id, transition) for delivery, transition in pairs]
         try:
-            await self._retry(lambda: self._store.transition(request_id, transition))
-        except InvalidTransition:
-            await self._queue.ack(delivery)  # finished already: a duplicate or a redelivery
-            return "settled"
-        except UnknownRequest:
-            log.warning("request %s has no record (expired?); dropping it", request_id)
-            await self._queue.ack(delivery)
-            return "settled"
+            outcomes = await self._retry(lambda: self._store.transition_each(transitions))
         except StoreUnavailable:
-            await self._queue.reject(delivery, requeue=True)
-            return "requeued"
-        return "applied"
+            await asyncio.gather(*(self._queue.reject(d, requeue=True) for d, _ in pairs))
+            return ["requeued"] * len(pairs)
+        settled = []
+        for (delivery, _), outcome in zip(pairs, outcomes, strict=True):
+            if isinstance(outcome, UnknownRequest):
+                log.warning("request %s has no record (expired?); dropping it", delivery.request.id)
+            if not isinstance(outcome, RequestRecord):  # else finished already: a redelivery
+                settled.append(delivery)
+        await self._ack_all(settled)
+        return ["applied" if isinstance(outcome, RequestRecord) else "settled" for outcome in outcomes]
+
+    async def _ack_all(self, deliveries: Sequence[Delivery]) -> None:
+        await asyncio.gather(*(self._queue.ack(delivery) for delivery in deliveries))
 
     def _classify(self, batch: list[InferenceRequest]) -> list[Prediction | Failure]:
         if not batch:
@@ -152,6 +173,16 @@ class ProcessBatch:
         except Exception as exc:
             log.exception("request %s makes the model fail", request.id)
             return failures.model_error(exc)
+
+
+def _first_of_each_request(deliveries: Sequence[Delivery]) -> tuple[list[Delivery], list[Delivery]]:
+    seen: set[RequestId] = set()
+    firsts: list[Delivery] = []
+    duplicates: list[Delivery] = []
+    for delivery in deliveries:
+        (duplicates if delivery.request.id in seen else firsts).append(delivery)
+        seen.add(delivery.request.id)
+    return firsts, duplicates
 
 
 @dataclass(frozen=True)

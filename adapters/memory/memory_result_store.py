@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from adapters.wakeup import WakeUp
 from inference.domain import RequestId, RequestRecord, Transition
-from inference.errors import StoreUnavailable, UnknownRequest
+from inference.errors import InvalidTransition, StoreUnavailable, UnknownRequest
 from inference.ports import ResultStore
 
 
@@ -51,6 +51,17 @@ class MemoryResultStore(ResultStore):
             record = self._require(request_id).apply(transition)
             self._write(record)
             return record
+
+    async def transition_each(
+        self, transitions: Sequence[tuple[RequestId, Transition]]
+    ) -> list[RequestRecord | InvalidTransition | UnknownRequest]:
+        outcomes: list[RequestRecord | InvalidTransition | UnknownRequest] = []
+        for request_id, transition in transitions:
+            try:
+                outcomes.append(await self.transition(request_id, transition))
+            except (InvalidTransition, UnknownRequest) as refused:
+                outcomes.append(refused)
+        return outcomes
 
     async def wait_for_terminal(self, request_id: RequestId, timeout: float) -> RequestRecord:
         def terminal() -> RequestRecord | None:

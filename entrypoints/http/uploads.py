@@ -46,12 +46,21 @@ async def read_image(request: Request, limit: int) -> bytes:
     disk beyond. So a flood of over-limit uploads costs about SPOOL_BYTES each, not the limit.
     """
     declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit + _MULTIPART_SLACK:
-        raise _too_large(limit)  # known before a byte is read
+    length = int(declared) if declared and declared.isdigit() else None
     content_type = request.headers.get("content-type", "").lower()
-    if content_type.startswith("multipart/form-data"):
+    multipart = content_type.startswith("multipart/form-data")
+    if length is not None and length > limit + (_MULTIPART_SLACK if multipart else 0):
+        raise _too_large(limit)  # known before a byte is read
+    if multipart:
         upload = await _image_from_form(request, _capped(request.stream(), limit + _MULTIPART_SLACK, limit))
-    else:  # whatever the declared type, the bytes decide whether it is an image
+    elif length is not None:
+        # The fast path: a raw body of a declared length within the limit (the server reads no
+        # further than the length) is read as it is, with no spooling and no form to parse.
+        image = await request.body()
+        if not image:
+            raise UploadError(422, "empty_image", "the image is empty")
+        return image
+    else:  # chunked: whatever the declared type, the bytes decide whether it is an image
         upload = await _spool(_capped(request.stream(), limit, limit))
     try:
         if upload.size is not None and upload.size > limit:

@@ -162,6 +162,48 @@ class ResultStoreContract:
 
         asyncio.run(scenario())
 
+    def test_transitions_of_a_batch_each_get_their_own_outcome(self, store: ResultStore) -> None:
+        async def scenario() -> None:
+            queued, finished = a_record(), a_record()
+            for record in (queued, finished):
+                await store.add(record)
+            await store.transition(finished.request_id, Fail(Failure("model_error", "boom"), at(1)))
+            unknown = RequestId.new()
+            outcomes = await store.transition_each(
+                [
+                    (queued.request_id, Start(at(2))),
+                    (unknown, Start(at(2))),
+                    (finished.request_id, Start(at(2))),
+                ]
+            )
+            assert outcomes[0] == queued.apply(Start(at(2))) == await store.get(queued.request_id)
+            assert isinstance(outcomes[1], UnknownRequest)
+            assert isinstance(outcomes[2], InvalidTransition)
+            assert outcomes[2].current == await store.get(finished.request_id)
+            assert await store.transition_each([]) == []
+
+        asyncio.run(scenario())
+
+    def test_a_batch_finishing_requests_wakes_each_of_their_waiters(self, store: ResultStore) -> None:
+        async def scenario() -> None:
+            records = [a_record() for _ in range(3)]
+            for record in records:
+                await store.add(record)
+            waiters = [
+                asyncio.create_task(store.wait_for_terminal(record.request_id, LONG_WAIT))
+                for record in records
+            ]
+            await asyncio.sleep(0.2)  # let them subscribe
+            began = time.monotonic()
+            await store.transition_each(
+                [(record.request_id, Succeed(a_prediction(), at(1))) for record in records]
+            )
+            finished = await asyncio.gather(*waiters)
+            assert time.monotonic() - began < PROMPT
+            assert [record.status for record in finished] == [RequestStatus.SUCCEEDED] * 3
+
+        asyncio.run(scenario())
+
     # --- time-to-live ---
 
     def test_a_record_lives_until_its_time_to_live_runs_out(self, subject: StoreHarness) -> None:

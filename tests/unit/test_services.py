@@ -5,11 +5,19 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
 from adapters.memory import MemoryQueue, MemoryResultStore
-from inference.domain import InferenceRequest, Prediction, RequestId, RequestRecord, RequestStatus
+from inference.domain import (
+    InferenceRequest,
+    Prediction,
+    RequestId,
+    RequestRecord,
+    RequestStatus,
+    Transition,
+)
 from inference.errors import (
     EmptyImage,
     Overloaded,
@@ -233,6 +241,46 @@ def test_a_batch_is_classified_in_one_call_and_each_outcome_is_stored_before_its
         assert classifier.batch_sizes == [4]
         assert await statuses(store, request_ids) == [RequestStatus.SUCCEEDED] * 4
         assert queue.status_at_ack == dict.fromkeys(request_ids, RequestStatus.SUCCEEDED)
+        assert queue.depth == 0
+
+    asyncio.run(scenario())
+
+
+class StoreThatCountsCalls(MemoryResultStore):
+    def __init__(self) -> None:
+        super().__init__()
+        self.batch_sizes: list[int] = []
+
+    async def transition_each(self, transitions: Sequence[tuple[RequestId, Transition]]) -> list[Any]:
+        self.batch_sizes.append(len(transitions))
+        return await super().transition_each(transitions)
+
+
+def test_a_batch_reaches_the_store_in_one_call_to_start_and_one_to_finish() -> None:
+    async def scenario() -> None:
+        queue, store = MemoryQueue(), StoreThatCountsCalls()
+        await submit_all(queue, store, [png_bytes(colour=(i, i, i)) for i in range(5)])
+        report = await ProcessBatch(queue, store, StubClassifier(), clock=clock)(await receive_all(queue))
+        assert report == BatchReport(succeeded=5)
+        assert store.batch_sizes == [5, 5]
+
+    asyncio.run(scenario())
+
+
+def test_a_request_twice_in_one_batch_runs_once_and_keeps_its_first_result() -> None:
+    async def scenario() -> None:
+        queue, store = MemoryQueue(), MemoryResultStore()
+        [request_id] = await submit_all(queue, store, [png_bytes()])
+        [delivery] = await receive_all(queue)
+        await queue.publish(delivery.request)  # a duplicate publish, delivered beside the first
+        deliveries = [delivery, *await receive_all(queue)]
+        assert [d.request.id for d in deliveries] == [request_id, request_id]
+        classifier = StubClassifier()
+        report = await ProcessBatch(queue, store, classifier, clock=clock)(deliveries)
+        assert report == BatchReport(succeeded=1, skipped=1)
+        assert classifier.batch_sizes == [1]
+        record = await store.get(request_id)
+        assert (record.status, record.attempts) == (RequestStatus.SUCCEEDED, 1)
         assert queue.depth == 0
 
     asyncio.run(scenario())

@@ -1,0 +1,219 @@
+"""Publishing with pipelined publisher confirms, on a pika SelectConnection of its own thread.
+
+A BlockingChannel in confirm mode waits for each message's confirm before it sends the next, so
+one connection publishes at most one message per broker round trip (a quorum queue confirms once
+its log is on disk: a few milliseconds). Here every publish goes out at once and its caller
+waits only for its own confirm, so many messages share each round trip and each disk write.
+
+The broker confirms by delivery tag, the channel's count of messages published; `multiple`
+confirms every tag up to the one named. A mandatory message that no queue takes is returned
+(basic.return) before it is confirmed, so a return marks its message as failed ahead of the
+ack. When the connection or channel drops, every unconfirmed publish fails with
+QueueUnavailable and the thread reconnects with backoff.
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+import logging
+import random
+import threading
+from collections import OrderedDict
+from concurrent.futures import Future
+from typing import Any
+
+import pika
+import pika.exceptions
+from pika.channel import Channel
+
+from adapters.amqp_connection import CONNECTION_ERRORS
+from inference.errors import Overloaded, QueueUnavailable
+
+log = logging.getLogger(__name__)
+
+
+class UnroutableMessage(QueueUnavailable):
+    """No queue took the message: the queue it names does not exist (any more)."""
+
+
+class AmqpPublisher:
+    """Thread-safe: `publish` may be called from any thread; the connection lives on its own."""
+
+    def __init__(
+        self,
+        parameters: pika.ConnectionParameters,
+        name: str = "amqp-publisher",
+        first_delay: float = 0.2,
+        max_delay: float = 5.0,
+    ) -> None:
+        self._parameters = parameters
+        self._first_delay, self._max_delay = first_delay, max_delay
+        self._lock = threading.Lock()
+        self._connection: pika.SelectConnection | None = None
+        self._channel: Channel | None = None
+        self._ready = threading.Event()
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._started = False
+        self._last_error = "not connected yet"
+        # On the connection's thread only:
+        self._scheduled: set[Future[None]] = set()  # handed to the thread, not yet sent
+        self._unconfirmed: OrderedDict[int, tuple[str, str | None, Future[None]]] = OrderedDict()
+        self._returned: set[str] = set()
+        self._published = 0  # this channel's delivery tags so far
+        self._opened = False  # whether the current connection got as far as a channel
+
+    def start(self) -> bool:
+        """Start connecting (True), unless started already (False)."""
+        with self._lock:
+            if self._started:
+                return False
+            self._started = True
+        self._thread.start()
+        return True
+
+    def wait_connected(self, timeout: float) -> bool:
+        return self._ready.wait(timeout)
+
+    @property
+    def connected(self) -> bool:
+        return self._ready.is_set()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stopping.set()
+        with self._lock:
+            if self._connection is not None:
+                self._connection.ioloop.add_callback_threadsafe(self._close)
+        if self._started:
+            self._thread.join(timeout)
+
+    def publish(self, queue: str, body: bytes, properties: pika.BasicProperties) -> Future[None]:
+        """Send at once; the future completes when the broker confirms (or refuses) the message.
+
+        It fails with Overloaded when the broker refuses the message (the queue is full), with
+        UnroutableMessage when the queue does not exist, and with QueueUnavailable when the
+        connection is lost first.
+        """
+        future: Future[None] = Future()
+        with self._lock:
+            if self._connection is None or not self._ready.is_set():
+                future.set_exception(QueueUnavailable(f"the broker is unreachable: {self._last_error}"))
+                return future
+            self._connection.ioloop.add_callback_threadsafe(
+                functools.partial(self._send, queue, body, properties, future)
+            )
+            self._scheduled.add(future)
+        return future
+
+    # --- on the connection's thread ---
+
+    def _run(self) -> None:
+        delay = self._first_delay
+        while not self._stopping.is_set():
+            connection = pika.SelectConnection(
+                self._parameters,
+                on_open_callback=self._on_connection_open,
+                on_open_error_callback=self._on_connection_error,
+                on_close_callback=self._on_connection_closed,
+            )
+            with self._lock:
+                self._connection, self._opened = connection, False
+            connection.ioloop.start()  # until _on_connection_error/_closed stops it
+            with self._lock:
+                self._connection = None
+                scheduled, self._scheduled = self._scheduled, set()
+            connection.ioloop.close()
+            self._fail(scheduled, f"the broker connection was lost: {self._last_error}")
+            if self._stopping.is_set():
+                break
+            delay = self._first_delay if self._opened else min(delay * 2, self._max_delay)
+            log.warning("publisher: reconnecting to the broker in %.1f s (%s)", delay, self._last_error)
+            self._stopping.wait(delay * random.uniform(0.8, 1.2))  # noqa: S311 - jitter, not secrets
+
+    def _on_connection_open(self, connection: pika.SelectConnection) -> None:
+        connection.channel(on_open_callback=self._on_channel_open)
+
+    def _on_channel_open(self, channel: Channel) -> None:
+        self._channel, self._published, self._opened = channel, 0, True
+        channel.add_on_close_callback(self._on_channel_closed)
+        channel.add_on_return_callback(self._on_return)
+        channel.confirm_delivery(ack_nack_callback=self._on_confirm, callback=lambda _: self._ready.set())
+
+    def _on_connection_error(self, connection: pika.SelectConnection, error: BaseException | str) -> None:
+        self._last_error = repr(error)
+        connection.ioloop.stop()
+
+    def _on_connection_closed(self, connection: pika.SelectConnection, reason: BaseException) -> None:
+        self._ready.clear()
+        self._channel = None
+        if not self._stopping.is_set():
+            self._last_error = repr(reason)
+        connection.ioloop.stop()
+
+    def _on_channel_closed(self, channel: Channel, reason: BaseException) -> None:
+        # A channel closed by the broker takes its confirms with it: start afresh.
+        self._ready.clear()
+        self._last_error = repr(reason)
+        self._channel = None
+        with self._lock:
+            connection = self._connection
+        if connection is not None and connection.is_open:
+            connection.close()
+
+    def _close(self) -> None:
+        with self._lock:
+            connection = self._connection
+        if connection is not None and connection.is_open:
+            connection.close()
+        elif connection is not None and not connection.is_closing:
+            connection.ioloop.stop()
+
+    def _send(self, queue: str, body: bytes, properties: pika.BasicProperties, future: Future[None]) -> None:
+        with self._lock:
+            self._scheduled.discard(future)
+        if not future.set_running_or_notify_cancel():
+            return
+        if self._channel is None or not self._channel.is_open:
+            future.set_exception(QueueUnavailable(f"the broker is unreachable: {self._last_error}"))
+            return
+        try:
+            self._channel.basic_publish("", queue, body, properties, mandatory=True)
+        except CONNECTION_ERRORS as exc:
+            future.set_exception(QueueUnavailable(f"the broker connection failed: {exc!r}"))
+            return
+        self._published += 1
+        self._unconfirmed[self._published] = (queue, properties.message_id, future)
+
+    def _on_return(
+        self, channel: Channel, method: Any, properties: pika.BasicProperties, body: bytes
+    ) -> None:
+        if properties.message_id is not None:
+            self._returned.add(properties.message_id)
+
+    def _on_confirm(self, frame: Any) -> None:
+        method = frame.method
+        acked = isinstance(method, pika.spec.Basic.Ack)
+        tags = [method.delivery_tag]
+        if method.multiple:
+            tags = list(itertools.takewhile(lambda tag: tag <= method.delivery_tag, self._unconfirmed))
+        for tag in tags:
+            if tag not in self._unconfirmed:
+                continue
+            queue, message_id, future = self._unconfirmed.pop(tag)
+            if message_id is not None and message_id in self._returned:
+                self._returned.discard(message_id)
+                future.set_exception(UnroutableMessage(f"the queue {queue} did not exist; try again"))
+            elif acked:
+                future.set_result(None)
+            else:
+                future.set_exception(Overloaded(f"the queue {queue} is full; try again later"))
+
+    def _fail(self, scheduled: set[Future[None]], why: str) -> None:
+        unconfirmed, self._unconfirmed = self._unconfirmed, OrderedDict()
+        self._returned.clear()
+        for future in scheduled:  # never sent
+            if future.set_running_or_notify_cancel():
+                future.set_exception(QueueUnavailable(why))
+        for _, _, future in unconfirmed.values():  # sent, and perhaps enqueued: the client retries
+            future.set_exception(QueueUnavailable(why))

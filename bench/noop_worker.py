@@ -1,0 +1,50 @@
+"""`inference worker` with a classifier that does no work, for measuring what the rest carries.
+
+    uv run python -m bench.noop_worker      (configured like `inference worker`, from INFERENCE_*)
+
+Everything but the model is the real thing: the container, the queue and store adapters, the
+worker loop and its use cases. Only the classifier is replaced, by one that answers the first
+label with certainty without reading the image.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+
+from dependency_injector import providers
+
+from entrypoints.container import create_container
+from entrypoints.settings import Settings
+from entrypoints.worker import serve_worker
+from inference.domain import Failure, InferenceRequest, LabelScore, ModelInfo, Prediction
+from inference.ports import Classifier
+
+
+class NoWorkClassifier(Classifier):
+    """Answers every request with the model's first label at probability 1, instantly."""
+
+    def __init__(self, info: ModelInfo) -> None:
+        self._info = info
+
+    @property
+    def model(self) -> ModelInfo:
+        return self._info
+
+    def classify(self, batch: Sequence[InferenceRequest]) -> list[Prediction | Failure]:
+        scores = tuple(LabelScore(label, 1.0 if i == 0 else 0.0) for i, label in enumerate(self._info.labels))
+        return [Prediction(scores[: request.top_k], self._info.name, self._info.version) for request in batch]
+
+
+def main() -> None:
+    settings = Settings(mode="distributed")
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("pika").setLevel(logging.CRITICAL)
+    container = create_container(settings)
+    container.classifier.override(providers.Object(NoWorkClassifier(container.manifest().info)))
+    asyncio.run(serve_worker(container))
+
+
+if __name__ == "__main__":
+    main()
