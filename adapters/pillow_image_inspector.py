@@ -12,18 +12,35 @@ from __future__ import annotations
 
 import struct
 
-from adapters.pillow_images import open_image
+from adapters.pillow_images import MAX_READS, TooIntricate, open_image
 from inference.domain import ImageHeader
 from inference.errors import InvalidImage
+from inference.media import sniff_media_type
 from inference.ports import ImageInspector
 
 _DECLARED_FRAMES = frozenset({"PNG", "WEBP", "MPO"})
 
+# A quick look's budget: a camera JPEG's header takes about 50 reads (0.04 ms); 256 reads stay
+# well under a millisecond whatever the bytes, where the full budget allows about 30 ms.
+QUICK_READS = 256
+_WALKED_FRAMES = ("image/gif", "image/tiff")  # frames counted by walking the file: not quick
+
 
 class PillowImageInspector(ImageInspector):
     def inspect(self, image: bytes, max_frames: int) -> ImageHeader:
+        return self._inspect(image, max_frames, MAX_READS)
+
+    def inspect_quickly(self, image: bytes, max_frames: int) -> ImageHeader | None:
+        if sniff_media_type(image) in _WALKED_FRAMES:
+            return None
+        try:
+            return self._inspect(image, max_frames, QUICK_READS)
+        except TooIntricate:
+            return None
+
+    def _inspect(self, image: bytes, max_frames: int, max_reads: int) -> ImageHeader:
         stop = max_frames + 1
-        with open_image(image) as (picture, media_type):
+        with open_image(image, max_reads) as (picture, media_type):
             if picture.format == "GIF":
                 frames = _gif_frames(image, stop)
             elif picture.format == "TIFF":

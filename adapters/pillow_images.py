@@ -41,6 +41,10 @@ _PILLOW_FORMATS = {
 _MEDIA_TYPES = {"MPO": "image/jpeg"} | {names[0]: media for media, names in _PILLOW_FORMATS.items()}
 
 
+class TooIntricate(InvalidImage):
+    """The file needs more reads than the budget allows (see MAX_READS)."""
+
+
 class _ReadBudgetExceeded(Exception):
     """Raised by a budgeted reader; deliberately not an OSError, which some readers swallow."""
 
@@ -81,16 +85,16 @@ _UNREADABLE = (
 
 
 @contextmanager
-def open_image(data: bytes) -> Iterator[tuple[Image.Image, str]]:
+def open_image(data: bytes, max_reads: int = MAX_READS) -> Iterator[tuple[Image.Image, str]]:
     """The image with its header read and no pixel decoded, and its media type.
 
     Raises EmptyImage or UnsupportedImage as `sniff_media_type` does. While opening and inside
     the block, whatever Pillow raises becomes ImageTooLarge (its own bomb check) or InvalidImage,
-    and every read counts against MAX_READS.
+    and every read counts against `max_reads` (TooIntricate, an InvalidImage, past it).
     """
     media_type = sniff_media_type(data)
     name = media_type.removeprefix("image/").upper()
-    reader = _BudgetedReader(data, MAX_READS)
+    reader = _BudgetedReader(data, max_reads)
     try:
         with Image.open(reader, formats=_PILLOW_FORMATS[media_type]) as image:
             if _MEDIA_TYPES.get(image.format or "") != media_type:
@@ -104,8 +108,8 @@ def open_image(data: bytes) -> Iterator[tuple[Image.Image, str]]:
         raise ImageTooLarge(f"the image is too large to decode safely: {exc}") from exc
     except _UNREADABLE as exc:
         if reader.exhausted:
-            raise InvalidImage(
-                f"the {name} file is too intricate to read (over {MAX_READS:,} segments)"
+            raise TooIntricate(
+                f"the {name} file is too intricate to read (over {max_reads:,} segments)"
             ) from exc
         if isinstance(exc, UnidentifiedImageError):  # its message names our reader object
             raise InvalidImage(f"cannot read the {name} header") from exc

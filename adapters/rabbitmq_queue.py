@@ -14,6 +14,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
+from concurrent.futures import Future
 from typing import Any, TypeVar
 
 import pika
@@ -72,6 +73,7 @@ class RabbitMQQueue(Queue):
         self._arrivals = WakeUp(self._lock)
         self._deliveries: deque[Delivery] = deque()
         self._dead_letters: deque[DeadLetter] = deque()
+        self._unsettled: list[tuple[str, Callable[[BlockingChannel, int], None], Future[None]]] = []
         self._wanted: set[str] = set()  # which queues this client consumes, resumed on reconnect
         # Set on the connection's thread only:
         self._declarer: BlockingChannel | None = None
@@ -175,16 +177,31 @@ class RabbitMQQueue(Queue):
         return []
 
     async def _settle(self, tag: str, action: Callable[[BlockingChannel, int], None]) -> None:
-        generation, _, delivery_tag = tag.partition(".")
+        # Settlements made together (a worker acknowledges its batch at once) share one trip to
+        # the connection's thread: the first one queued schedules it, the rest ride along.
+        settled: Future[None] = Future()
+        with self._lock:
+            self._unsettled.append((tag, action, settled))
+            first = len(self._unsettled) == 1
+        if first:
+            scheduled = self._amqp.call(self._settle_queued)
+            scheduled.add_done_callback(self._fail_unsettled_if_not_run)
+        try:
+            await asyncio.wait_for(asyncio.wrap_future(settled), self._timeout)
+        except TimeoutError as exc:
+            raise QueueUnavailable(
+                f"the broker did not settle a delivery within {self._timeout:g} s"
+            ) from exc
 
-        def settle() -> None:
-            if self._consumer is None or int(generation) != self._generation:
-                # That channel is gone, and the broker has requeued the message already.
-                log.debug("delivery %s outlived its channel; the broker redelivers it", tag)
-                return
-            action(self._consumer, int(delivery_tag))
-
-        await self._call(settle, "settle a delivery")
+    def _fail_unsettled_if_not_run(self, scheduled: Future[None]) -> None:
+        error = scheduled.exception()
+        if error is None:
+            return
+        with self._lock:
+            unsettled, self._unsettled = self._unsettled, []
+        for _, _, settled in unsettled:
+            if not settled.done():
+                settled.set_exception(error)
 
     # --- on the connection's thread ---
 
@@ -196,6 +213,24 @@ class RabbitMQQueue(Queue):
             wanted = sorted(self._wanted)
         for queue in wanted:
             self._start_consuming(queue, connection)
+
+    def _settle_queued(self) -> None:
+        with self._lock:
+            unsettled, self._unsettled = self._unsettled, []
+        for tag, action, settled in unsettled:
+            generation, _, delivery_tag = tag.partition(".")
+            if self._consumer is None or int(generation) != self._generation:
+                # That channel is gone, and the broker has requeued the message already.
+                log.debug("delivery %s outlived its channel; the broker redelivers it", tag)
+            else:
+                try:
+                    action(self._consumer, int(delivery_tag))
+                except BaseException as exc:
+                    for _, _, unsent in unsettled:
+                        if not unsent.done():
+                            unsent.set_exception(QueueUnavailable(f"the broker connection failed: {exc!r}"))
+                    raise  # a failed channel: the connection's thread reconnects
+            settled.set_result(None)
 
     def _declare(self) -> None:
         if self._declarer is not None:

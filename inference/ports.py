@@ -57,6 +57,14 @@ class ImageInspector(Protocol):
         0.1 s, a real header well under a millisecond): callers run it off their event loop.
         """
 
+    @abstractmethod
+    def inspect_quickly(self, image: bytes, max_frames: int) -> ImageHeader | None:
+        """`inspect` within a small fixed amount of work (well under a millisecond whatever the
+        bytes), so that an event loop may call it; None when the image needs more work than
+        that (a file of countless segments, frames that must be walked): the caller then runs
+        `inspect` off its loop. Raises as `inspect` does for what it finds within its budget.
+        """
+
 
 @dataclass(frozen=True)
 class Delivery:

@@ -127,6 +127,9 @@ class StubImageInspector(ImageInspector):
             raise self._error
         return ImageHeader(media_type, *self._size, frames=self._frames)
 
+    def inspect_quickly(self, image: bytes, max_frames: int) -> ImageHeader | None:
+        return None  # always the full inspection, so that `max_frames_seen` records each call
+
 
 class FailingQueue(MemoryQueue):
     """A MemoryQueue whose every method raises QueueUnavailable while `down` is set."""

@@ -188,3 +188,36 @@ def test_a_file_of_countless_tiny_segments_is_refused_after_a_bounded_amount_of_
 def test_a_file_of_segments_under_the_budget_is_read() -> None:
     assert inspect(_jpeg_padded(1000)).width == 8
     assert inspect(_png_with_empty_chunks(1000)).width == 8
+
+
+# --- the quick look, which the API takes on its event loop ---
+
+
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG", "WEBP", "BMP"])
+def test_a_quick_look_reads_a_plain_header_as_the_full_inspection_does(fmt: str) -> None:
+    data = encoded_image(fmt, 40, 30)
+    assert inspector.inspect_quickly(data, 1000) == inspect(data)
+
+
+def test_a_quick_look_reads_a_real_photo_header() -> None:
+    from demo.shapes import draw_jpegs
+
+    [(_, photo)] = draw_jpegs(1, seed=3, size=(1920, 1080))
+    assert inspector.inspect_quickly(photo, 1000) == ImageHeader("image/jpeg", 1920, 1080, 1)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [_jpeg_padded(1000), _png_with_empty_chunks(1000), gif_with_frames(2), tiff_with_pages(2)],
+    ids=["jpeg-padding", "png-empty-chunks", "gif", "tiff"],
+)
+def test_a_quick_look_hands_over_whatever_needs_more_work(data: bytes) -> None:
+    assert inspector.inspect_quickly(data, 1000) is None
+    assert inspect(data).width >= 1  # the full inspection reads it
+
+
+def test_a_quick_look_still_refuses_what_it_can_tell_is_broken() -> None:
+    with pytest.raises(InvalidImage):
+        inspector.inspect_quickly(truncated_jpeg()[:40], 1000)
+    with pytest.raises(ImageTooLarge):
+        inspector.inspect_quickly(png_header_claiming(100_000, 100_000), 1000)
