@@ -28,6 +28,7 @@ class Outcome:
     request_id: str | None = None
     sent: float = 0.0  # time.monotonic()
     finished: float | None = None  # when the client read a terminal record (long-poll), if it waited
+    finished_wall: float | None = None  # the same, by the wall clock (to compare with the record's)
     record: dict[str, Any] | None = None  # the last record read
 
 
@@ -69,7 +70,7 @@ async def wait_for(session: aiohttp.ClientSession, outcome: Outcome, wait: float
                 continue
             outcome.record = await response.json()
         if outcome.record["status"] in TERMINAL:
-            outcome.finished = time.monotonic()
+            outcome.finished, outcome.finished_wall = time.monotonic(), time.time()
             return
 
 

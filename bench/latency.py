@@ -1,0 +1,95 @@
+"""At light load, what the service adds to the model's own time, and how fast a long-poll hears.
+
+    uv run python -m bench.latency [--architecture efficientnet_b0] [--size 320] [--requests 60]
+
+One client, one request at a time: POST a 640x480 JPEG, long-poll its result. Beside it, in the
+same run, the classifier alone (built as a worker builds it) classifies the same images one by
+one. Overhead = end-to-end time - model time (decode and forward pass). The long-poll's delay is
+the client's clock when the GET returned minus the record's `completed_at` (one machine, one
+clock): how long after the worker stored the result its client heard of it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from bench.load import closed_loop, percentiles
+from bench.model import write_model
+from bench.stack import Stack
+from demo.shapes import draw_jpegs
+from entrypoints.container import create_container
+from entrypoints.settings import Settings
+from inference.domain import InferenceRequest, RequestId
+
+
+def model_times_ms(manifest: Path, images: list[bytes]) -> list[float]:
+    classifier = create_container(Settings(model={"manifest": manifest})).classifier()
+    times = []
+    for image in [images[0], *images]:  # the first warms up
+        request = InferenceRequest(RequestId.new(), image, "image/jpeg", 5, datetime.now(UTC))
+        began = time.perf_counter()
+        classifier.classify([request])
+        times.append(1000 * (time.perf_counter() - began))
+    return times[1:]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--architecture", default="efficientnet_b0")
+    parser.add_argument("--size", type=int, default=320, help="the model's input size")
+    parser.add_argument("--requests", type=int, default=60)
+    parser.add_argument("--json", type=Path, help="also write the figures here")
+    args = parser.parse_args()
+
+    distinct = [data for _, data in draw_jpegs(12, seed=5, size=(640, 480))]
+    images = [distinct[i % len(distinct)] for i in range(args.requests)]
+    with tempfile.TemporaryDirectory() as directory:
+        write_model(Path(directory), args.architecture, args.size)
+        manifest = Path(directory) / "model.yaml"
+        model = model_times_ms(manifest, images)
+        with Stack(env={"INFERENCE_MODEL__MANIFEST": str(manifest)}) as stack:
+            asyncio.run(closed_loop(stack.url, images[:5], 1, wait_for_results=True))  # warm up
+            outcomes = asyncio.run(closed_loop(stack.url, images, 1, wait_for_results=True))
+    done = [o for o in outcomes if o.finished is not None and o.finished_wall is not None and o.record]
+    e2e = [1000 * (o.finished - o.sent) for o in done if o.finished is not None]
+    heard = [
+        1000 * (o.finished_wall - datetime.fromisoformat(o.record["completed_at"]).timestamp())
+        for o in done
+        if o.finished_wall is not None and o.record
+    ]
+    model_p50 = statistics.median(model)
+    figures: dict[str, Any] = {
+        "model": f"{args.architecture} at {args.size}",
+        "requests": len(outcomes),
+        "completed": len(done),
+        "model_ms": percentiles(model),
+        "end_to_end_ms": percentiles(e2e),
+        "overhead_ms": {key: value - model_p50 for key, value in percentiles(e2e).items()},
+        "long_poll_after_completion_ms": percentiles(heard),
+    }
+    print(f"latency at light load: {figures['model']}, {len(done)}/{len(outcomes)} requests, one at a time")
+    print(f"{'':32} {'p50':>7} {'p95':>7} {'p99':>7}")
+    for label, key in (
+        ("model alone (decode + forward)", "model_ms"),
+        ("end to end (POST → result)", "end_to_end_ms"),
+        ("overhead (end to end - model)", "overhead_ms"),
+        ("long-poll return after completion", "long_poll_after_completion_ms"),
+    ):
+        row = figures[key]
+        print(f"{label:32} {row['p50']:7.1f} {row['p95']:7.1f} {row['p99']:7.1f}  ms")
+    if args.json:
+        args.json.write_text(json.dumps(figures, indent=2))
+
+
+if __name__ == "__main__":
+    main()
