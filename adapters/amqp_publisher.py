@@ -14,13 +14,14 @@ QueueUnavailable and the thread reconnects with backoff.
 
 from __future__ import annotations
 
-import functools
+import asyncio
+import contextlib
 import itertools
 import logging
 import random
 import threading
 from collections import OrderedDict
-from concurrent.futures import Future
+from dataclasses import dataclass
 from typing import Any
 
 import pika
@@ -38,7 +39,7 @@ class UnroutableMessage(QueueUnavailable):
 
 
 class AmqpPublisher:
-    """Thread-safe: `publish` may be called from any thread; the connection lives on its own."""
+    """`publish` may be called from any event loop in any thread; the connection lives on its own."""
 
     def __init__(
         self,
@@ -57,9 +58,9 @@ class AmqpPublisher:
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._started = False
         self._last_error = "not connected yet"
+        self._outbox: list[_Message] = []  # handed to the thread, not yet sent (under the lock)
         # On the connection's thread only:
-        self._scheduled: set[Future[None]] = set()  # handed to the thread, not yet sent
-        self._unconfirmed: OrderedDict[int, tuple[str, str | None, Future[None]]] = OrderedDict()
+        self._unconfirmed: OrderedDict[int, _Message] = OrderedDict()
         self._returned: set[str] = set()
         self._published = 0  # this channel's delivery tags so far
         self._opened = False  # whether the current connection got as far as a channel
@@ -88,23 +89,26 @@ class AmqpPublisher:
         if self._started:
             self._thread.join(timeout)
 
-    def publish(self, queue: str, body: bytes, properties: pika.BasicProperties) -> Future[None]:
-        """Send at once; the future completes when the broker confirms (or refuses) the message.
+    def publish(self, queue: str, body: bytes, properties: pika.BasicProperties) -> asyncio.Future[None]:
+        """Send at once; the future (of the running loop) completes when the broker confirms.
 
         It fails with Overloaded when the broker refuses the message (the queue is full), with
         UnroutableMessage when the queue does not exist, and with QueueUnavailable when the
-        connection is lost first.
+        connection is lost first. Messages published together go out in one wake-up of the
+        connection's thread, and their confirms come back to each loop in one call.
         """
-        future: Future[None] = Future()
+        loop = asyncio.get_running_loop()
+        message = _Message(queue, body, properties, loop, loop.create_future())
         with self._lock:
             if self._connection is None or not self._ready.is_set():
-                future.set_exception(QueueUnavailable(f"the broker is unreachable: {self._last_error}"))
-                return future
-            self._connection.ioloop.add_callback_threadsafe(
-                functools.partial(self._send, queue, body, properties, future)
-            )
-            self._scheduled.add(future)
-        return future
+                message.future.set_exception(
+                    QueueUnavailable(f"the broker is unreachable: {self._last_error}")
+                )
+                return message.future
+            self._outbox.append(message)
+            if len(self._outbox) == 1:
+                self._connection.ioloop.add_callback_threadsafe(self._send_outbox)
+        return message.future
 
     # --- on the connection's thread ---
 
@@ -122,9 +126,9 @@ class AmqpPublisher:
             connection.ioloop.start()  # until _on_connection_error/_closed stops it
             with self._lock:
                 self._connection = None
-                scheduled, self._scheduled = self._scheduled, set()
+                unsent, self._outbox = self._outbox, []
             connection.ioloop.close()
-            self._fail(scheduled, f"the broker connection was lost: {self._last_error}")
+            self._fail(unsent, f"the broker connection was lost: {self._last_error}")
             if self._stopping.is_set():
                 break
             delay = self._first_delay if self._opened else min(delay * 2, self._max_delay)
@@ -169,21 +173,22 @@ class AmqpPublisher:
         elif connection is not None and not connection.is_closing:
             connection.ioloop.stop()
 
-    def _send(self, queue: str, body: bytes, properties: pika.BasicProperties, future: Future[None]) -> None:
+    def _send_outbox(self) -> None:
         with self._lock:
-            self._scheduled.discard(future)
-        if not future.set_running_or_notify_cancel():
-            return
+            outbox, self._outbox = self._outbox, []
         if self._channel is None or not self._channel.is_open:
-            future.set_exception(QueueUnavailable(f"the broker is unreachable: {self._last_error}"))
+            self._fail(outbox, f"the broker is unreachable: {self._last_error}")
             return
-        try:
-            self._channel.basic_publish("", queue, body, properties, mandatory=True)
-        except CONNECTION_ERRORS as exc:
-            future.set_exception(QueueUnavailable(f"the broker connection failed: {exc!r}"))
-            return
-        self._published += 1
-        self._unconfirmed[self._published] = (queue, properties.message_id, future)
+        for index, message in enumerate(outbox):
+            try:
+                self._channel.basic_publish(
+                    "", message.queue, message.body, message.properties, mandatory=True
+                )
+            except CONNECTION_ERRORS as exc:
+                self._fail(outbox[index:], f"the broker connection failed: {exc!r}")
+                return
+            self._published += 1
+            self._unconfirmed[self._published] = message
 
     def _on_return(
         self, channel: Channel, method: Any, properties: pika.BasicProperties, body: bytes
@@ -197,23 +202,55 @@ class AmqpPublisher:
         tags = [method.delivery_tag]
         if method.multiple:
             tags = list(itertools.takewhile(lambda tag: tag <= method.delivery_tag, self._unconfirmed))
+        outcomes: list[tuple[_Message, BaseException | None]] = []
         for tag in tags:
-            if tag not in self._unconfirmed:
+            message = self._unconfirmed.pop(tag, None)
+            if message is None:
                 continue
-            queue, message_id, future = self._unconfirmed.pop(tag)
-            if message_id is not None and message_id in self._returned:
-                self._returned.discard(message_id)
-                future.set_exception(UnroutableMessage(f"the queue {queue} did not exist; try again"))
+            if message.properties.message_id in self._returned:
+                self._returned.discard(message.properties.message_id)
+                error: BaseException | None = UnroutableMessage(
+                    f"the queue {message.queue} did not exist; try again"
+                )
             elif acked:
-                future.set_result(None)
+                error = None
             else:
-                future.set_exception(Overloaded(f"the queue {queue} is full; try again later"))
+                error = Overloaded(f"the queue {message.queue} is full; try again later")
+            outcomes.append((message, error))
+        _hand_back(outcomes)
 
-    def _fail(self, scheduled: set[Future[None]], why: str) -> None:
+    def _fail(self, unsent: list[_Message], why: str) -> None:
+        """Fail what was never sent, and everything unconfirmed (sent, perhaps enqueued: the
+        client is told to retry, and a duplicate is harmless)."""
         unconfirmed, self._unconfirmed = self._unconfirmed, OrderedDict()
         self._returned.clear()
-        for future in scheduled:  # never sent
-            if future.set_running_or_notify_cancel():
-                future.set_exception(QueueUnavailable(why))
-        for _, _, future in unconfirmed.values():  # sent, and perhaps enqueued: the client retries
-            future.set_exception(QueueUnavailable(why))
+        _hand_back([(message, QueueUnavailable(why)) for message in [*unsent, *unconfirmed.values()]])
+
+
+@dataclass(frozen=True)
+class _Message:
+    queue: str
+    body: bytes
+    properties: pika.BasicProperties
+    loop: asyncio.AbstractEventLoop
+    future: asyncio.Future[None]
+
+
+def _hand_back(outcomes: list[tuple[_Message, BaseException | None]]) -> None:
+    """Complete each message's future on its own loop, with one call per loop."""
+    by_loop: dict[asyncio.AbstractEventLoop, list[tuple[_Message, BaseException | None]]] = {}
+    for message, error in outcomes:
+        by_loop.setdefault(message.loop, []).append((message, error))
+    for loop, batch in by_loop.items():
+        with contextlib.suppress(RuntimeError):  # that loop has closed: nobody is waiting
+            loop.call_soon_threadsafe(_complete, batch)
+
+
+def _complete(outcomes: list[tuple[_Message, BaseException | None]]) -> None:
+    for message, error in outcomes:
+        if message.future.done():  # its caller gave up waiting
+            continue
+        if error is None:
+            message.future.set_result(None)
+        else:
+            message.future.set_exception(error)

@@ -101,9 +101,8 @@ class RabbitMQQueue(Queue):
                 raise QueueUnavailable(f"the broker is unreachable: {self._amqp.last_error}")
             if self._publisher.start():  # the first publish: give it time to connect
                 await asyncio.to_thread(self._publisher.wait_connected, self._timeout)
-        confirmed = asyncio.wrap_future(self._publisher.publish(self._name, body, properties))
         try:
-            await asyncio.wait_for(confirmed, self._timeout)
+            await asyncio.wait_for(self._publisher.publish(self._name, body, properties), self._timeout)
         except UnroutableMessage:
             log.warning("the queue %s did not exist; declaring it again", self._name)
             await self._call(self._declare, "declare the queue")  # ready for the client's retry
