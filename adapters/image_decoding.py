@@ -1,16 +1,27 @@
-"""Encoded image → normalised float32 CHW array, exactly as timm's eval transform does it.
+"""Encoded image → normalised float32 CHW array, as timm's eval transform does it.
 
 resize the shorter side to floor(input_size / crop_pct) → centre crop → scale to [0, 1] →
 normalise. Pillow and numpy only, so every model backend can share it.
 
 Only the first frame of an animation is decoded; the EXIF orientation is applied; greyscale,
 palette, CMYK and 16-bit images become RGB; transparent pixels are composited on white.
+
+Preprocessing must keep up with the model (on two cores, decoding a 1080p JPEG plainly takes as
+long as EfficientNet-B0 takes to classify it), so each step does the least work that stays within
+tolerance of timm (tests/adapters/test_timm_reference_transforms.py):
+- large JPEGs decode at a reduced scale (libjpeg's DCT scaling), never below the resize size;
+- one resample, from the region the centre crop keeps straight to the crop size;
+- uint8 → normalised float32 in one lookup pass, written where the batch array wants it.
 """
 
 from __future__ import annotations
 
+import functools
+import math
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from types import TracebackType
 
 import numpy as np
 import numpy.typing as npt
@@ -24,9 +35,6 @@ from inference.media import check_pixels
 # Transparent pixels are composited on white, what most viewers show behind them.
 BACKGROUND = (255, 255, 255)
 
-# Past this ratio of long to short side, only the cropped region is resized (see _resize_and_crop).
-_MAX_ASPECT_RATIO = 8
-
 # The API's default limit (INFERENCE_API__MAX_PIXELS), well under Pillow's bomb threshold (89 MP).
 DEFAULT_MAX_PIXELS = 40_000_000
 
@@ -36,6 +44,10 @@ _RESAMPLING = {
     "bicubic": Image.Resampling.BICUBIC,
     "lanczos": Image.Resampling.LANCZOS,
 }
+# Each filter's radius at scale 1, in source pixels (Pillow's libImaging/Resample.c).
+_SUPPORT = {"nearest": 0.5, "bilinear": 1.0, "bicubic": 2.0, "lanczos": 3.0}
+
+Pixels = npt.NDArray[np.float32]
 
 
 @dataclass(frozen=True)
@@ -46,25 +58,53 @@ class Preprocessing:
     mean: tuple[float, float, float]
     std: tuple[float, float, float]
 
+    def __post_init__(self) -> None:
+        # timm's crop_pct <= 1: the crop lies inside the resized image, never in padding.
+        if not 0 < self.input_size <= self.resize_size:
+            raise ValueError(f"need 0 < input_size <= resize_size, got {self.input_size}, {self.resize_size}")
 
-def decode(data: bytes, spec: Preprocessing, max_pixels: int = DEFAULT_MAX_PIXELS) -> npt.NDArray[np.float32]:
+
+def decode(data: bytes, spec: Preprocessing, max_pixels: int = DEFAULT_MAX_PIXELS) -> Pixels:
     """A (3, input_size, input_size) array of the first frame.
 
     Raises ImageTooLarge past `max_pixels` (checked on the header, before decoding) and
     InvalidImage for bytes that do not decode, truncated ones included.
     """
+    out = np.empty((3, spec.input_size, spec.input_size), dtype=np.float32)
+    decode_into(data, spec, out, max_pixels)
+    return out
+
+
+def decode_into(data: bytes, spec: Preprocessing, out: Pixels, max_pixels: int = DEFAULT_MAX_PIXELS) -> None:
+    """`decode`, writing into `out`, a (3, input_size, input_size) float32 array (a batch's row)."""
     with open_image(data) as (image, _):
         check_pixels(image.width, image.height, max_pixels)
         if isinstance(image, JpegImageFile):
-            # Let libjpeg decode at a reduced scale (DCT scaling) when the image is far
-            # bigger than needed: about twice as fast on a photo, never below the target.
+            # libjpeg decodes at 1/2, 1/4 or 1/8 scale when the image is that much bigger than
+            # needed, about twice as fast on a photo. The requested box is square, so whichever
+            # way the EXIF orientation turns the image, its shorter side stays >= resize_size.
             image.draft("RGB", (spec.resize_size, spec.resize_size))
-        rgb = _to_rgb(ImageOps.exif_transpose(image))
-        pixels = np.asarray(_resize_and_crop(rgb, spec), dtype=np.float32)
-    pixels *= 1.0 / 255.0
-    pixels -= np.asarray(spec.mean, dtype=np.float32)
-    pixels /= np.asarray(spec.std, dtype=np.float32)
-    return np.ascontiguousarray(pixels.transpose(2, 0, 1))
+        # in_place: the default returns a full copy even when there is nothing to turn.
+        ImageOps.exif_transpose(image, in_place=True)
+        crop = np.asarray(_resize_and_crop(_to_rgb(image), spec))
+        tables = _lookup_tables(spec.mean, spec.std)
+        for channel in range(3):
+            # mode="wrap": "raise" buffers the output (numpy's docs), for a check uint8 cannot fail.
+            np.take(tables[channel], crop[:, :, channel], out=out[channel], mode="wrap")
+
+
+@functools.lru_cache(maxsize=8)
+def _lookup_tables(mean: tuple[float, float, float], std: tuple[float, float, float]) -> Pixels:
+    """Per channel, the normalised value of each of the 256 levels.
+
+    Computed with torchvision's float32 operations in its order (x / 255 - mean) / std, so the
+    values are bit-identical to ToTensor + Normalize on the same pixels.
+    """
+    levels = np.arange(256, dtype=np.float32) / np.float32(255)
+    mean32, std32 = np.asarray(mean, dtype=np.float32), np.asarray(std, dtype=np.float32)
+    tables = (levels - mean32[:, np.newaxis]) / std32[:, np.newaxis]
+    tables.flags.writeable = False  # shared by every call and thread
+    return tables
 
 
 def _to_rgb(image: Image.Image) -> Image.Image:
@@ -89,45 +129,107 @@ def _resize_and_crop(image: Image.Image, spec: Preprocessing) -> Image.Image:
     """The centre crop of the image resized to `resize_size` on its shorter side."""
     width, height = image.size
     size, crop = spec.resize_size, spec.input_size
+    # torchvision's sizes and offsets: the longer side truncated, the crop's offset rounded.
     resized = (size, int(size * height / width)) if width <= height else (int(size * width / height), size)
     left, top = round((resized[0] - crop) / 2.0), round((resized[1] - crop) / 2.0)
     if resized == image.size:
         return image.crop((left, top, left + crop, top + crop))
-    resample = _RESAMPLING[spec.interpolation]
-    if max(resized) <= _MAX_ASPECT_RATIO * size:
-        return image.resize(resized, resample).crop((left, top, left + crop, top + crop))
-    # A strip (1 x 4,000 would become 73 x 292,000): resize only the region the crop keeps.
-    # Pillow's `box` samples on the same grid; rounding differs by a level at a few pixels.
+    # Resample only the region the crop keeps, straight to the crop size, with Pillow's `box`: the
+    # same sampling grid as the whole resize, for half its work on a 16:9 photo, and a strip
+    # (1 x 4,000) never becomes a 365 x 1,460,000 intermediate.
     x_scale, y_scale = width / resized[0], height / resized[1]
     box = (left * x_scale, top * y_scale, (left + crop) * x_scale, (top + crop) * y_scale)
-    return image.resize((crop, crop), resample, box=box)
+    region, box = _reachable_region(image, box, crop, _SUPPORT[spec.interpolation])
+    resample = _RESAMPLING[spec.interpolation]
+    if resample == Image.Resampling.NEAREST:  # one pass, nothing rounded in between
+        return region.resize((crop, crop), resample, box=box)
+    # Each of Pillow's two passes rounds to 8 bits, so their order shows (a level at a fifth of the
+    # values). Pillow 13 runs the vertical pass first when the height shrinks more than twice as
+    # much as the width; on the box it would decide from other sizes, so follow the whole resize.
+    x0, y0, x1, y1 = box
+    if height - resized[1] > max(0, 2 * (width - resized[0])):
+        short = region.resize((region.width, crop), resample, box=(0, y0, region.width, y1))
+        return short.resize((crop, crop), resample, box=(x0, 0, x1, crop))
+    narrow = region.resize((crop, region.height), resample, box=(x0, 0, x1, region.height))
+    return narrow.resize((crop, crop), resample, box=(0, y0, crop, y1))
+
+
+def _reachable_region(
+    image: Image.Image, box: tuple[float, float, float, float], crop: int, support: float
+) -> tuple[Image.Image, tuple[float, float, float, float]]:
+    """The part of the image a resample of `box` to crop x crop reads, and the box within it.
+
+    Pillow takes a box in float32: relative to a small region it stays exact to a thousandth of
+    a pixel, where a 40,000,000-pixel strip would lose half a pixel.
+    """
+    x0, y0, x1, y1 = box
+    left, right = _reach(x0, x1, crop, image.width, support)
+    top, bottom = _reach(y0, y1, crop, image.height, support)
+    if (left, top, right, bottom) != (0, 0, *image.size):
+        image = image.crop((left, top, right, bottom))
+    # min(): float rounding must not step past the edge, which Pillow refuses.
+    return image, (x0 - left, y0 - top, min(x1 - left, image.width), min(y1 - top, image.height))
+
+
+def _reach(start: float, end: float, out_size: int, limit: int, support: float) -> tuple[int, int]:
+    """The pixels a resample of [start, end) to `out_size` reads: all within the filter's radius."""
+    radius = support * max((end - start) / out_size, 1.0)
+    return max(0, math.floor(start - radius)), min(limit, math.ceil(end + radius))
 
 
 class BatchDecoder:
     """Decodes a batch of encoded images into one (n, 3, size, size) float32 array.
 
     Shared by every model backend. Images that fail yield their InvalidImage (ImageTooLarge
-    included) in place; the rest of the batch is unaffected.
+    included) in place; the rest of the batch is unaffected. With `threads` > 1, the images of a
+    batch are spread over a pool created once: Pillow releases the GIL while it decodes and
+    resamples, so the threads run in parallel, each holding at most one decoded image (a 40 MP
+    PNG takes 160 MB). `decode` is meant for one caller at a time.
     """
 
-    def __init__(self, spec: Preprocessing, max_pixels: int = DEFAULT_MAX_PIXELS) -> None:
+    def __init__(self, spec: Preprocessing, max_pixels: int = DEFAULT_MAX_PIXELS, threads: int = 2) -> None:
+        if threads < 1:
+            raise ValueError(f"threads must be at least 1, got {threads}")
         self._spec = spec
         self._max_pixels = max_pixels
+        self._pool = ThreadPoolExecutor(threads, thread_name_prefix="decode") if threads > 1 else None
 
-    def decode(self, images: Sequence[bytes]) -> tuple[npt.NDArray[np.float32], list[InvalidImage | None]]:
+    def decode(self, images: Sequence[bytes]) -> tuple[Pixels, list[InvalidImage | None]]:
         """The array of the images that decoded, in order, and per input image its error or None."""
         size = self._spec.input_size
-        pixels: list[npt.NDArray[np.float32]] = []
-        errors: list[InvalidImage | None] = []
-        for data in images:
+        # Rows are written in place by the workers: no per-image array, no np.stack.
+        pixels = np.empty((len(images), 3, size, size), dtype=np.float32)
+
+        def one(index: int) -> InvalidImage | None:
             try:
-                pixels.append(decode(data, self._spec, self._max_pixels))
-                errors.append(None)
+                decode_into(images[index], self._spec, pixels[index], self._max_pixels)
             except InvalidImage as exc:
-                errors.append(exc)
-        if not pixels:
-            return np.empty((0, 3, size, size), dtype=np.float32), errors
-        return np.stack(pixels), errors
+                return exc
+            return None
+
+        if self._pool is None or len(images) < 2:
+            errors = [one(index) for index in range(len(images))]
+        else:
+            errors = list(self._pool.map(one, range(len(images))))
+        decoded = [index for index, error in enumerate(errors) if error is None]
+        if len(decoded) < len(images):
+            # Close the gaps of the failures, moving each row at most once; a leading slice of a
+            # C-contiguous array is C-contiguous.
+            for row, index in enumerate(decoded):
+                if row != index:
+                    pixels[row] = pixels[index]
+            pixels = pixels[: len(decoded)]
+        return pixels, errors
 
     def close(self) -> None:
         """Release the decoder's threads, if it has any."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+
+    def __enter__(self) -> BatchDecoder:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
+        self.close()
