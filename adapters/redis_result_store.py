@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import threading
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from urllib.parse import urlsplit
 
 from redis.asyncio import Redis
-from redis.asyncio.client import Pipeline, PubSub
+from redis.asyncio.client import Pipeline
+from redis.asyncio.connection import BlockingConnectionPool
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError, WatchError
 from redis.retry import Retry
 
 from adapters.record_codec import decode_record, encode_record
+from adapters.redis_connections import RedisPerLoop
 from inference.domain import RequestId, RequestRecord, Transition
 from inference.errors import InvalidTransition, StoreUnavailable, UnknownRequest
 from inference.ports import ResultStore
@@ -33,7 +34,14 @@ class RedisResultStore(ResultStore):
     running loop, made on first use (production has one loop, hence one client and one pool).
     """
 
-    def __init__(self, url: str, ttl: float, key_prefix: str = "inference:", timeout: float = 2.0) -> None:
+    def __init__(
+        self,
+        url: str,
+        ttl: float,
+        key_prefix: str = "inference:",
+        timeout: float = 2.0,
+        max_connections: int = 64,
+    ) -> None:
         self._ttl_ms = max(1, round(ttl * 1000))
         self._prefix = key_prefix
         self._timeout = timeout
@@ -41,28 +49,37 @@ class RedisResultStore(ResultStore):
         self._recheck = max(timeout / 2, 0.05)
         parts = urlsplit(url)  # where, for error messages, without any password in the URL
         self._where = f"Redis at {parts.hostname}:{parts.port or 6379}"
-        self._clients = _ClientPerLoop(
-            lambda: Redis.from_url(
-                url,
-                socket_timeout=timeout,
-                socket_connect_timeout=timeout,
-                # No retries: each would wait `timeout` again on a frozen server. The pool still
-                # replaces a connection it finds broken before sending a command on it.
-                retry=Retry(NoBackoff(), 0),
-            )
+        self._clients = RedisPerLoop(
+            lambda: Redis.from_pool(  # the client owns the pool: closing it closes the pool
+                BlockingConnectionPool.from_url(
+                    url,
+                    socket_timeout=timeout,
+                    socket_connect_timeout=timeout,
+                    # No retries: each would wait `timeout` again on a frozen server. The pool still
+                    # replaces a connection it finds broken before sending a command on it.
+                    retry=Retry(NoBackoff(), 0),
+                    # A burst waits for a free connection (up to `timeout`) instead of failing at
+                    # once with "Too many connections", as redis-py's default pool does past 100.
+                    max_connections=max_connections,
+                    timeout=timeout,
+                )
+            ),
+            pattern=f"{key_prefix}done:*",
+            timeout=timeout,
+            where=self._where,
         )
 
     async def add(self, record: RequestRecord) -> bool:
         async with self._reaching_redis("add"):
             key = self._key(record.request_id)
-            created = await (await self._clients.get()).set(
+            created = await (await self._clients.client()).set(
                 key, encode_record(record), nx=True, px=self._ttl_ms
             )
         return bool(created)
 
     async def get(self, request_id: RequestId) -> RequestRecord:
         async with self._reaching_redis("get"):
-            return await self._read(await self._clients.get(), request_id)
+            return await self._read(await self._clients.client(), request_id)
 
     async def transition(self, request_id: RequestId, transition: Transition) -> RequestRecord:
         (outcome,) = await self.transition_each([(request_id, transition)])
@@ -81,7 +98,7 @@ class RedisResultStore(ResultStore):
             return []
         keys = [self._key(request_id) for request_id, _ in transitions]
         async with self._reaching_redis("transition"):
-            client = await self._clients.get()
+            client = await self._clients.client()
             async with client.pipeline(transaction=True) as pipe:
                 while True:
                     try:
@@ -119,39 +136,36 @@ class RedisResultStore(ResultStore):
     async def wait_for_terminal(self, request_id: RequestId, timeout: float) -> RequestRecord:
         """The record once terminal, or as it stands after `timeout` (see the port).
 
-        Subscribes to the request's channel first and reads the record second, so a transition
-        between the two cannot be missed. Then it listens in slices of at most `timeout / 2` of
-        the store's `timeout` and reads the record again after each: the read notices a Redis that
-        froze (StoreUnavailable, where listening alone would hear nothing until the long-poll's end),
-        and catches a notification lost with a dropped connection. The subscriber's connection is
-        given back however this ends, cancellation included.
+        Registers to hear the request's completion first (on this loop's one subscription, see
+        `redis_connections`) and reads the record second, so a transition between the two cannot
+        be missed. Then it waits in slices of at most `timeout / 2` of the store's `timeout` and
+        reads the record again after each: the read notices a Redis that froze (StoreUnavailable,
+        where listening alone would hear nothing until the long-poll's end), and catches a
+        notification lost with a dropped connection.
         """
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
+        channel = self._channel(request_id)
         async with self._reaching_redis("wait"):
-            client = await self._clients.get()
-            pubsub = client.pubsub()
-            try:
-                await self._subscribe(pubsub, self._channel(request_id))
-                record = await self._read(client, request_id)
-                while not record.status.is_terminal and (remaining := deadline - loop.time()) > 0:
-                    # An explicit timeout here replaces the socket timeout: a quiet channel is not an error.
-                    await pubsub.get_message(
-                        ignore_subscribe_messages=True, timeout=min(remaining, self._recheck)
-                    )
+            client, completions = await self._clients.client(), await self._clients.completions()
+            while True:
+                heard = await completions.listen(channel)
+                try:
                     record = await self._read(client, request_id)
-                return record
-            finally:
-                # Shielded, and without I/O (it drops the connection): a second cancel cannot leak it.
-                await asyncio.shield(pubsub.aclose())  # type: ignore[no-untyped-call]
+                    remaining = deadline - loop.time()
+                    if record.status.is_terminal or remaining <= 0:
+                        return record
+                    await asyncio.wait([heard], timeout=min(remaining, self._recheck))
+                finally:
+                    completions.forget(channel, heard)
 
     async def delete(self, request_id: RequestId) -> None:
         async with self._reaching_redis("delete"):
-            await (await self._clients.get()).delete(self._key(request_id))
+            await (await self._clients.client()).delete(self._key(request_id))
 
     async def ping(self) -> None:
         async with self._reaching_redis("ping"):
-            await (await self._clients.get()).ping()
+            await (await self._clients.client()).ping()
 
     async def aclose(self) -> None:
         """Close the clients; the store makes new ones if it is used again."""
@@ -160,21 +174,12 @@ class RedisResultStore(ResultStore):
     async def _read(self, client: Redis, request_id: RequestId) -> RequestRecord:
         return _decoded(request_id, await client.get(self._key(request_id)))
 
-    async def _subscribe(self, pubsub: PubSub, channel: str) -> None:
-        await pubsub.subscribe(channel)
-        # SUBSCRIBE and the GET that follows use different connections, which Redis may serve in
-        # either order: only its confirmation proves that later notifications will reach us.
-        confirmation = await pubsub.get_message(timeout=self._timeout)
-        if confirmation is None or confirmation["type"] != "subscribe":
-            raise StoreUnavailable(f"{self._where} did not confirm a subscription within {self._timeout} s")
-
     def _key(self, request_id: RequestId) -> str:
         return f"{self._prefix}request:{request_id}"
 
     def _channel(self, request_id: RequestId) -> str:
-        # One channel per request, not one for all: a waiter hears only its own request's news
-        # rather than every completion in the system, and a PUBLISH that nobody awaits costs Redis
-        # a lookup. Pub/sub ignores the database number, so the prefix is what scopes channels.
+        # One channel per request, all matching the pattern each process subscribes to once (see
+        # redis_connections). Pub/sub ignores the database number: the prefix scopes channels.
         return f"{self._prefix}done:{request_id}"
 
     @contextlib.asynccontextmanager
@@ -189,53 +194,3 @@ def _decoded(request_id: RequestId, data: bytes | str | None) -> RequestRecord:
     if data is None:
         raise UnknownRequest(f"no request {request_id} (unknown, or its result expired)")
     return decode_record(data)
-
-
-class _ClientPerLoop:
-    """One client per running event loop, made on first use and closed as its loop shuts down.
-
-    A redis.asyncio client and its pool belong to the loop they first ran on; using them from
-    another loop fails ("attached to a different loop"). Production runs one loop; the tests
-    also call from successive asyncio.run() loops and from other threads' loops.
-    """
-
-    def __init__(self, make: Callable[[], Redis]) -> None:
-        self._make = make
-        self._lock = threading.Lock()  # loops in other threads use the same store
-        self._clients: dict[asyncio.AbstractEventLoop, tuple[Redis, AsyncGenerator[None, None]]] = {}
-
-    async def get(self) -> Redis:
-        loop = asyncio.get_running_loop()
-        with self._lock:
-            if loop in self._clients:
-                return self._clients[loop][0]
-            # A loop closed without shutdown_asyncgens() left its client open, and nothing can run
-            # on it any more: drop it (the entry would keep the loop alive), collection closes it.
-            for finished in [known for known in self._clients if known.is_closed()]:
-                del self._clients[finished]
-            client = self._make()
-            closer = _closed_at_loop_shutdown(client)
-            self._clients[loop] = (client, closer)
-        # Started, the generator is tracked by the loop: asyncio.run() (any shutdown_asyncgens())
-        # finalizes it at the end, closing the client on its own loop before the loop closes.
-        await anext(closer)
-        return client
-
-    async def aclose(self) -> None:
-        current = asyncio.get_running_loop()
-        with self._lock:
-            closers = [(loop, closer) for loop, (_, closer) in self._clients.items()]
-            self._clients.clear()
-        for loop, closer in closers:
-            if loop is current:
-                await closer.aclose()
-            elif loop.is_running():  # a client closes on its own loop
-                asyncio.run_coroutine_threadsafe(closer.aclose(), loop)
-
-
-async def _closed_at_loop_shutdown(client: Redis) -> AsyncGenerator[None, None]:
-    try:
-        yield
-    finally:
-        with contextlib.suppress(RedisError, OSError):
-            await client.aclose()

@@ -30,6 +30,7 @@ class Outcome:
     finished: float | None = None  # when the client read a terminal record (long-poll), if it waited
     finished_wall: float | None = None  # the same, by the wall clock (to compare with the record's)
     record: dict[str, Any] | None = None  # the last record read
+    refusal: str | None = None  # the body of a refused POST
 
 
 @dataclass
@@ -54,7 +55,7 @@ async def submit(session: aiohttp.ClientSession, image: bytes, outcome: Outcome)
         if response.status == 202:
             outcome.request_id = (await response.json())["request_id"]
         else:
-            await response.read()
+            outcome.refusal = (await response.text())[:300]
 
 
 async def wait_for(session: aiohttp.ClientSession, outcome: Outcome, wait: float = 30.0) -> None:

@@ -52,8 +52,10 @@ def in_process(manifest: Path, images: list[bytes], rounds: int = 2) -> dict[str
     return {"images_per_second": best, "batch_size": batch_size, "backend": settings.model.backend}
 
 
-def end_to_end(manifest: Path, images: list[bytes], clients: int, workers: int) -> dict[str, Any]:
-    with Stack(workers=workers, env={"INFERENCE_MODEL__MANIFEST": str(manifest)}) as stack:
+def end_to_end(
+    manifest: Path, images: list[bytes], clients: int, workers: int, env: dict[str, str] | None = None
+) -> dict[str, Any]:
+    with Stack(workers=workers, env={"INFERENCE_MODEL__MANIFEST": str(manifest), **(env or {})}) as stack:
         asyncio.run(closed_loop(stack.url, images[: clients * 2], clients, wait_for_results=True))  # warm
         began = time.monotonic()
         outcomes = asyncio.run(closed_loop(stack.url, images, clients, wait_for_results=True))

@@ -242,13 +242,37 @@ def test_a_long_poll_whose_redis_fails_mid_wait_ends_promptly(
 # --- the long-poll ---
 
 
-def subscribers(prefix: str, request_id: object) -> int:
+def pattern_subscribers(prefix: str) -> int:
     with sync_client() as client:
-        [(_, count)] = client.pubsub_numsub(f"{prefix}done:{request_id}")
-    return int(count)
+        return int(client.pubsub_numpat())  # every pattern on the server; ours is unique by prefix
 
 
-def test_a_long_poll_gives_its_subscription_back_however_it_ends(
+def test_long_polls_share_one_subscription_however_many_wait_and_other_calls_still_work(
+    prefix: str, shared_store: RedisResultStore
+) -> None:
+    records = [a_record() for _ in range(150)]  # more than redis-py's default pool of 100
+
+    async def scenario() -> None:
+        for record in records:
+            await shared_store.add(record)
+        before = pattern_subscribers(prefix)
+        waiting = [
+            asyncio.create_task(shared_store.wait_for_terminal(record.request_id, 30.0)) for record in records
+        ]
+        await asyncio.sleep(0.5)
+        assert pattern_subscribers(prefix) - before <= 1  # one subscription for all 150 waiters
+        extra = a_record()
+        assert await shared_store.add(extra)  # the pool is not exhausted by the waiters
+        await shared_store.transition_each(
+            [(record.request_id, Fail(Failure("model_error", "x"), NOW)) for record in records]
+        )
+        finished = await asyncio.wait_for(asyncio.gather(*waiting), 5.0)
+        assert {record.status for record in finished} == {RequestStatus.FAILED}
+
+    asyncio.run(scenario())
+
+
+def test_a_long_poll_leaves_nothing_behind_however_it_ends(
     prefix: str, shared_store: RedisResultStore
 ) -> None:
     record = a_record()
@@ -256,16 +280,18 @@ def test_a_long_poll_gives_its_subscription_back_however_it_ends(
     async def scenario() -> None:
         await shared_store.add(record)
         await shared_store.wait_for_terminal(record.request_id, 0.1)  # timed out
-        assert subscribers(prefix, record.request_id) == 0
+        completions = await shared_store._clients.completions()
+        assert completions._waiters == {}
         waiting = asyncio.create_task(shared_store.wait_for_terminal(record.request_id, 30.0))
         await asyncio.sleep(0.2)
-        assert subscribers(prefix, record.request_id) == 1
+        assert len(completions._waiters) == 1
         waiting.cancel()
         with pytest.raises(asyncio.CancelledError):
             await waiting
-        assert subscribers(prefix, record.request_id) == 0
+        assert completions._waiters == {}
         with pytest.raises(UnknownRequest):
             await shared_store.wait_for_terminal(a_record().request_id, 30.0)
+        assert completions._waiters == {}
 
     asyncio.run(scenario())
 
