@@ -64,6 +64,7 @@ class AmqpPublisher:
         self._returned: set[str] = set()
         self._published = 0  # this channel's delivery tags so far
         self._opened = False  # whether the current connection got as far as a channel
+        self._ever_ready = False
 
     def start(self) -> bool:
         """Start connecting (True), unless started already (False)."""
@@ -80,6 +81,11 @@ class AmqpPublisher:
     @property
     def connected(self) -> bool:
         return self._ready.is_set()
+
+    @property
+    def ever_connected(self) -> bool:
+        """Whether a connection has been ready once: until then, callers may wait for the first."""
+        return self._ever_ready
 
     def stop(self, timeout: float = 10.0) -> None:
         self._stopping.set()
@@ -142,7 +148,11 @@ class AmqpPublisher:
         self._channel, self._published, self._opened = channel, 0, True
         channel.add_on_close_callback(self._on_channel_closed)
         channel.add_on_return_callback(self._on_return)
-        channel.confirm_delivery(ack_nack_callback=self._on_confirm, callback=lambda _: self._ready.set())
+        channel.confirm_delivery(ack_nack_callback=self._on_confirm, callback=self._on_confirm_mode)
+
+    def _on_confirm_mode(self, _: Any) -> None:
+        self._ever_ready = True
+        self._ready.set()
 
     def _on_connection_error(self, connection: pika.SelectConnection, error: BaseException | str) -> None:
         self._last_error = repr(error)

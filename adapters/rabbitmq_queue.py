@@ -99,7 +99,8 @@ class RabbitMQQueue(Queue):
         if not self._publisher.connected:
             if not self._amqp.connected:
                 raise QueueUnavailable(f"the broker is unreachable: {self._amqp.last_error}")
-            if self._publisher.start():  # the first publish: give it time to connect
+            self._publisher.start()
+            if not self._publisher.ever_connected:  # the first publishes give it time to connect
                 await asyncio.to_thread(self._publisher.wait_connected, self._timeout)
         try:
             await asyncio.wait_for(self._publisher.publish(self._name, body, properties), self._timeout)

@@ -27,6 +27,7 @@ class Outcome:
     status: int  # the POST's HTTP status
     request_id: str | None = None
     sent: float = 0.0  # time.monotonic()
+    answered: float = 0.0  # when the POST's answer came
     finished: float | None = None  # when the client read a terminal record (long-poll), if it waited
     finished_wall: float | None = None  # the same, by the wall clock (to compare with the record's)
     record: dict[str, Any] | None = None  # the last record read
@@ -54,6 +55,7 @@ async def submit(session: aiohttp.ClientSession, image: bytes, outcome: Outcome)
         outcome.status = response.status
         if response.status == 202:
             outcome.request_id = (await response.json())["request_id"]
+            outcome.answered = time.monotonic()
         else:
             outcome.refusal = (await response.text())[:300]
 

@@ -393,3 +393,30 @@ def test_seconds_of_work_on_the_consumers_thread_do_not_starve_the_heartbeats(
     consumer.shutdown()  # anything it had not really acknowledged would now go to another consumer
     other = open_queue(RABBITMQ_URL, name)
     assert asyncio.run(other.receive(max_count=1, fill_wait=0.0, idle_wait=1.0)) == []
+
+
+def test_publishes_racing_to_be_first_all_wait_for_the_publishing_connection(
+    name: str, open_queue: OpenQueue
+) -> None:
+    queue = open_queue(RABBITMQ_URL, name)
+    requests = [a_request() for _ in range(50)]
+
+    async def scenario() -> None:
+        # The publishing connection opens with the first publish: the others must not find it
+        # "not connected yet" and answer 503.
+        await asyncio.gather(*(queue.publish(request) for request in requests))
+        assert await receive_ids(queue, {r.id for r in requests}, PROMPT) == {r.id for r in requests}
+
+    asyncio.run(scenario())
+
+
+def test_many_publishes_in_flight_are_each_confirmed(name: str, open_queue: OpenQueue) -> None:
+    queue = open_queue(RABBITMQ_URL, name)
+    requests = [a_request() for _ in range(500)]
+
+    async def scenario() -> None:
+        await queue.publish(a_request())  # connected
+        await asyncio.gather(*(queue.publish(request) for request in requests))
+        assert {r.id for r in requests} <= await receive_ids(queue, {r.id for r in requests}, PROMPT)
+
+    asyncio.run(scenario())
