@@ -58,6 +58,11 @@ ENV PATH="/app/.venv/bin:$PATH" \
     PYTHONDONTWRITEBYTECODE=1
 WORKDIR /app
 USER 10001:10001
+# The default backend (openvino) runs the model's ONNX export, cached by its weights' hash in the
+# user's ~/.cache/inference: export the bundled demo model now, so a new container starts at once.
+# (A model mounted at run time is exported by its worker's first start, once per container;
+# mount a volume at /home/inference/.cache to keep exports across containers.)
+RUN ["inference", "export-onnx"]
 EXPOSE 8000
 # No shell form: `inference` is PID 1 (or tini's child, with compose's `init: true`) and gets SIGTERM.
 CMD ["inference", "api", "--host", "0.0.0.0", "--port", "8000"]

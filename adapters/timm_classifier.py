@@ -1,29 +1,32 @@
-"""The Classifier port on PyTorch and timm: decode each image, one forward pass per batch."""
+"""The Classifier port on PyTorch and timm, eager (optionally torch.compile'd), on CPU or CUDA."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from contextlib import nullcontext, suppress
+from typing import Literal
 
 import numpy as np
+import numpy.typing as npt
 import torch
 
-from adapters.image_decoding import DEFAULT_MAX_PIXELS, Preprocessing, decode
+from adapters.array_classifier import DEFAULT_DECODE_THREADS, ArrayClassifier, BackendError, Pixels
+from adapters.cpu_budget import resolve_threads
+from adapters.image_decoding import DEFAULT_MAX_PIXELS
 from adapters.model_manifest import ModelManifest
 from adapters.timm_model import build_model
-from inference.domain import Failure, InferenceRequest, LabelScore, ModelInfo, Prediction
-from inference.errors import ImageTooLarge, InvalidImage
-from inference.ports import Classifier
 
 log = logging.getLogger(__name__)
 
+Precision = Literal["fp32", "bf16", "fp16"]
+_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
-class TimmClassifier(Classifier):
-    """Loads the manifest's model once, warms it up, then classifies batches.
 
-    Not thread-safe by design: a worker owns one and feeds it one batch at a time. Images over
-    `max_pixels` (the API's limit, INFERENCE_API__MAX_PIXELS) fail without being decoded: a
-    message published around the API gets no further.
+class TimmClassifier(ArrayClassifier):
+    """Loads the manifest's model once with timm, warms it up, then classifies batches.
+
+    Always channels_last (it roughly doubles the CPU throughput of EfficientNet's depthwise
+    convolutions) and under inference_mode. bf16 and fp16 run the fp32 weights under autocast.
     """
 
     def __init__(
@@ -31,67 +34,69 @@ class TimmClassifier(Classifier):
         manifest: ModelManifest,
         device: str = "cpu",
         threads: int | None = None,
+        precision: Precision = "fp32",
+        compile: bool = False,
         max_pixels: int = DEFAULT_MAX_PIXELS,
+        decode_threads: int = DEFAULT_DECODE_THREADS,
     ) -> None:
-        if threads:
-            torch.set_num_threads(threads)
-        self._manifest = manifest
-        self._max_pixels = max_pixels
+        super().__init__(manifest, max_pixels, decode_threads)
         self._device = torch.device(device)
-        self._preprocessing = Preprocessing(
-            input_size=manifest.input_size,
-            resize_size=manifest.resize_size,
-            interpolation=manifest.interpolation,
-            mean=manifest.mean,
-            std=manifest.std,
-        )
-        # channels_last roughly doubles CPU throughput of depthwise convolutions (EfficientNet).
-        self._model = build_model(manifest).to(self._device).to(memory_format=torch.channels_last)
-        self._outputs_probabilities = bool(manifest.head and manifest.head.layers[-1].type == "Softmax")
+        self._autocast = _autocast_dtype(self._device, precision)
+        torch.set_num_threads(resolve_threads(threads))
+        _one_inter_op_thread()
+        model = build_model(manifest).to(self._device).to(memory_format=torch.channels_last)
+        self._model = torch.compile(model) if compile else model
+        self._compiled = compile
         self._warm_up()
-        log.info("loaded model %s %s on %s", manifest.name, manifest.version, self._device)
-
-    @property
-    def model(self) -> ModelInfo:
-        return self._manifest.info
-
-    def classify(self, batch: Sequence[InferenceRequest]) -> list[Prediction | Failure]:
-        outcomes: list[Prediction | Failure | None] = [None] * len(batch)
-        pixels: list[np.ndarray] = []
-        decoded: list[int] = []
-        for index, request in enumerate(batch):
-            try:
-                pixels.append(decode(request.image, self._preprocessing, self._max_pixels))
-                decoded.append(index)
-            except InvalidImage as exc:
-                code = ImageTooLarge.code if isinstance(exc, ImageTooLarge) else InvalidImage.code
-                outcomes[index] = Failure(code, str(exc))
-        if decoded:
-            probabilities = self._forward(np.stack(pixels))
-            for row, index in enumerate(decoded):
-                outcomes[index] = self._top_k(probabilities[row], batch[index].top_k)
-        return [outcome for outcome in outcomes if outcome is not None]
-
-    def _forward(self, pixels: np.ndarray) -> torch.Tensor:
-        tensor = torch.from_numpy(pixels).to(self._device).contiguous(memory_format=torch.channels_last)
-        with torch.inference_mode():
-            output = self._model(tensor).float()
-            if not self._outputs_probabilities:
-                output = output.softmax(dim=1)
-        result: torch.Tensor = output.cpu()
-        return result
-
-    def _top_k(self, probabilities: torch.Tensor, k: int) -> Prediction:
-        scores, indices = probabilities.topk(min(k, len(self._manifest.labels)))
-        return Prediction(
-            top_k=tuple(
-                LabelScore(self._manifest.labels[i], float(s))
-                for s, i in zip(scores.tolist(), indices.tolist(), strict=True)
-            ),
-            model_name=self._manifest.name,
-            model_version=self._manifest.version,
+        log.info(
+            "loaded model %s %s on %s (torch, %s%s)",
+            manifest.name,
+            manifest.version,
+            self._device,
+            precision,
+            ", compiled" if compile else "",
         )
+
+    def _forward(self, pixels: Pixels) -> npt.NDArray[np.generic]:
+        tensor = torch.from_numpy(pixels).to(self._device).contiguous(memory_format=torch.channels_last)
+        autocast = (
+            torch.autocast(self._device.type, dtype=self._autocast) if self._autocast else nullcontext()
+        )
+        with torch.inference_mode(), autocast:
+            output: torch.Tensor = self._model(tensor)
+        return output.float().cpu().numpy()
 
     def _warm_up(self) -> None:
-        size = self._manifest.input_size
-        self._forward(np.zeros((1, 3, size, size), dtype=np.float32))
+        super()._warm_up()
+        if self._compiled:
+            # torch.compile specialises on the first batch size and recompiles for a dynamic batch
+            # dimension at the second (tens of seconds): at load, not on a client's request.
+            size = self._manifest.input_size
+            self.probabilities(np.zeros((2, 3, size, size), dtype=np.float32))
+
+
+def _autocast_dtype(device: torch.device, precision: Precision) -> torch.dtype | None:
+    """The dtype to autocast to, None for fp32; refuses what this device cannot run fast."""
+    if precision == "fp32":
+        return None
+    if device.type == "cuda":
+        if precision == "bf16" and not torch.cuda.is_bf16_supported():
+            raise BackendError(f"{device} does not support bf16; use precision fp16 or fp32")
+        return _DTYPES[precision]
+    if device.type != "cpu":
+        raise BackendError(f"precision {precision} needs device cpu or cuda, not {device}")
+    if precision == "fp16":
+        raise BackendError("precision fp16 needs a cuda device; on the CPU use bf16 (or fp32)")
+    # oneDNN emulates bf16 on CPUs without native instructions, slower than fp32.
+    if not (torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()):
+        raise BackendError(
+            "precision bf16 on the CPU needs AVX512-BF16 or AMX, which this CPU lacks; use fp32"
+        )
+    return torch.bfloat16
+
+
+def _one_inter_op_thread() -> None:
+    # A classifier is one chain of layers: inter-op parallelism only oversubscribes the CPUs.
+    # torch allows it once, before any parallel work: a second model in the process keeps it.
+    with suppress(RuntimeError):
+        torch.set_num_interop_threads(1)

@@ -60,6 +60,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="sent as `Authorization: Bearer KEY` (default: $INFERENCE_API_KEY, which keeps it out of ps)",
     )
     classify.set_defaults(run=_classify)
+
+    export = commands.add_parser(
+        "export-onnx", help="export the model to ONNX for the onnxruntime/openvino backends; print its path"
+    )
+    export.add_argument(
+        "--manifest", type=Path, help="model manifest (YAML); default: the bundled demo model"
+    )
+    export.add_argument("--cache-dir", type=Path, help=f"default: {defaults.model.cache_dir}")
+    export.set_defaults(run=_export_onnx)
     return parser
 
 
@@ -150,6 +159,21 @@ def _classify(args: argparse.Namespace) -> int:
     from entrypoints.client import classify_files
 
     return classify_files(args.files, args.url, args.top_k, args.timeout, api_key=args.api_key)
+
+
+def _export_onnx(args: argparse.Namespace) -> int:
+    from entrypoints.container import create_container
+
+    model = {"manifest": args.manifest, "cache_dir": args.cache_dir}
+    settings = Settings(model={key: value for key, value in model.items() if value})
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        path = create_container(settings).onnx_export()
+    except (ValueError, OSError) as exc:  # a bad manifest or weights; a cache it cannot write
+        print(f"inference: {exc}", file=sys.stderr)
+        return 2
+    print(path)
+    return 0
 
 
 def _redacted(url: str) -> str:

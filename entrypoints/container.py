@@ -8,17 +8,19 @@ after: only the selected adapters are built, so the embedded mode never reaches 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 from dependency_injector import containers, providers
 
 from adapters.memory import MemoryQueue, MemoryResultStore
-from adapters.model_manifest import load_manifest
+from adapters.model_manifest import ModelManifest, load_manifest
 from adapters.pillow_image_inspector import PillowImageInspector
 from adapters.rabbitmq_queue import RabbitMQQueue
 from adapters.redis_result_store import RedisResultStore
-from adapters.timm_classifier import TimmClassifier
 from entrypoints.settings import Settings
 from inference.media import ImageLimits
+from inference.ports import Classifier
 from inference.processing import ProcessBatch, SettleDeadLetters
 from inference.services import GetResult, SubmitRequest
 
@@ -34,6 +36,34 @@ def _rabbitmq_queue(queue: RabbitMQQueue) -> Iterator[RabbitMQQueue]:
         yield queue
     finally:
         queue.shutdown()  # the broker requeues whatever this process did not acknowledge
+
+
+# The model backends are imported only when a classifier is built, by a worker: an API process
+# never builds one, and importing torch with timm costs seconds and about 800 MB of memory.
+
+
+def _torch_classifier(**options: Any) -> Classifier:
+    from adapters.timm_classifier import TimmClassifier
+
+    return TimmClassifier(**options)
+
+
+def _onnxruntime_classifier(**options: Any) -> Classifier:
+    from adapters.onnxruntime_classifier import OnnxRuntimeClassifier
+
+    return OnnxRuntimeClassifier(**options)
+
+
+def _openvino_classifier(**options: Any) -> Classifier:
+    from adapters.openvino_classifier import OpenVINOClassifier
+
+    return OpenVINOClassifier(**options)
+
+
+def _exported_onnx(manifest: ModelManifest, cache_dir: Path) -> Path:
+    from adapters.onnx_export import exported_onnx
+
+    return exported_onnx(manifest, cache_dir)
 
 
 class Container(containers.DeclarativeContainer):
@@ -83,13 +113,41 @@ class Container(containers.DeclarativeContainer):
     )
     manifest = providers.Singleton(load_manifest, config.model.manifest)
     # Thread-safe: the embedded worker loads it in a thread while a request may ask for it.
-    classifier = providers.ThreadSafeSingleton(
-        TimmClassifier,
-        manifest=manifest,
-        device=config.model.device,
-        threads=config.model.threads,
-        max_pixels=config.api.max_pixels,
+    classifier = providers.Selector(
+        config.model.backend,
+        torch=providers.ThreadSafeSingleton(
+            _torch_classifier,
+            manifest=manifest,
+            device=config.model.device,
+            threads=config.model.threads,
+            precision=config.model.precision,
+            compile=config.model.compile,
+            max_pixels=config.api.max_pixels,
+            decode_threads=config.model.decode_threads,
+        ),
+        onnxruntime=providers.ThreadSafeSingleton(
+            _onnxruntime_classifier,
+            manifest=manifest,
+            cache_dir=config.model.cache_dir,
+            device=config.model.device,
+            threads=config.model.threads,
+            precision=config.model.precision,
+            max_pixels=config.api.max_pixels,
+            decode_threads=config.model.decode_threads,
+        ),
+        openvino=providers.ThreadSafeSingleton(
+            _openvino_classifier,
+            manifest=manifest,
+            cache_dir=config.model.cache_dir,
+            device=config.model.device,
+            threads=config.model.threads,
+            precision=config.model.precision,
+            max_pixels=config.api.max_pixels,
+            decode_threads=config.model.decode_threads,
+        ),
     )
+    # `inference export-onnx`: what the ONNX backends load, exported ahead of time.
+    onnx_export = providers.Callable(_exported_onnx, manifest=manifest, cache_dir=config.model.cache_dir)
     # The embedded API describes the model it serves; a distributed API only reads the manifest.
     model_info = providers.Selector(
         config.mode,

@@ -5,10 +5,11 @@ Example: `INFERENCE_WORKER__MAX_BATCH_SIZE=8`. The README lists each one with it
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, BeforeValidator, Field
+from pydantic import BaseModel, BeforeValidator, Field, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEMO_MANIFEST = Path(__file__).resolve().parent.parent / "demo" / "model" / "model.yaml"
@@ -57,10 +58,36 @@ class WorkerSettings(BaseModel):
     )
 
 
+def _default_cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "inference"
+
+
 class ModelSettings(BaseModel):
     manifest: Path = Field(DEMO_MANIFEST, description="The model manifest (YAML) to serve.")
-    device: str = Field("cpu", description="torch device: cpu, cuda, cuda:1 …")
-    threads: int | None = Field(None, ge=1, description="torch intra-op threads; None = torch's choice.")
+    backend: Literal["torch", "onnxruntime", "openvino"] = Field(
+        "openvino",
+        description="What runs the model: torch (eager), or its ONNX export on onnxruntime/openvino.",
+    )
+    precision: Literal["fp32", "bf16", "fp16"] = Field(
+        "fp32", description="bf16: torch or openvino, on CPUs with AVX512-BF16/AMX; fp16: torch on cuda."
+    )
+    compile: bool = Field(False, description="torch.compile the model (backend torch; slow to start).")
+    device: str = Field("cpu", description="cpu, cuda, cuda:1 … (cuda: backend torch or onnxruntime-gpu).")
+    threads: int | None = Field(
+        None, ge=1, description="Inference threads; None = the CPUs this process may use (affinity, cgroup)."
+    )
+    decode_threads: int = Field(2, ge=1, description="Threads decoding a batch's images.")
+    cache_dir: Path = Field(
+        default_factory=_default_cache_dir,
+        description="Where ONNX exports are cached, by weights hash ($XDG_CACHE_HOME/inference).",
+    )
+
+    @model_validator(mode="after")
+    def _compile_needs_torch(self) -> ModelSettings:
+        if self.compile and self.backend != "torch":
+            raise ValueError(f"compile applies to backend torch only, not {self.backend}")
+        return self
 
 
 class QueueSettings(BaseModel):

@@ -73,3 +73,19 @@ def test_each_contract_fails_when_it_is_violated(
     assert result.returncode != 0
     broken = result.stdout.split("Broken contracts", 1)[-1]
     assert contract in broken, result.stdout
+
+
+def test_an_api_process_imports_no_model_library() -> None:
+    # A distributed API reads only the manifest: torch with timm would cost it seconds and ~800 MB.
+    probe = (
+        "import sys, entrypoints.cli, entrypoints.container, entrypoints.http.app, entrypoints.worker\n"
+        "from entrypoints.container import create_container\n"
+        "from entrypoints.settings import Settings\n"
+        "create_container(Settings(mode='distributed')).model_info()\n"
+        "heavy = sorted({'torch', 'timm', 'onnxruntime', 'openvino'} & set(sys.modules))\n"
+        "assert not heavy, heavy\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stderr[-2000:]

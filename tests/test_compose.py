@@ -73,7 +73,7 @@ def inference_command_lines() -> list[tuple[str, list[str]]]:
         if "test" in service.get("healthcheck", {}):
             found.append((f"{name}.healthcheck", argv(service["healthcheck"]["test"])))
     for keyword, arguments in dockerfile_instructions():
-        if keyword in {"CMD", "ENTRYPOINT"}:
+        if keyword in {"CMD", "ENTRYPOINT"} or (keyword == "RUN" and arguments.startswith("[")):
             found.append((f"Dockerfile {keyword}", json.loads(arguments)))
     return [(where, words) for where, words in found if words and words[0] == "inference"]
 

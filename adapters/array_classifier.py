@@ -1,0 +1,111 @@
+"""What every model backend shares: decoding, per-image failures, softmax, top-k and warm-up.
+
+A backend (PyTorch, ONNX Runtime, OpenVINO) only turns a float32 NCHW array into scores; the
+rest of the Classifier port lives here once, in numpy, so the backends cannot drift apart.
+"""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+from collections.abc import Sequence
+
+import numpy as np
+import numpy.typing as npt
+
+from adapters.image_decoding import DEFAULT_MAX_PIXELS, BatchDecoder, Preprocessing
+from adapters.model_manifest import ModelManifest
+from inference.domain import Failure, InferenceRequest, LabelScore, ModelInfo, Prediction
+from inference.errors import ImageTooLarge, InvalidImage
+from inference.ports import Classifier
+
+Pixels = npt.NDArray[np.float32]
+
+# Decoding threads per worker: JPEG decoding and resizing release the GIL.
+DEFAULT_DECODE_THREADS = 2
+
+
+class BackendError(ValueError):
+    """The backend cannot run the model as configured (precision, device) on this machine."""
+
+
+def preprocessing(manifest: ModelManifest) -> Preprocessing:
+    return Preprocessing(
+        input_size=manifest.input_size,
+        resize_size=manifest.resize_size,
+        interpolation=manifest.interpolation,
+        mean=manifest.mean,
+        std=manifest.std,
+    )
+
+
+def softmax(scores: Pixels) -> Pixels:
+    """Row-wise softmax, shifted by each row's maximum so that large logits do not overflow."""
+    shifted = np.exp(scores - scores.max(axis=1, keepdims=True))
+    result: Pixels = shifted / shifted.sum(axis=1, keepdims=True)
+    return result
+
+
+class ArrayClassifier(Classifier):
+    """The Classifier port around a forward pass on a (n, 3, size, size) float32 array.
+
+    A subclass loads its model, calls `_warm_up()` once it can run, and implements `_forward`,
+    which returns one row of logits (or of probabilities, when the manifest's head ends in
+    Softmax) per image. Not thread-safe by design: a worker owns one and feeds it one batch at a
+    time. Images over `max_pixels` (the API's limit) fail without being decoded: a message
+    published around the API gets no further.
+    """
+
+    def __init__(
+        self,
+        manifest: ModelManifest,
+        max_pixels: int = DEFAULT_MAX_PIXELS,
+        decode_threads: int = DEFAULT_DECODE_THREADS,
+    ) -> None:
+        self._manifest = manifest
+        self._decoder = BatchDecoder(preprocessing(manifest), max_pixels, threads=decode_threads)
+        self._outputs_probabilities = bool(manifest.head and manifest.head.layers[-1].type == "Softmax")
+
+    @property
+    def model(self) -> ModelInfo:
+        return self._manifest.info
+
+    def classify(self, batch: Sequence[InferenceRequest]) -> list[Prediction | Failure]:
+        pixels, errors = self._decoder.decode([request.image for request in batch])
+        probabilities = self.probabilities(pixels) if len(pixels) else pixels
+        outcomes: list[Prediction | Failure] = []
+        row = 0
+        for request, error in zip(batch, errors, strict=True):
+            if error is None:
+                outcomes.append(self._top_k(probabilities[row], request.top_k))
+                row += 1
+            else:
+                code = ImageTooLarge.code if isinstance(error, ImageTooLarge) else InvalidImage.code
+                outcomes.append(Failure(code, str(error)))
+        return outcomes
+
+    def probabilities(self, pixels: Pixels) -> Pixels:
+        """Class probabilities, one row per image of a preprocessed (n, 3, size, size) array."""
+        scores = np.asarray(self._forward(pixels), dtype=np.float32)
+        return scores if self._outputs_probabilities else softmax(scores)
+
+    def close(self) -> None:
+        """Release the decoder's threads and whatever the backend holds."""
+        self._decoder.close()
+
+    @abstractmethod
+    def _forward(self, pixels: Pixels) -> npt.NDArray[np.generic]:
+        """Logits (or probabilities, for a Softmax head) of shape (n, labels) for n images."""
+
+    def _warm_up(self) -> None:
+        # The first run allocates, picks kernels and (torch.compile) compiles: not a request's job.
+        size = self._manifest.input_size
+        self.probabilities(np.zeros((1, 3, size, size), dtype=np.float32))
+
+    def _top_k(self, probabilities: Pixels, k: int) -> Prediction:
+        labels = self._manifest.labels
+        best = np.argsort(-probabilities, kind="stable")[: min(k, len(labels))]
+        return Prediction(
+            top_k=tuple(LabelScore(labels[i], float(probabilities[i])) for i in best.tolist()),
+            model_name=self._manifest.name,
+            model_version=self._manifest.version,
+        )

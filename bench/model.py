@@ -1,0 +1,192 @@
+"""Model speed per backend, precision and batch size, on preprocessed arrays (no decoding).
+
+    uv run python -m bench.model [--architecture efficientnet_b0] [--size 320] [--batch-sizes 1,2,4,8]
+                                 [--seconds 6] [--rounds 3] [--compile] [--json out.json]
+
+Writes a manifest and random weights for the architecture, so that the real loading code runs
+(the ONNX export included). The backends take turns in short rounds because a shared machine's
+speed drifts: images/s is the median over rounds, and the ratio to the baseline (eager fp32
+NCHW, what a naive worker runs) is taken within each round, then its median. FLOPs per image
+come from torch's FlopCounterMode; "% peak" is the share of the `torch.mm` GFLOP/s measured in
+this run at the same precision. "top-1" is the agreement with the baseline on random inputs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+import timm
+import torch
+import yaml
+from safetensors.torch import save_file
+
+from adapters.array_classifier import BackendError
+from adapters.model_manifest import ModelManifest, load_manifest
+from adapters.onnxruntime_classifier import OnnxRuntimeClassifier
+from adapters.openvino_classifier import OpenVINOClassifier
+from adapters.timm_classifier import TimmClassifier
+from adapters.timm_model import build_model
+from bench.timing import flops_per_image, matmul_gflops, percentile, timed_calls, top1_agreement
+
+Array = npt.NDArray[np.float32]
+Forward = Callable[[Array], npt.NDArray[np.generic]]
+Variant = tuple[str, str, Callable[[ModelManifest, Path], Forward]]
+
+VARIANTS: list[Variant] = [
+    ("torch eager NCHW (baseline)", "fp32", lambda m, cache: naive_forward(m)),
+    ("torch channels_last", "fp32", lambda m, cache: TimmClassifier(m).probabilities),
+    ("onnxruntime", "fp32", lambda m, cache: OnnxRuntimeClassifier(m, cache).probabilities),
+    ("openvino (auto hint)", "fp32", lambda m, cache: OpenVINOClassifier(m, cache).probabilities),
+    ("openvino, latency hint", "fp32", lambda m, c: OpenVINOClassifier(m, c, hint="latency").probabilities),
+    (
+        "openvino, throughput hint",
+        "fp32",
+        lambda m, c: OpenVINOClassifier(m, c, hint="throughput").probabilities,
+    ),
+    ("torch channels_last", "bf16", lambda m, cache: TimmClassifier(m, precision="bf16").probabilities),
+    ("openvino (auto hint)", "bf16", lambda m, c: OpenVINOClassifier(m, c, precision="bf16").probabilities),
+]
+COMPILED: Variant = (
+    "torch.compile channels_last",
+    "fp32",
+    lambda m, c: TimmClassifier(m, compile=True).probabilities,
+)
+
+
+@dataclass
+class Row:
+    name: str
+    precision: str
+    forward: Forward
+    rates: dict[int, list[float]] = field(default_factory=dict)
+    ratios: dict[int, list[float]] = field(default_factory=dict)
+    latencies: dict[int, list[float]] = field(default_factory=dict)
+    agreement: float = 0.0
+
+
+def write_model(directory: Path, architecture: str, size: int) -> ModelManifest:
+    torch.manual_seed(0)
+    save_file(timm.create_model(architecture).state_dict(), str(directory / "weights.safetensors"))
+    labels = [f"class {i}" for i in range(1000)]
+    manifest = {"name": architecture, "architecture": architecture, "labels": labels, "input_size": size}
+    manifest["weights"] = "weights.safetensors"
+    (directory / "model.yaml").write_text(yaml.safe_dump(manifest))
+    return load_manifest(directory / "model.yaml")
+
+
+def naive_forward(manifest: ModelManifest) -> Forward:
+    """The baseline: the model as built (NCHW, fp32) under no_grad, softmax in torch."""
+    model = build_model(manifest)
+
+    def forward(pixels: Array) -> npt.NDArray[np.generic]:
+        with torch.no_grad():
+            probabilities: npt.NDArray[np.generic] = model(torch.from_numpy(pixels)).softmax(dim=1).numpy()
+        return probabilities
+
+    return forward
+
+
+def load_rows(manifest: ModelManifest, cache: Path, variants: list[Variant]) -> list[Row]:
+    rows = []
+    for name, precision, make in variants:
+        started = time.perf_counter()
+        try:
+            rows.append(Row(name, precision, make(manifest, cache)))
+        except BackendError as exc:
+            print(f"  skipped {name} {precision}: {exc}")
+            continue
+        print(f"  loaded {name} {precision} in {time.perf_counter() - started:.1f} s", flush=True)
+    return rows
+
+
+def run(args: argparse.Namespace, manifest: ModelManifest, cache: Path) -> dict[str, object]:
+    rng = np.random.default_rng(0)
+    size = manifest.input_size
+    rows = load_rows(manifest, cache, VARIANTS[:2] + [COMPILED] * args.compile + VARIANTS[2:])
+    probe = rng.standard_normal((16, 3, size, size), dtype=np.float32)
+    for row in rows:
+        row.agreement = top1_agreement(row.forward(probe), rows[0].forward(probe))
+    peaks: dict[str, list[float]] = {"fp32": [], "bf16": []}
+    for round_ in range(args.rounds):
+        peaks["fp32"].append(matmul_gflops(torch.float32))
+        peaks["bf16"].append(matmul_gflops(torch.bfloat16))
+        for batch in args.batch_sizes:
+            pixels = rng.standard_normal((batch, 3, size, size), dtype=np.float32)
+            for row in rows:
+                row.forward(pixels)  # a new batch shape's first run is not representative
+                elapsed, latencies = timed_calls(lambda: row.forward(pixels), args.seconds / args.rounds)  # noqa: B023
+                row.rates.setdefault(batch, []).append(batch * len(latencies) / elapsed)
+                row.ratios.setdefault(batch, []).append(row.rates[batch][-1] / rows[0].rates[batch][-1])
+                row.latencies.setdefault(batch, []).extend(latencies)
+        print(f"  round {round_ + 1}/{args.rounds} done", flush=True)
+    flops = flops_per_image(build_model(manifest), size)
+    return report(rows, args.batch_sizes, flops, {key: max(values) for key, values in peaks.items()})
+
+
+def report(
+    rows: list[Row], batch_sizes: list[int], flops: float, peak: dict[str, float]
+) -> dict[str, object]:
+    fp32, bf16 = peak["fp32"], peak["bf16"]
+    print(f"\n{flops / 1e9:.2f} GFLOP per image; torch.mm peak {fp32:.0f} GFLOP/s fp32, {bf16:.0f} bf16\n")
+    columns = ("backend", "prec", "batch", "img/s", "p50 ms", "p99 ms", "× base", "% peak", "top-1")
+    print("| " + " | ".join(columns) + " |\n|" + "---|" * len(columns))
+    results = []
+    for batch in batch_sizes:
+        for row in rows:
+            rate, ratio = statistics.median(row.rates[batch]), statistics.median(row.ratios[batch])
+            p50, p99 = (1000 * percentile(row.latencies[batch], f) for f in (0.5, 0.99))
+            share = rate * flops / 1e9 / peak[row.precision]
+            cells = [row.name, row.precision, str(batch), f"{rate:.1f}", f"{p50:.1f}", f"{p99:.1f}"]
+            cells += [f"{ratio:.2f}×", f"{share:.1%}", f"{row.agreement:.0%}"]
+            print("| " + " | ".join(cells) + " |")
+            results.append(
+                {"backend": row.name, "precision": row.precision, "batch": batch, "images_per_second": rate}
+                | {"p50_ms": p50, "p99_ms": p99, "ratio_to_baseline": ratio, "fraction_of_matmul_peak": share}
+                | {"top1_agreement": row.agreement}
+            )
+    return {"gflop_per_image": flops / 1e9, "matmul_peak_gflops": peak, "rows": results}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--architecture", default="efficientnet_b0")
+    parser.add_argument("--size", type=int, default=320)
+    parser.add_argument(
+        "--batch-sizes", type=lambda text: [int(b) for b in text.split(",")], default=[1, 2, 4, 8]
+    )
+    parser.add_argument("--seconds", type=float, default=6.0, help="timed seconds per cell, over all rounds")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--compile", action="store_true", help="add torch.compile (slow to compile)")
+    parser.add_argument("--json", type=Path, help="also write the figures here")
+    args = parser.parse_args()
+
+    cpus = len(os.sched_getaffinity(0))
+    print(f"{args.architecture} at {args.size} px; {cpus} CPUs; torch {torch.__version__}", flush=True)
+    with tempfile.TemporaryDirectory() as directory:
+        figures = run(
+            args, write_model(Path(directory), args.architecture, args.size), Path(directory) / "cache"
+        )
+    if args.json:
+        figures |= {
+            "architecture": args.architecture,
+            "size": args.size,
+            "cpus": cpus,
+            "torch": torch.__version__,
+        }
+        args.json.write_text(json.dumps(figures, indent=2))
+
+
+if __name__ == "__main__":
+    main()
