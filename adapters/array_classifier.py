@@ -6,6 +6,7 @@ rest of the Classifier port lives here once, in numpy, so the backends cannot dr
 
 from __future__ import annotations
 
+import threading
 from abc import abstractmethod
 from collections.abc import Sequence
 
@@ -50,9 +51,10 @@ class ArrayClassifier(Classifier):
 
     A subclass loads its model, calls `_warm_up()` once it can run, and implements `_forward`,
     which returns one row of logits (or of probabilities, when the manifest's head ends in
-    Softmax) per image. Not thread-safe by design: a worker owns one and feeds it one batch at a
-    time. Images over `max_pixels` (the API's limit) fail without being decoded: a message
-    published around the API gets no further.
+    Softmax) per image. Thread-safe: batches classified at once are decoded at once, and take
+    turns in the model, so a worker decodes its next batch while the model runs this one.
+    Images over `max_pixels` (the API's limit) fail without being decoded: a message published
+    around the API gets no further.
     """
 
     def __init__(
@@ -63,6 +65,7 @@ class ArrayClassifier(Classifier):
     ) -> None:
         self._manifest = manifest
         self._decoder = BatchDecoder(preprocessing(manifest), max_pixels, threads=decode_threads)
+        self._model_lock = threading.Lock()
         self._outputs_probabilities = bool(manifest.head and manifest.head.layers[-1].type == "Softmax")
 
     @property
@@ -71,7 +74,8 @@ class ArrayClassifier(Classifier):
 
     def classify(self, batch: Sequence[InferenceRequest]) -> list[Prediction | Failure]:
         pixels, errors = self._decoder.decode([request.image for request in batch])
-        probabilities = self.probabilities(pixels) if len(pixels) else pixels
+        with self._model_lock:  # one forward pass at a time: each already uses every core
+            probabilities = self.probabilities(pixels) if len(pixels) else pixels
         outcomes: list[Prediction | Failure] = []
         row = 0
         for request, error in zip(batch, errors, strict=True):

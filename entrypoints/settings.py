@@ -45,10 +45,17 @@ class ApiSettings(BaseModel):
 
 class WorkerSettings(BaseModel):
     max_batch_size: int = Field(4, ge=1, description="Most requests classified in one forward pass.")
-    max_batch_wait_ms: float = Field(10, ge=0, description="How long a batch may wait to fill.")
+    max_batch_wait_ms: float = Field(
+        0, ge=0, description="How long a batch may wait to fill once its first image arrived."
+    )
+    batches_in_flight: int = Field(
+        1,
+        ge=1,
+        description="Batches a worker handles at once (2: decode the next during the model's pass).",
+    )
     max_attempts: int = Field(3, ge=1, description="Deliveries of one request before it fails.")
     prefetch_batches: int = Field(
-        2, ge=1, description="Batches a worker holds from the broker: the one it runs and the next."
+        2, ge=1, description="Batches a worker holds from the broker: those in flight and the next."
     )
     store_patience_seconds: float = Field(
         30, ge=0, description="How long a worker waits out a store outage before requeueing its batch."

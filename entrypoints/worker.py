@@ -39,6 +39,7 @@ class WorkerLoop:
         settle_dead_letters: Callable[[], SettleDeadLetters],
         max_batch_size: int,
         max_batch_wait_ms: float,
+        batches_in_flight: int = 1,
         idle_wait: float = 1.0,
         heartbeat_file: Path | None = None,
     ) -> None:
@@ -48,6 +49,7 @@ class WorkerLoop:
         self._settle_dead_letters = settle_dead_letters
         self._max_batch_size = max_batch_size
         self._fill_wait = max_batch_wait_ms / 1000
+        self._batches_in_flight = batches_in_flight
         self._idle_wait = idle_wait
         self._heartbeat = _Heartbeat(heartbeat_file)
         self._stop = asyncio.Event()
@@ -62,7 +64,10 @@ class WorkerLoop:
         await asyncio.to_thread(self._load_classifier)
         self.model_ready = True
         try:
-            await asyncio.gather(self._process_deliveries(), self._settle_letters())
+            # Batches in flight at once: while one is in the model, the next is received,
+            # started and decoded, and the last one's outcomes stored and acknowledged.
+            loops = [self._process_deliveries() for _ in range(self._batches_in_flight)]
+            await asyncio.gather(*loops, self._settle_letters())
         finally:
             await self._queue.close()
 
@@ -172,6 +177,7 @@ def create_worker_loop(container: Container) -> WorkerLoop:
         settle_dead_letters=container.settle_dead_letters,
         max_batch_size=worker.max_batch_size(),
         max_batch_wait_ms=worker.max_batch_wait_ms(),
+        batches_in_flight=worker.batches_in_flight(),
         heartbeat_file=Path(heartbeat) if heartbeat else None,
     )
 

@@ -19,10 +19,9 @@ from tests.stubs import StubClassifier, png_bytes
 SUBMIT = "/api/inference/requests"
 
 
-def _container(classifier: StubClassifier, max_batch_size: int = 4) -> Container:
-    settings = Settings(
-        mode="embedded", worker=WorkerSettings(max_batch_size=max_batch_size, max_batch_wait_ms=50)
-    )
+def _container(classifier: StubClassifier, max_batch_size: int = 4, in_flight: int = 1) -> Container:
+    worker = WorkerSettings(max_batch_size=max_batch_size, max_batch_wait_ms=50, batches_in_flight=in_flight)
+    settings = Settings(mode="embedded", worker=worker)
     container = create_container(settings)
     container.classifier.override(providers.Object(classifier))
     return container
@@ -151,3 +150,31 @@ def test_an_embedded_app_started_a_second_time_still_finishes_every_request() ->
         statuses = [client.get(f"{SUBMIT}/{i}/results", params={"wait": 10}).json()["status"] for i in ids]
 
     assert statuses == ["succeeded"] * 12
+
+
+def test_with_two_batches_in_flight_the_next_batch_reaches_the_classifier_while_one_is_in_it() -> None:
+    inside, most_inside = 0, 0
+
+    def busy_scores(_: bytes) -> list[float]:
+        nonlocal inside, most_inside
+        inside += 1
+        most_inside = max(most_inside, inside)
+        time.sleep(0.1)
+        inside -= 1
+        return [0.7, 0.2, 0.1]
+
+    classifier = StubClassifier(scores=busy_scores)
+    container = _container(classifier, max_batch_size=2, in_flight=2)
+
+    async def scenario() -> list[RequestStatus]:
+        records = [await container.submit_request()(png_bytes(), 1) for _ in range(8)]
+        worker = create_worker_loop(container)
+        task = asyncio.create_task(worker.run())
+        finished = [await container.get_result()(r.request_id, wait=10) for r in records]
+        worker.stop()
+        await task
+        return [record.status for record in finished]
+
+    assert asyncio.run(scenario()) == [RequestStatus.SUCCEEDED] * 8
+    assert most_inside == 2  # (the stub is thread-safe enough; a real classifier serialises its model)
+    assert sorted(classifier.batch_sizes) == [2, 2, 2, 2]
