@@ -67,6 +67,7 @@ def main() -> None:
         for o in done
         if o.finished_wall is not None and o.record
     ]
+    accepted = [1000 * (o.answered - o.sent) for o in done]
     model_p50 = statistics.median(model)
     figures: dict[str, Any] = {
         "model": f"{args.architecture} at {args.size}",
@@ -76,6 +77,7 @@ def main() -> None:
         "end_to_end_ms": percentiles(e2e),
         "overhead_ms": {key: value - model_p50 for key, value in percentiles(e2e).items()},
         "long_poll_after_completion_ms": percentiles(heard),
+        "accepted_ms": percentiles(accepted),
     }
     print(f"latency at light load: {figures['model']}, {len(done)}/{len(outcomes)} requests, one at a time")
     print(f"{'':32} {'p50':>7} {'p95':>7} {'p99':>7}")
@@ -83,6 +85,7 @@ def main() -> None:
         ("model alone (decode + forward)", "model_ms"),
         ("end to end (POST → result)", "end_to_end_ms"),
         ("overhead (end to end - model)", "overhead_ms"),
+        ("of which the POST's 202", "accepted_ms"),
         ("long-poll return after completion", "long_poll_after_completion_ms"),
     ):
         row = figures[key]
