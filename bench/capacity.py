@@ -83,8 +83,9 @@ def main() -> None:
         began = time.monotonic()
         outcomes = asyncio.run(closed_loop(stack.url, images, args.clients, wait_for_results=False))
         submitting = time.monotonic() - began
-        asyncio.run(settle(stack.url, outcomes))  # (the CPU of reading results back is not counted)
+        time.sleep(1.0)  # the worker's last batches (it keeps up, so a second is plenty)
         after = {name: cpu_seconds(pid) for name, pid in processes.items()} | {"client": own_cpu_seconds()}
+        asyncio.run(settle(stack.url, outcomes))  # reading the results back is not counted
     result = account(outcomes)
     cpu_us = {name: 1e6 * (after[name] - before[name]) / args.requests for name in after}
     accept_ms = percentiles([1000 * (o.answered - o.sent) for o in outcomes if o.request_id])
