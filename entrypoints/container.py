@@ -42,22 +42,22 @@ def _rabbitmq_queue(queue: RabbitMQQueue) -> Iterator[RabbitMQQueue]:
 # never builds one, and importing torch with timm costs seconds and about 800 MB of memory.
 
 
-def _torch_classifier(**options: Any) -> Classifier:
+def _torch_classifier(options: dict[str, Any], compile: bool) -> Classifier:
     from adapters.timm_classifier import TimmClassifier
 
-    return TimmClassifier(**options)
+    return TimmClassifier(**options, compile=compile)
 
 
-def _onnxruntime_classifier(**options: Any) -> Classifier:
+def _onnxruntime_classifier(options: dict[str, Any], cache_dir: Path) -> Classifier:
     from adapters.onnxruntime_classifier import OnnxRuntimeClassifier
 
-    return OnnxRuntimeClassifier(**options)
+    return OnnxRuntimeClassifier(**options, cache_dir=cache_dir)
 
 
-def _openvino_classifier(**options: Any) -> Classifier:
+def _openvino_classifier(options: dict[str, Any], cache_dir: Path) -> Classifier:
     from adapters.openvino_classifier import OpenVINOClassifier
 
-    return OpenVINOClassifier(**options)
+    return OpenVINOClassifier(**options, cache_dir=cache_dir)
 
 
 def _exported_onnx(manifest: ModelManifest, cache_dir: Path) -> Path:
@@ -112,38 +112,26 @@ class Container(containers.DeclarativeContainer):
         ),
     )
     manifest = providers.Singleton(load_manifest, config.model.manifest)
+    # What every backend is given; each adds its own (compile for torch, the export cache for ONNX).
+    _model_options = providers.Dict(
+        manifest=manifest,
+        device=config.model.device,
+        threads=config.model.threads,
+        precision=config.model.precision,
+        max_pixels=config.api.max_pixels,
+        decode_threads=config.model.decode_threads,
+    )
     # Thread-safe: the embedded worker loads it in a thread while a request may ask for it.
     classifier = providers.Selector(
         config.model.backend,
         torch=providers.ThreadSafeSingleton(
-            _torch_classifier,
-            manifest=manifest,
-            device=config.model.device,
-            threads=config.model.threads,
-            precision=config.model.precision,
-            compile=config.model.compile,
-            max_pixels=config.api.max_pixels,
-            decode_threads=config.model.decode_threads,
+            _torch_classifier, options=_model_options, compile=config.model.compile
         ),
         onnxruntime=providers.ThreadSafeSingleton(
-            _onnxruntime_classifier,
-            manifest=manifest,
-            cache_dir=config.model.cache_dir,
-            device=config.model.device,
-            threads=config.model.threads,
-            precision=config.model.precision,
-            max_pixels=config.api.max_pixels,
-            decode_threads=config.model.decode_threads,
+            _onnxruntime_classifier, options=_model_options, cache_dir=config.model.cache_dir
         ),
         openvino=providers.ThreadSafeSingleton(
-            _openvino_classifier,
-            manifest=manifest,
-            cache_dir=config.model.cache_dir,
-            device=config.model.device,
-            threads=config.model.threads,
-            precision=config.model.precision,
-            max_pixels=config.api.max_pixels,
-            decode_threads=config.model.decode_threads,
+            _openvino_classifier, options=_model_options, cache_dir=config.model.cache_dir
         ),
     )
     # `inference export-onnx`: what the ONNX backends load, exported ahead of time.
