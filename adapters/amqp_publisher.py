@@ -129,6 +129,8 @@ class AmqpPublisher:
             )
             with self._lock:
                 self._connection, self._opened = connection, False
+                if self._stopping.is_set():  # stop() came before there was a connection to close
+                    connection.ioloop.add_callback_threadsafe(self._close)
             connection.ioloop.start()  # until _on_connection_error/_closed stops it
             with self._lock:
                 self._connection = None
