@@ -110,7 +110,8 @@ class ProcessBatch:
         started = await self._apply([(d, Start(now)) for d in fresh])
         runnable = [d for d, state in zip(fresh, started, strict=True) if state == "applied"]
         tally.update(state for state in started if state != "applied")
-        outcomes = await asyncio.to_thread(self._classify, [d.request for d in runnable])
+        # (A batch of redeliveries alone has nothing to run: no thread hop for it.)
+        outcomes = await asyncio.to_thread(self._classify, [d.request for d in runnable]) if runnable else []
         now = self._clock()
         tally.update(
             await self._finish(
@@ -158,8 +159,6 @@ class ProcessBatch:
         await asyncio.gather(*(self._queue.ack(delivery) for delivery in deliveries))
 
     def _classify(self, batch: list[InferenceRequest]) -> list[Prediction | Failure]:
-        if not batch:
-            return []
         try:
             return self._classifier.classify(batch)
         except Exception:
