@@ -23,11 +23,12 @@ from pathlib import Path
 
 import httpx
 
-from adapters.model_manifest import load_manifest
-from adapters.timm_classifier import TimmClassifier
+from adapters.model.manifest import load_manifest
+from adapters.model.timm_classifier import TimmClassifier
 from demo.shapes import draw_jpegs
 from entrypoints.client import wait_until_ready
-from entrypoints.settings import DEMO_MANIFEST
+from entrypoints.container import make_decoder
+from entrypoints.settings import DEMO_MANIFEST, ApiSettings
 from inference.domain import InferenceRequest, RequestId
 
 SERVE = str(Path(sys.executable).parent / "inference")
@@ -98,7 +99,9 @@ def main() -> None:
     args = parser.parse_args()
 
     images = draw_jpegs(args.images, seed=31337, size=(640, 480))
-    classifier = TimmClassifier(load_manifest(DEMO_MANIFEST))
+    classifier = TimmClassifier(
+        demo := load_manifest(DEMO_MANIFEST), make_decoder(demo, ApiSettings().max_pixels, 2)
+    )
     figures: dict[str, object] = {
         "machine": f"{os.cpu_count()} CPUs, torch threads {__import__('torch').get_num_threads()}",
         "images": f"{args.images} JPEGs, 640x480, quality 90; demo model (tinynet_e, 64 px)",

@@ -30,13 +30,14 @@ import torch
 import yaml
 from safetensors.torch import save_file
 
-from adapters.array_classifier import BackendError
-from adapters.model_manifest import ModelManifest, load_manifest
-from adapters.onnxruntime_classifier import OnnxRuntimeClassifier
-from adapters.openvino_classifier import OpenVINOClassifier
-from adapters.timm_classifier import TimmClassifier
-from adapters.timm_model import build_model
+from adapters.model.base import BackendError
+from adapters.model.manifest import ModelManifest, load_manifest
+from adapters.model.onnxruntime_classifier import OnnxRuntimeClassifier
+from adapters.model.openvino_classifier import OpenVINOClassifier
+from adapters.model.timm_classifier import TimmClassifier
+from adapters.model.timm_model import build_model
 from bench.timing import flops_per_image, matmul_gflops, percentile, timed_calls, top1_agreement
+from tests.adapters.checkpoints import decoder_for
 
 Array = npt.NDArray[np.float32]
 Forward = Callable[[Array], npt.NDArray[np.generic]]
@@ -44,22 +45,38 @@ Variant = tuple[str, str, Callable[[ModelManifest, Path], Forward]]
 
 VARIANTS: list[Variant] = [
     ("torch eager NCHW (baseline)", "fp32", lambda m, cache: naive_forward(m)),
-    ("torch channels_last", "fp32", lambda m, cache: TimmClassifier(m).probabilities),
-    ("onnxruntime", "fp32", lambda m, cache: OnnxRuntimeClassifier(m, cache).probabilities),
-    ("openvino (auto hint)", "fp32", lambda m, cache: OpenVINOClassifier(m, cache).probabilities),
-    ("openvino, latency hint", "fp32", lambda m, c: OpenVINOClassifier(m, c, hint="latency").probabilities),
+    ("torch channels_last", "fp32", lambda m, cache: TimmClassifier(m, decoder_for(m)).probabilities),
+    ("onnxruntime", "fp32", lambda m, cache: OnnxRuntimeClassifier(m, decoder_for(m), cache).probabilities),
+    (
+        "openvino (auto hint)",
+        "fp32",
+        lambda m, cache: OpenVINOClassifier(m, decoder_for(m), cache).probabilities,
+    ),
+    (
+        "openvino, latency hint",
+        "fp32",
+        lambda m, c: OpenVINOClassifier(m, decoder_for(m), c, hint="latency").probabilities,
+    ),
     (
         "openvino, throughput hint",
         "fp32",
-        lambda m, c: OpenVINOClassifier(m, c, hint="throughput").probabilities,
+        lambda m, c: OpenVINOClassifier(m, decoder_for(m), c, hint="throughput").probabilities,
     ),
-    ("torch channels_last", "bf16", lambda m, cache: TimmClassifier(m, precision="bf16").probabilities),
-    ("openvino (auto hint)", "bf16", lambda m, c: OpenVINOClassifier(m, c, precision="bf16").probabilities),
+    (
+        "torch channels_last",
+        "bf16",
+        lambda m, cache: TimmClassifier(m, decoder_for(m), precision="bf16").probabilities,
+    ),
+    (
+        "openvino (auto hint)",
+        "bf16",
+        lambda m, c: OpenVINOClassifier(m, decoder_for(m), c, precision="bf16").probabilities,
+    ),
 ]
 COMPILED: Variant = (
     "torch.compile channels_last",
     "fp32",
-    lambda m, c: TimmClassifier(m, compile=True).probabilities,
+    lambda m, c: TimmClassifier(m, decoder_for(m), compile=True).probabilities,
 )
 
 

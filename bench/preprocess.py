@@ -37,9 +37,10 @@ from PIL import Image, ImageOps
 from PIL.JpegImagePlugin import JpegImageFile
 from timm.data.transforms_factory import create_transform
 
-from adapters.image_decoding import BatchDecoder, Preprocessing
-from adapters.pillow_images import open_image
+from adapters.images.decoding import BatchDecoder, Preprocessing
+from adapters.images.opening import open_image
 from demo.shapes import draw_jpegs
+from entrypoints.settings import ApiSettings
 from inference.media import check_pixels
 
 MEAN = (0.485, 0.456, 0.406)
@@ -133,7 +134,10 @@ def main() -> None:
     torch.set_num_threads(1)
     spec = Preprocessing(args.size, int(args.size / 0.875), "bicubic", MEAN, STD)
     thread_counts = [int(count) for count in args.threads.split(",")]
-    decoders = {count: BatchDecoder(spec, threads=count) for count in thread_counts}
+    decoders = {
+        count: BatchDecoder(spec, max_pixels=ApiSettings().max_pixels, threads=count)
+        for count in thread_counts
+    }
     methods = {
         "naive: timm transform, full decode": naive(spec),
         "previous: draft, resize, crop, stack": previous(spec),

@@ -1,23 +1,26 @@
 """The composition root: the one place that chooses adapters. Nothing connects at import time.
 
 `config.mode` selects the adapters: "embedded" runs on the in-memory ones, "distributed" on
-RabbitMQ and Redis. Entry points call `open_adapters` before serving and `close_adapters`
-after: only the selected adapters are built, so the embedded mode never reaches for a broker.
+RabbitMQ and Redis. Every connection, the decoder and the classifier are `Resource`s: entry
+points call `start_adapters` before serving (it builds only the selected ones, so the embedded
+mode never reaches for a broker) and `stop_adapters` after, which is the container's own
+`shutdown_resources`: whatever was started is stopped, in dependency order.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import inspect
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
 from dependency_injector import containers, providers
 
+from adapters.images import BatchDecoder, PillowImageInspector, Preprocessing
 from adapters.memory import MemoryQueue, MemoryResultStore
-from adapters.model_manifest import ModelManifest, load_manifest
-from adapters.pillow_image_inspector import PillowImageInspector
-from adapters.rabbitmq_queue import RabbitMQQueue
-from adapters.redis_result_store import RedisResultStore
+from adapters.model import ModelManifest, load_manifest
+from adapters.rabbitmq import RabbitMQQueue
+from adapters.redis import RedisResultStore
 from entrypoints.settings import Settings
 from inference.media import ImageLimits
 from inference.ports import Classifier
@@ -38,30 +41,54 @@ def _rabbitmq_queue(queue: RabbitMQQueue) -> Iterator[RabbitMQQueue]:
         queue.shutdown()  # the broker requeues whatever this process did not acknowledge
 
 
+async def _redis_store(store: RedisResultStore) -> AsyncIterator[RedisResultStore]:
+    try:
+        yield store
+    finally:
+        await store.aclose()
+
+
+def make_decoder(manifest: ModelManifest, max_pixels: int, threads: int) -> BatchDecoder:
+    """The model's preprocessing as its manifest states it, on a thread pool of its own."""
+    spec = Preprocessing(
+        input_size=manifest.input_size,
+        resize_size=manifest.resize_size,
+        interpolation=manifest.interpolation,
+        mean=manifest.mean,
+        std=manifest.std,
+    )
+    return BatchDecoder(spec, max_pixels=max_pixels, threads=threads)
+
+
+def _decoder(manifest: ModelManifest, max_pixels: int, threads: int) -> Iterator[BatchDecoder]:
+    with make_decoder(manifest, max_pixels, threads) as decoder:
+        yield decoder
+
+
 # The model backends are imported only when a classifier is built, by a worker: an API process
 # never builds one, and importing torch with timm costs seconds and about 800 MB of memory.
 
 
-def _torch_classifier(options: dict[str, Any], compile: bool) -> Classifier:
-    from adapters.timm_classifier import TimmClassifier
+def _torch_classifier(options: dict[str, Any], compile: bool) -> Iterator[Classifier]:
+    from adapters.model import TimmClassifier
 
-    return TimmClassifier(**options, compile=compile)
-
-
-def _onnxruntime_classifier(options: dict[str, Any], cache_dir: Path) -> Classifier:
-    from adapters.onnxruntime_classifier import OnnxRuntimeClassifier
-
-    return OnnxRuntimeClassifier(**options, cache_dir=cache_dir)
+    yield TimmClassifier(**options, compile=compile)
 
 
-def _openvino_classifier(options: dict[str, Any], cache_dir: Path) -> Classifier:
-    from adapters.openvino_classifier import OpenVINOClassifier
+def _onnxruntime_classifier(options: dict[str, Any], cache_dir: Path) -> Iterator[Classifier]:
+    from adapters.model import OnnxRuntimeClassifier
 
-    return OpenVINOClassifier(**options, cache_dir=cache_dir)
+    yield OnnxRuntimeClassifier(**options, cache_dir=cache_dir)
+
+
+def _openvino_classifier(options: dict[str, Any], cache_dir: Path) -> Iterator[Classifier]:
+    from adapters.model import OpenVINOClassifier
+
+    yield OpenVINOClassifier(**options, cache_dir=cache_dir)
 
 
 def _exported_onnx(manifest: ModelManifest, cache_dir: Path) -> Path:
-    from adapters.onnx_export import exported_onnx
+    from adapters.model import exported_onnx
 
     return exported_onnx(manifest, cache_dir)
 
@@ -103,45 +130,45 @@ class Container(containers.DeclarativeContainer):
         embedded=providers.Singleton(
             MemoryResultStore, ttl=config.store.ttl_seconds, max_records=config.store.max_records
         ),
-        distributed=providers.Singleton(
-            RedisResultStore,
-            url=config.redis_url,
-            ttl=config.store.ttl_seconds,
-            key_prefix=config.store.key_prefix,
-            timeout=config.store.timeout_seconds,
+        distributed=providers.Resource(
+            _redis_store,
+            providers.Factory(
+                RedisResultStore,
+                url=config.redis_url,
+                ttl=config.store.ttl_seconds,
+                key_prefix=config.store.key_prefix,
+                timeout=config.store.timeout_seconds,
+            ),
         ),
     )
     manifest = providers.Singleton(load_manifest, config.model.manifest)
+    decoder = providers.Resource(
+        _decoder, manifest, max_pixels=config.api.max_pixels, threads=config.model.decode_threads
+    )
     # What every backend is given; each adds its own (compile for torch, the export cache for ONNX).
     _model_options = providers.Dict(
         manifest=manifest,
+        decoder=decoder,
         device=config.model.device,
         threads=config.model.threads,
         precision=config.model.precision,
-        max_pixels=config.api.max_pixels,
-        decode_threads=config.model.decode_threads,
     )
-    # Thread-safe: the embedded worker loads it in a thread while a request may ask for it.
+    # Built by the worker only (in a thread: loading is seconds of CPU work).
     classifier = providers.Selector(
         config.model.backend,
-        torch=providers.ThreadSafeSingleton(
-            _torch_classifier, options=_model_options, compile=config.model.compile
-        ),
-        onnxruntime=providers.ThreadSafeSingleton(
+        torch=providers.Resource(_torch_classifier, options=_model_options, compile=config.model.compile),
+        onnxruntime=providers.Resource(
             _onnxruntime_classifier, options=_model_options, cache_dir=config.model.cache_dir
         ),
-        openvino=providers.ThreadSafeSingleton(
+        openvino=providers.Resource(
             _openvino_classifier, options=_model_options, cache_dir=config.model.cache_dir
         ),
     )
     # `inference export-onnx`: what the ONNX backends load, exported ahead of time.
     onnx_export = providers.Callable(_exported_onnx, manifest=manifest, cache_dir=config.model.cache_dir)
-    # The embedded API describes the model it serves; a distributed API only reads the manifest.
-    model_info = providers.Selector(
-        config.mode,
-        embedded=providers.Callable(lambda classifier: classifier.model, classifier),
-        distributed=providers.Callable(lambda manifest: manifest.info, manifest),
-    )
+    # The API describes the model from its manifest, in both modes: at once, while a worker
+    # may still be loading (or exporting) the model itself.
+    model_info = providers.Callable(lambda manifest: manifest.info, manifest)
 
     # The same in both modes: it only reads the uploaded bytes.
     image_inspector = providers.Singleton(PillowImageInspector)
@@ -169,14 +196,16 @@ def create_container(settings: Settings | None = None) -> Container:
     return container
 
 
-def open_adapters(container: Container) -> None:
-    """Build the selected queue and store (connecting to their servers, if any)."""
+async def start_adapters(container: Container) -> None:
+    """Start the selected queue and store (connecting to their servers, if any)."""
     container.queue()
-    container.store()
-
-
-async def close_adapters(container: Container) -> None:
     store = container.store()
-    if isinstance(store, RedisResultStore):
-        await store.aclose()
-    container.shutdown_resources()
+    if inspect.isawaitable(store):  # an async Resource (Redis) starts on the running loop
+        await store
+
+
+async def stop_adapters(container: Container) -> None:
+    """Stop every resource this container started, the classifier and its decoder included."""
+    stopping = container.shutdown_resources()
+    if stopping is not None:
+        await stopping

@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TypeVar
 
-from entrypoints.container import Container, close_adapters, open_adapters
+from entrypoints.container import Container, start_adapters, stop_adapters
 from inference.ports import Classifier, Delivery, Queue
 from inference.processing import BatchReport, ProcessBatch, SettleDeadLetters
 
@@ -184,7 +184,7 @@ def create_worker_loop(container: Container) -> WorkerLoop:
 
 async def serve_worker(container: Container) -> None:
     """Run a worker until SIGTERM or SIGINT, then finish the batch in hand and return."""
-    open_adapters(container)
+    await start_adapters(container)
     try:
         worker = create_worker_loop(container)
         loop = asyncio.get_running_loop()
@@ -193,7 +193,7 @@ async def serve_worker(container: Container) -> None:
         await worker.run()
         log.info("worker stopped after %d deliveries", worker.processed)
     finally:
-        await close_adapters(container)
+        await stop_adapters(container)
 
 
 def _stopper(worker: WorkerLoop, signum: int) -> Callable[[], None]:

@@ -14,9 +14,11 @@ import numpy as np
 from PIL import Image
 
 from demo.shapes import draw
+from entrypoints.settings import ApiSettings
 from tests.stubs import png_chunk
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+MAX_PIXELS = ApiSettings().max_pixels  # the service's default pixel limit
 
 
 def encode(image: Image.Image, fmt: str, **options: object) -> bytes:

@@ -16,14 +16,15 @@ from fastapi.testclient import TestClient
 from PIL import Image
 
 from adapters.memory import MemoryQueue
-from adapters.model_manifest import load_manifest
-from adapters.timm_classifier import TimmClassifier
+from adapters.model.manifest import load_manifest
+from adapters.model.timm_classifier import TimmClassifier
 from demo.shapes import draw
 from entrypoints.container import Container, create_container
 from entrypoints.embedded import create_embedded_app
 from entrypoints.settings import DEMO_MANIFEST, ApiSettings, Settings
 from inference.domain import Failure, InferenceRequest, ModelInfo, Prediction
 from inference.ports import Classifier
+from tests.adapters.checkpoints import decoder_for
 from tests.images import (
     PNG_SIGNATURE,
     animated,
@@ -141,7 +142,7 @@ class RecordingClassifier(Classifier):
 
 @pytest.fixture(scope="module")
 def demo_classifier() -> TimmClassifier:
-    return TimmClassifier(load_manifest(DEMO_MANIFEST))
+    return TimmClassifier(demo := load_manifest(DEMO_MANIFEST), decoder_for(demo))
 
 
 def _demo_container(classifier: Classifier) -> Container:

@@ -15,7 +15,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.telemetry import TelemetryConfig
 
-from entrypoints.container import Container, close_adapters, open_adapters
+from entrypoints.container import Container, start_adapters, stop_adapters
 from entrypoints.http import auth
 from entrypoints.http.errors import install_error_handlers
 from entrypoints.http.routes import health_router, router
@@ -36,14 +36,14 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        open_adapters(container)
+        await start_adapters(container)
         try:
             async with AsyncExitStack() as stack:
                 for hook in lifespan_hooks:
                     await stack.enter_async_context(hook(app))
                 yield
         finally:
-            await close_adapters(container)
+            await stop_adapters(container)
 
     app = FastAPI(
         title="Image classification service",

@@ -10,6 +10,11 @@ import torch
 import yaml
 from safetensors.torch import save_file
 
+from adapters.images import BatchDecoder
+from adapters.model import ModelManifest
+from entrypoints.container import make_decoder
+from tests.images import MAX_PIXELS
+
 ARCHITECTURE = "tinynet_e"  # EfficientNet family, 1280 features, quick to build
 FEATURES = 1280
 LABELS = ["cat", "dog", "fox"]
@@ -84,3 +89,8 @@ def reference_style_checkpoint(directory: Path, head_in_features: int = FEATURES
         checkpoint_key="model_state_dict",
         head={"file": "fully_connected.yaml", "checkpoint_prefix": "fc"},
     )
+
+
+def decoder_for(manifest: ModelManifest, max_pixels: int = MAX_PIXELS, threads: int = 1) -> BatchDecoder:
+    """The decoder the container gives a backend for `manifest`, at the settings' pixel limit."""
+    return make_decoder(manifest, max_pixels=max_pixels, threads=threads)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from adapters.cpu_budget import available_cpus, cgroup_cpu_quota, resolve_threads
+from adapters.model.threads import available_cpus, cgroup_cpu_quota, resolve_threads
 
 AFFINITY = len(os.sched_getaffinity(0))
 

@@ -15,11 +15,19 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from adapters.image_decoding import Preprocessing, decode
-from adapters.pillow_image_inspector import PillowImageInspector
+from adapters.images.decoding import Preprocessing, decode
+from adapters.images.inspector import PillowImageInspector
 from inference.errors import InvalidImage
 from inference.media import sniff_media_type
-from tests.images import PNG_SIGNATURE, animated, encode, exif_rotated_jpeg, gif_with_frames, tiff_with_pages
+from tests.images import (
+    MAX_PIXELS,
+    PNG_SIGNATURE,
+    animated,
+    encode,
+    exif_rotated_jpeg,
+    gif_with_frames,
+    tiff_with_pages,
+)
 
 MAX_FRAMES = 3
 SPEC = Preprocessing(16, 18, "bilinear", (0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
@@ -97,7 +105,7 @@ def test_validating_any_bytes_refuses_with_invalid_image_or_returns_a_header_tha
 @given(UPLOADS)
 def test_decoding_any_bytes_fails_with_invalid_image_or_yields_the_model_input(data: bytes) -> None:
     try:
-        pixels = decode(data, SPEC)
+        pixels = decode(data, SPEC, MAX_PIXELS)
     except InvalidImage as exc:
         event(f"refused: {exc.code}")
         return

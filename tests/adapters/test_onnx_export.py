@@ -17,10 +17,10 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from adapters import onnx_export
-from adapters.model_manifest import HeadLayer, HeadSpec, ModelManifest, load_manifest
-from adapters.onnx_export import cache_key, exported_onnx
-from adapters.timm_model import build_model
+from adapters.model import onnx_export
+from adapters.model.manifest import HeadLayer, HeadSpec, ModelManifest, load_manifest
+from adapters.model.onnx_export import cache_key, exported_onnx
+from adapters.model.timm_model import build_model
 from entrypoints.cli import main
 from tests.adapters.checkpoints import safetensors_checkpoint
 
@@ -106,8 +106,8 @@ EXPORT_TOGETHER = textwrap.dedent(
     """
     import sys, time
     from pathlib import Path
-    from adapters import onnx_export
-    from adapters.model_manifest import load_manifest
+    from adapters.model import onnx_export
+    from adapters.model.manifest import load_manifest
 
     manifest, cache, gate = load_manifest(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3])
     name = sys.argv[4]

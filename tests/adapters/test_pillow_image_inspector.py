@@ -9,8 +9,8 @@ import time
 import pytest
 from PIL import Image
 
-from adapters.pillow_image_inspector import PillowImageInspector
-from adapters.pillow_images import MAX_READS
+from adapters.images.inspector import PillowImageInspector
+from adapters.images.opening import MAX_READS
 from inference.domain import ImageHeader
 from inference.errors import EmptyImage, ImageTooLarge, InvalidImage, UnsupportedImage
 from tests.images import (
@@ -78,7 +78,7 @@ def test_pillows_bomb_warning_is_an_error_in_any_process_that_opens_images() -> 
     # In a fresh interpreter (pytest's own filter makes the warning an error here anyway): 100 MP
     # lies between Pillow's warning (89 MP) and its error (179 MP).
     script = (
-        "from adapters.pillow_image_inspector import PillowImageInspector\n"
+        "from adapters.images.inspector import PillowImageInspector\n"
         "from inference.errors import ImageTooLarge\n"
         "from tests.images import png_header_claiming\n"
         "try:\n"

@@ -23,7 +23,7 @@ import pika
 import pika.exceptions
 import pytest
 
-from adapters.rabbitmq_queue import RabbitMQQueue
+from adapters.rabbitmq.queue import RabbitMQQueue
 from inference.domain import InferenceRequest, RequestId
 from inference.errors import QueueUnavailable
 from inference.ports import DeadLetter, Queue

@@ -21,8 +21,8 @@ from uuid import uuid4
 import pytest
 import redis
 
-from adapters.record_codec import decode_record, encode_record
-from adapters.redis_result_store import RedisResultStore
+from adapters.redis.codec import decode_record, encode_record
+from adapters.redis.result_store import RedisResultStore
 from inference.domain import (
     Fail,
     Failure,

@@ -11,12 +11,13 @@ import pytest
 import torch
 from PIL import Image
 
-from adapters.model_manifest import ManifestError, load_manifest
-from adapters.timm_classifier import TimmClassifier
-from adapters.timm_model import build_model
+from adapters.model.manifest import ManifestError, load_manifest
+from adapters.model.timm_classifier import TimmClassifier
+from adapters.model.timm_model import build_model
 from inference.domain import Failure, Prediction
 from tests.adapters.checkpoints import (
     LABELS,
+    decoder_for,
     reference_style_checkpoint,
     safetensors_checkpoint,
     write_manifest,
@@ -34,7 +35,7 @@ def _png(seed: int, size: tuple[int, int] = (48, 40)) -> bytes:
 
 
 def test_a_safetensors_checkpoint_classifies_a_batch_with_sorted_probabilities(tmp_path: Path) -> None:
-    classifier = TimmClassifier(load_manifest(safetensors_checkpoint(tmp_path)))
+    classifier = TimmClassifier(m := load_manifest(safetensors_checkpoint(tmp_path)), decoder_for(m))
 
     outcomes = classifier.classify([a_request(_png(1), top_k=5), a_request(_png(2), top_k=2)])
 
@@ -50,7 +51,7 @@ def test_a_safetensors_checkpoint_classifies_a_batch_with_sorted_probabilities(t
 
 
 def test_an_undecodable_image_fails_alone_and_its_batch_mates_succeed(tmp_path: Path) -> None:
-    classifier = TimmClassifier(load_manifest(safetensors_checkpoint(tmp_path)))
+    classifier = TimmClassifier(m := load_manifest(safetensors_checkpoint(tmp_path)), decoder_for(m))
     truncated = _png(3)[:60]
 
     outcomes = classifier.classify([a_request(_png(4)), a_request(truncated), a_request(_png(5))])
@@ -60,7 +61,7 @@ def test_an_undecodable_image_fails_alone_and_its_batch_mates_succeed(tmp_path: 
 
 
 def test_a_batch_gives_the_same_answers_as_one_image_at_a_time(tmp_path: Path) -> None:
-    classifier = TimmClassifier(load_manifest(safetensors_checkpoint(tmp_path)))
+    classifier = TimmClassifier(m := load_manifest(safetensors_checkpoint(tmp_path)), decoder_for(m))
     requests = [a_request(_png(seed)) for seed in range(4)]
 
     together = classifier.classify(requests)
@@ -85,7 +86,7 @@ def test_a_reference_project_checkpoint_loads_with_its_custom_head(tmp_path: Pat
 
 def test_a_head_ending_in_softmax_is_not_softmaxed_twice(tmp_path: Path) -> None:
     manifest = load_manifest(reference_style_checkpoint(tmp_path))
-    classifier = TimmClassifier(manifest)
+    classifier = TimmClassifier(manifest, decoder_for(manifest))
     image = _png(6, size=(32, 32))
     pixels = np.asarray(Image.open(io.BytesIO(image)), dtype=np.float32) / 255
     pixels = (pixels - np.asarray(manifest.mean, np.float32)) / np.asarray(manifest.std, np.float32)

@@ -11,7 +11,7 @@ import pika
 import pytest
 
 from adapters.memory import MemoryQueue
-from adapters.rabbitmq_queue import RabbitMQQueue
+from adapters.rabbitmq.queue import RabbitMQQueue
 from inference.errors import Overloaded
 from tests.contract.queue_contract import PROMPT, QueueContract, QueueHarness, ids
 from tests.servers import RABBITMQ_URL, require_server

@@ -11,7 +11,7 @@ import pytest
 import redis
 
 from adapters.memory import MemoryResultStore
-from adapters.redis_result_store import RedisResultStore
+from adapters.redis.result_store import RedisResultStore
 from inference.errors import StoreUnavailable
 from tests.contract.result_store_contract import ResultStoreContract, StoreHarness, a_record
 from tests.servers import REDIS_URL, require_server

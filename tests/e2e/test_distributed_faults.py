@@ -18,9 +18,9 @@ import httpx
 import pika
 import pytest
 
-from adapters.redis_result_store import RedisResultStore
+from adapters.redis.result_store import RedisResultStore
 from demo.shapes import draw_jpegs
-from entrypoints.container import close_adapters, create_container
+from entrypoints.container import create_container, stop_adapters
 from entrypoints.settings import QueueSettings, Settings
 from inference.domain import InferenceRequest, RequestId, RequestRecord, RequestStatus
 from tests.e2e.cluster import SUBMIT, Cluster, Ledger
@@ -257,7 +257,7 @@ async def _publish_twice(cluster: Cluster, request: InferenceRequest) -> None:
         await queue.publish(request)
         await queue.publish(request)
     finally:
-        await close_adapters(container)
+        await stop_adapters(container)
 
 
 def _queue_depths(rabbitmq: PrivateRabbitMQ, queue: str) -> tuple[int, int]:

@@ -14,7 +14,7 @@ import torch
 from safetensors.torch import load_file
 from torch import nn
 
-from adapters.model_manifest import HeadSpec, ManifestError, ModelManifest
+from adapters.model.manifest import HeadSpec, ManifestError, ModelManifest
 
 _LAYERS: dict[str, Callable[..., nn.Module]] = {
     "Linear": nn.Linear,

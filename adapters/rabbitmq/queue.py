@@ -21,8 +21,8 @@ import pika
 import pika.exceptions
 from pika.adapters.blocking_connection import BlockingChannel, BlockingConnection
 
-from adapters.amqp_connection import AmqpThread
-from adapters.amqp_messages import (
+from adapters.rabbitmq.connection import AmqpThread
+from adapters.rabbitmq.messages import (
     MalformedMessage,
     dead_letter_failure,
     decode,
@@ -30,8 +30,8 @@ from adapters.amqp_messages import (
     encode,
     request_id_of,
 )
-from adapters.amqp_publisher import AmqpPublisher, UnroutableMessage
-from adapters.amqp_topology import QueueTopology
+from adapters.rabbitmq.publisher import AmqpPublisher, UnroutableMessage
+from adapters.rabbitmq.topology import QueueTopology
 from adapters.wakeup import WakeUp
 from inference.domain import InferenceRequest
 from inference.errors import QueueUnavailable

@@ -28,7 +28,7 @@ import pika
 import pika.exceptions
 from pika.channel import Channel
 
-from adapters.amqp_connection import CONNECTION_ERRORS
+from adapters.rabbitmq.connection import CONNECTION_ERRORS
 from inference.errors import Overloaded, QueueUnavailable
 
 log = logging.getLogger(__name__)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import struct
 
-from adapters.pillow_images import MAX_READS, TooIntricate, open_image
+from adapters.images.opening import MAX_READS, TooIntricate, open_image
 from inference.domain import ImageHeader
 from inference.errors import InvalidImage
 from inference.media import sniff_media_type

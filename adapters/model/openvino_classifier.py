@@ -12,15 +12,13 @@ import openvino as ov
 import openvino.properties as props
 import openvino.properties.hint as hints
 
-from adapters.array_classifier import DEFAULT_DECODE_THREADS, ArrayClassifier, BackendError, Pixels
-from adapters.cpu_budget import resolve_threads
-from adapters.image_decoding import DEFAULT_MAX_PIXELS
-from adapters.model_manifest import ModelManifest
-from adapters.onnx_export import exported_onnx
+from adapters.model.base import ArrayClassifier, BackendError, ImageDecoder, Pixels, Precision
+from adapters.model.manifest import ModelManifest
+from adapters.model.onnx_export import exported_onnx
+from adapters.model.threads import resolve_threads
 
 log = logging.getLogger(__name__)
 
-Precision = Literal["fp32", "bf16", "fp16"]
 Hint = Literal["auto", "latency", "throughput"]
 _PRECISIONS = {"fp32": ov.Type.f32, "bf16": ov.Type.bf16}
 _HINTS = {"latency": hints.PerformanceMode.LATENCY, "throughput": hints.PerformanceMode.THROUGHPUT}
@@ -40,15 +38,14 @@ class OpenVINOClassifier(ArrayClassifier):
     def __init__(
         self,
         manifest: ModelManifest,
+        decoder: ImageDecoder,
         cache_dir: Path,
         device: str = "cpu",
         threads: int | None = None,
         precision: Precision = "fp32",
-        max_pixels: int = DEFAULT_MAX_PIXELS,
-        decode_threads: int = DEFAULT_DECODE_THREADS,
         hint: Hint = "auto",
     ) -> None:
-        super().__init__(manifest, max_pixels, decode_threads)
+        super().__init__(manifest, decoder)
         if device != "cpu":
             raise BackendError(f"backend openvino runs on the cpu here, not {device!r}; use backend torch")
         core = ov.Core()

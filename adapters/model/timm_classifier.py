@@ -4,21 +4,18 @@ from __future__ import annotations
 
 import logging
 from contextlib import nullcontext, suppress
-from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
 import torch
 
-from adapters.array_classifier import DEFAULT_DECODE_THREADS, ArrayClassifier, BackendError, Pixels
-from adapters.cpu_budget import resolve_threads
-from adapters.image_decoding import DEFAULT_MAX_PIXELS
-from adapters.model_manifest import ModelManifest
-from adapters.timm_model import build_model
+from adapters.model.base import ArrayClassifier, BackendError, ImageDecoder, Pixels, Precision
+from adapters.model.manifest import ModelManifest
+from adapters.model.threads import resolve_threads
+from adapters.model.timm_model import build_model
 
 log = logging.getLogger(__name__)
 
-Precision = Literal["fp32", "bf16", "fp16"]
 _DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
 
@@ -32,14 +29,13 @@ class TimmClassifier(ArrayClassifier):
     def __init__(
         self,
         manifest: ModelManifest,
+        decoder: ImageDecoder,
         device: str = "cpu",
         threads: int | None = None,
         precision: Precision = "fp32",
         compile: bool = False,
-        max_pixels: int = DEFAULT_MAX_PIXELS,
-        decode_threads: int = DEFAULT_DECODE_THREADS,
     ) -> None:
-        super().__init__(manifest, max_pixels, decode_threads)
+        super().__init__(manifest, decoder)
         self._device = torch.device(device)
         self._autocast = _autocast_dtype(self._device, precision)
         torch.set_num_threads(resolve_threads(threads))

@@ -14,8 +14,8 @@ from redis.backoff import NoBackoff
 from redis.exceptions import RedisError, WatchError
 from redis.retry import Retry
 
-from adapters.record_codec import decode_record, encode_record
-from adapters.redis_connections import RedisPerLoop
+from adapters.redis.codec import decode_record, encode_record
+from adapters.redis.connections import RedisPerLoop
 from inference.domain import RequestId, RequestRecord, Transition
 from inference.errors import InvalidTransition, StoreUnavailable, UnknownRequest
 from inference.ports import ResultStore

@@ -9,34 +9,34 @@ from __future__ import annotations
 import threading
 from abc import abstractmethod
 from collections.abc import Sequence
+from typing import Literal, Protocol
 
 import numpy as np
 import numpy.typing as npt
 
-from adapters.image_decoding import DEFAULT_MAX_PIXELS, BatchDecoder, Preprocessing
-from adapters.model_manifest import ModelManifest
+from adapters.model.manifest import ModelManifest
 from inference.domain import Failure, InferenceRequest, LabelScore, ModelInfo, Prediction
 from inference.errors import ImageTooLarge, InvalidImage
 from inference.ports import Classifier
 
 Pixels = npt.NDArray[np.float32]
-
-# Decoding threads per worker: JPEG decoding and resizing release the GIL.
-DEFAULT_DECODE_THREADS = 2
+Precision = Literal["fp32", "bf16", "fp16"]
 
 
 class BackendError(ValueError):
     """The backend cannot run the model as configured (precision, device) on this machine."""
 
 
-def preprocessing(manifest: ModelManifest) -> Preprocessing:
-    return Preprocessing(
-        input_size=manifest.input_size,
-        resize_size=manifest.resize_size,
-        interpolation=manifest.interpolation,
-        mean=manifest.mean,
-        std=manifest.std,
-    )
+class ImageDecoder(Protocol):
+    """Encoded images to the model's input array; the container passes one in.
+
+    The images package decodes (it owns untrusted bytes); the model only states what it needs,
+    so neither technology imports the other.
+    """
+
+    def decode(self, images: Sequence[bytes]) -> tuple[Pixels, list[InvalidImage | None]]:
+        """The (n, 3, size, size) array of the images that decoded, and each image's error or None."""
+        ...
 
 
 def softmax(scores: Pixels) -> Pixels:
@@ -53,18 +53,13 @@ class ArrayClassifier(Classifier):
     which returns one row of logits (or of probabilities, when the manifest's head ends in
     Softmax) per image. Thread-safe: batches classified at once are decoded at once, and take
     turns in the model, so a worker decodes its next batch while the model runs this one.
-    Images over `max_pixels` (the API's limit) fail without being decoded: a message published
-    around the API gets no further.
+    The decoder refuses images over the API's pixel limit without decoding them: a message
+    published around the API gets no further.
     """
 
-    def __init__(
-        self,
-        manifest: ModelManifest,
-        max_pixels: int = DEFAULT_MAX_PIXELS,
-        decode_threads: int = DEFAULT_DECODE_THREADS,
-    ) -> None:
+    def __init__(self, manifest: ModelManifest, decoder: ImageDecoder) -> None:
         self._manifest = manifest
-        self._decoder = BatchDecoder(preprocessing(manifest), max_pixels, threads=decode_threads)
+        self._decoder = decoder
         self._model_lock = threading.Lock()
         self._outputs_probabilities = bool(manifest.head and manifest.head.layers[-1].type == "Softmax")
 
@@ -91,10 +86,6 @@ class ArrayClassifier(Classifier):
         """Class probabilities, one row per image of a preprocessed (n, 3, size, size) array."""
         scores = np.asarray(self._forward(pixels), dtype=np.float32)
         return scores if self._outputs_probabilities else softmax(scores)
-
-    def close(self) -> None:
-        """Release the decoder's threads and whatever the backend holds."""
-        self._decoder.close()
 
     @abstractmethod
     def _forward(self, pixels: Pixels) -> npt.NDArray[np.generic]:

@@ -4,21 +4,17 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
 import onnxruntime as ort
 
-from adapters.array_classifier import DEFAULT_DECODE_THREADS, ArrayClassifier, BackendError, Pixels
-from adapters.cpu_budget import resolve_threads
-from adapters.image_decoding import DEFAULT_MAX_PIXELS
-from adapters.model_manifest import ModelManifest
-from adapters.onnx_export import INPUT_NAME, exported_onnx
+from adapters.model.base import ArrayClassifier, BackendError, ImageDecoder, Pixels, Precision
+from adapters.model.manifest import ModelManifest
+from adapters.model.onnx_export import INPUT_NAME, exported_onnx
+from adapters.model.threads import resolve_threads
 
 log = logging.getLogger(__name__)
-
-Precision = Literal["fp32", "bf16", "fp16"]
 
 
 class OnnxRuntimeClassifier(ArrayClassifier):
@@ -31,14 +27,13 @@ class OnnxRuntimeClassifier(ArrayClassifier):
     def __init__(
         self,
         manifest: ModelManifest,
+        decoder: ImageDecoder,
         cache_dir: Path,
         device: str = "cpu",
         threads: int | None = None,
         precision: Precision = "fp32",
-        max_pixels: int = DEFAULT_MAX_PIXELS,
-        decode_threads: int = DEFAULT_DECODE_THREADS,
     ) -> None:
-        super().__init__(manifest, max_pixels, decode_threads)
+        super().__init__(manifest, decoder)
         if precision != "fp32":
             raise BackendError(
                 f"backend onnxruntime runs fp32 only; for {precision} use backend torch"

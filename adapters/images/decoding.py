@@ -28,15 +28,12 @@ import numpy.typing as npt
 from PIL import Image, ImageOps
 from PIL.JpegImagePlugin import JpegImageFile
 
-from adapters.pillow_images import open_image
+from adapters.images.opening import open_image
 from inference.errors import InvalidImage
 from inference.media import check_pixels
 
 # Transparent pixels are composited on white, what most viewers show behind them.
 BACKGROUND = (255, 255, 255)
-
-# The API's default limit (INFERENCE_API__MAX_PIXELS), well under Pillow's bomb threshold (89 MP).
-DEFAULT_MAX_PIXELS = 40_000_000
 
 _RESAMPLING = {
     "nearest": Image.Resampling.NEAREST,
@@ -64,7 +61,7 @@ class Preprocessing:
             raise ValueError(f"need 0 < input_size <= resize_size, got {self.input_size}, {self.resize_size}")
 
 
-def decode(data: bytes, spec: Preprocessing, max_pixels: int = DEFAULT_MAX_PIXELS) -> Pixels:
+def decode(data: bytes, spec: Preprocessing, max_pixels: int) -> Pixels:
     """A (3, input_size, input_size) array of the first frame.
 
     Raises ImageTooLarge past `max_pixels` (checked on the header, before decoding) and
@@ -75,7 +72,7 @@ def decode(data: bytes, spec: Preprocessing, max_pixels: int = DEFAULT_MAX_PIXEL
     return out
 
 
-def decode_into(data: bytes, spec: Preprocessing, out: Pixels, max_pixels: int = DEFAULT_MAX_PIXELS) -> None:
+def decode_into(data: bytes, spec: Preprocessing, out: Pixels, max_pixels: int) -> None:
     """`decode`, writing into `out`, a (3, input_size, input_size) float32 array (a batch's row)."""
     with open_image(data) as (image, _):
         check_pixels(image.width, image.height, max_pixels)
@@ -187,7 +184,7 @@ class BatchDecoder:
     PNG takes 160 MB). `decode` is meant for one caller at a time.
     """
 
-    def __init__(self, spec: Preprocessing, max_pixels: int = DEFAULT_MAX_PIXELS, threads: int = 2) -> None:
+    def __init__(self, spec: Preprocessing, max_pixels: int, threads: int) -> None:
         if threads < 1:
             raise ValueError(f"threads must be at least 1, got {threads}")
         self._spec = spec

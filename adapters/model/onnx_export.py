@@ -18,8 +18,8 @@ from pathlib import Path
 
 import torch
 
-from adapters.model_manifest import ModelManifest
-from adapters.timm_model import build_model
+from adapters.model.manifest import ModelManifest
+from adapters.model.timm_model import build_model
 
 log = logging.getLogger(__name__)
 

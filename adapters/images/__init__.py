@@ -1,0 +1,23 @@
+"""Untrusted image bytes, with Pillow: header inspection (the API) and bounded decoding (workers).
+
+The decoder is imported on first use: it needs numpy, which the API never loads.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from adapters.images.inspector import PillowImageInspector
+
+if TYPE_CHECKING:
+    from adapters.images.decoding import BatchDecoder, Preprocessing
+
+__all__ = ["BatchDecoder", "PillowImageInspector", "Preprocessing"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in ("BatchDecoder", "Preprocessing"):
+        from adapters.images import decoding
+
+        return getattr(decoding, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,0 +1,5 @@
+"""The result store on Redis, over redis-py's asyncio client: one JSON key per request."""
+
+from adapters.redis.result_store import RedisResultStore
+
+__all__ = ["RedisResultStore"]
