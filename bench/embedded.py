@@ -30,6 +30,7 @@ from entrypoints.client import wait_until_ready
 from entrypoints.container import make_decoder
 from entrypoints.settings import DEMO_MANIFEST, ApiSettings
 from inference.domain import InferenceRequest, RequestId
+from tests.adapters.checkpoints import runtime
 
 SERVE = str(Path(sys.executable).parent / "inference")
 
@@ -100,7 +101,10 @@ def main() -> None:
 
     images = draw_jpegs(args.images, seed=31337, size=(640, 480))
     classifier = TimmClassifier(
-        demo := load_manifest(DEMO_MANIFEST), make_decoder(demo, ApiSettings().max_pixels, 2)
+        demo := load_manifest(DEMO_MANIFEST),
+        make_decoder(demo, ApiSettings().max_pixels, 2),
+        compile=False,
+        **runtime(),
     )
     figures: dict[str, object] = {
         "machine": f"{os.cpu_count()} CPUs, torch threads {__import__('torch').get_num_threads()}",

@@ -37,7 +37,7 @@ from adapters.model.openvino_classifier import OpenVINOClassifier
 from adapters.model.timm_classifier import TimmClassifier
 from adapters.model.timm_model import build_model
 from bench.timing import flops_per_image, matmul_gflops, percentile, timed_calls, top1_agreement
-from tests.adapters.checkpoints import decoder_for
+from tests.adapters.checkpoints import decoder_for, runtime
 
 Array = npt.NDArray[np.float32]
 Forward = Callable[[Array], npt.NDArray[np.generic]]
@@ -45,38 +45,48 @@ Variant = tuple[str, str, Callable[[ModelManifest, Path], Forward]]
 
 VARIANTS: list[Variant] = [
     ("torch eager NCHW (baseline)", "fp32", lambda m, cache: naive_forward(m)),
-    ("torch channels_last", "fp32", lambda m, cache: TimmClassifier(m, decoder_for(m)).probabilities),
-    ("onnxruntime", "fp32", lambda m, cache: OnnxRuntimeClassifier(m, decoder_for(m), cache).probabilities),
+    (
+        "torch channels_last",
+        "fp32",
+        lambda m, cache: TimmClassifier(m, decoder_for(m), compile=False, **runtime()).probabilities,
+    ),
+    (
+        "onnxruntime",
+        "fp32",
+        lambda m, cache: OnnxRuntimeClassifier(m, decoder_for(m), cache, **runtime()).probabilities,
+    ),
     (
         "openvino (auto hint)",
         "fp32",
-        lambda m, cache: OpenVINOClassifier(m, decoder_for(m), cache).probabilities,
+        lambda m, cache: OpenVINOClassifier(m, decoder_for(m), cache, **runtime()).probabilities,
     ),
     (
         "openvino, latency hint",
         "fp32",
-        lambda m, c: OpenVINOClassifier(m, decoder_for(m), c, hint="latency").probabilities,
+        lambda m, c: OpenVINOClassifier(m, decoder_for(m), c, hint="latency", **runtime()).probabilities,
     ),
     (
         "openvino, throughput hint",
         "fp32",
-        lambda m, c: OpenVINOClassifier(m, decoder_for(m), c, hint="throughput").probabilities,
+        lambda m, c: OpenVINOClassifier(m, decoder_for(m), c, hint="throughput", **runtime()).probabilities,
     ),
     (
         "torch channels_last",
         "bf16",
-        lambda m, cache: TimmClassifier(m, decoder_for(m), precision="bf16").probabilities,
+        lambda m, cache: (
+            TimmClassifier(m, decoder_for(m), compile=False, **runtime(precision="bf16")).probabilities
+        ),
     ),
     (
         "openvino (auto hint)",
         "bf16",
-        lambda m, c: OpenVINOClassifier(m, decoder_for(m), c, precision="bf16").probabilities,
+        lambda m, c: OpenVINOClassifier(m, decoder_for(m), c, **runtime(precision="bf16")).probabilities,
     ),
 ]
 COMPILED: Variant = (
     "torch.compile channels_last",
     "fp32",
-    lambda m, c: TimmClassifier(m, decoder_for(m), compile=True).probabilities,
+    lambda m, c: TimmClassifier(m, decoder_for(m), compile=True, **runtime()).probabilities,
 )
 
 

@@ -12,6 +12,8 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, BeforeValidator, Field, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from inference.domain import Precision
+
 DEMO_MANIFEST = Path(__file__).resolve().parent.parent / "demo" / "model" / "model.yaml"
 
 
@@ -76,7 +78,7 @@ class ModelSettings(BaseModel):
         "openvino",
         description="What runs the model: torch (eager), or its ONNX export on onnxruntime/openvino.",
     )
-    precision: Literal["fp32", "bf16", "fp16"] = Field(
+    precision: Precision = Field(
         "fp32", description="bf16: torch or openvino, on CPUs with AVX512-BF16/AMX; fp16: torch on cuda."
     )
     compile: bool = Field(False, description="torch.compile the model (backend torch; slow to start).")

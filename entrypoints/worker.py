@@ -17,14 +17,16 @@ from pathlib import Path
 from typing import TypeVar
 
 from entrypoints.container import Container, start_adapters, stop_adapters
-from inference.ports import Classifier, Delivery, Queue
-from inference.processing import BatchReport, ProcessBatch, SettleDeadLetters
+from inference.backoff import Backoff
+from inference.ports import Classifier, Consumer, Delivery
+from inference.use_cases.worker import BatchReport, ProcessBatch, SettleDeadLetters
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
 DEAD_LETTERS_PER_STEP = 16
+# A worker whose store or broker is down retries at least this often.
 MAX_BACKOFF_SECONDS = 30.0
 
 
@@ -33,7 +35,7 @@ class WorkerLoop:
 
     def __init__(
         self,
-        queue: Queue,
+        consumer: Consumer,
         load_classifier: Callable[[], Classifier],
         process_batch: Callable[[], ProcessBatch],
         settle_dead_letters: Callable[[], SettleDeadLetters],
@@ -43,7 +45,7 @@ class WorkerLoop:
         idle_wait: float = 1.0,
         heartbeat_file: Path | None = None,
     ) -> None:
-        self._queue = queue
+        self._consumer = consumer
         self._load_classifier = load_classifier
         self._process_batch = process_batch
         self._settle_dead_letters = settle_dead_letters
@@ -69,10 +71,10 @@ class WorkerLoop:
             loops = [self._process_deliveries() for _ in range(self._batches_in_flight)]
             await asyncio.gather(*loops, self._settle_letters())
         finally:
-            await self._queue.close()
+            await self._consumer.close()
 
     async def _process_deliveries(self) -> None:
-        step, backoff = self._process_batch(), _Backoff(self._idle_wait)
+        step, backoff = self._process_batch(), Backoff(self._idle_wait, MAX_BACKOFF_SECONDS)
         while not self._stop.is_set():
             self._heartbeat.beat()
             deliveries = await self._receive_unless_stopped()
@@ -91,7 +93,7 @@ class WorkerLoop:
             log.exception("batch of %d failed; requeueing it", len(deliveries))
             for delivery in deliveries:
                 try:
-                    await self._queue.reject(delivery, requeue=True)
+                    await self._consumer.reject(delivery, requeue=True)
                 except Exception:
                     log.exception("could not requeue %s (the broker redelivers it)", delivery.request.id)
             return False
@@ -99,7 +101,7 @@ class WorkerLoop:
         return report.requeued == 0
 
     async def _settle_letters(self) -> None:
-        settle, backoff = self._settle_dead_letters(), _Backoff(self._idle_wait)
+        settle, backoff = self._settle_dead_letters(), Backoff(self._idle_wait, MAX_BACKOFF_SECONDS)
         while not self._stop.is_set():
             try:
                 report = await self._unless_stopped(settle(DEAD_LETTERS_PER_STEP, self._idle_wait))
@@ -117,7 +119,7 @@ class WorkerLoop:
             await asyncio.wait_for(self._stop.wait(), seconds)
 
     async def _receive_unless_stopped(self) -> list[Delivery]:
-        receiving = self._queue.receive(self._max_batch_size, self._fill_wait, self._idle_wait)
+        receiving = self._consumer.receive(self._max_batch_size, self._fill_wait, self._idle_wait)
         try:
             return await self._unless_stopped(receiving) or []
         except Exception:
@@ -141,18 +143,6 @@ class WorkerLoop:
         return task.result()  # what was already received is finished even when stopping
 
 
-class _Backoff:
-    def __init__(self, first: float) -> None:
-        self._first = self._delay = first
-
-    def next(self) -> float:
-        delay, self._delay = self._delay, min(self._delay * 2, MAX_BACKOFF_SECONDS)
-        return delay
-
-    def reset(self) -> None:
-        self._delay = self._first
-
-
 class _Heartbeat:
     """Touches a file at most once a second, so a liveness check can tell a stuck worker."""
 
@@ -171,7 +161,7 @@ def create_worker_loop(container: Container) -> WorkerLoop:
     worker = container.config.worker
     heartbeat = worker.heartbeat_file()
     return WorkerLoop(
-        queue=container.queue(),
+        consumer=container.consumer(),
         load_classifier=container.classifier,
         process_batch=container.process_batch,
         settle_dead_letters=container.settle_dead_letters,
@@ -184,7 +174,7 @@ def create_worker_loop(container: Container) -> WorkerLoop:
 
 async def serve_worker(container: Container) -> None:
     """Run a worker until SIGTERM or SIGINT, then finish the batch in hand and return."""
-    await start_adapters(container)
+    await start_adapters(container, "worker")
     try:
         worker = create_worker_loop(container)
         loop = asyncio.get_running_loop()

@@ -1,4 +1,8 @@
-"""Domain types: what a request is, what it becomes, and the only legal ways it changes."""
+"""Domain types: what a request is, what it becomes, and the only legal ways it changes.
+
+The words used for these concepts everywhere (settings, adapters, README) are in the README's
+glossary: *attempt*, *top_k*, *scores*, *terminal*, *failure code*.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +10,16 @@ import uuid
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
+from typing import Literal
 
-from inference.errors import InvalidImage, InvalidRequestId, InvalidTopK, InvalidTransition
+from inference.errors import InferenceError, InvalidImage, InvalidRequestId, InvalidTopK, InvalidTransition
+
+# The most labels a request may ask for: far more than any client reads, and it bounds a
+# record's size whatever the model.
+MAX_TOP_K = 1000
+
+# How a model's arithmetic runs; the backends say which they support on which device.
+Precision = Literal["fp32", "bf16", "fp16"]
 
 
 @dataclass(frozen=True, order=True)
@@ -73,8 +85,8 @@ class InferenceRequest:
     submitted_at: datetime
 
     def __post_init__(self) -> None:
-        if self.top_k < 1:
-            raise InvalidTopK(f"top_k must be at least 1, got {self.top_k}")
+        if not 1 <= self.top_k <= MAX_TOP_K:
+            raise InvalidTopK(f"top_k must be from 1 to {MAX_TOP_K}, got {self.top_k}")
 
 
 @dataclass(frozen=True)
@@ -93,23 +105,23 @@ class ModelInfo:
 
 @dataclass(frozen=True)
 class Prediction:
-    """Top-k labels with softmax probabilities, best first."""
+    """The request's top_k labels with their softmax probabilities (`scores`), best first."""
 
-    top_k: tuple[LabelScore, ...]
+    scores: tuple[LabelScore, ...]
     model_name: str
     model_version: str
 
     def __post_init__(self) -> None:
-        if not self.top_k:
+        if not self.scores:
             raise ValueError("a prediction needs at least one label")
 
     @property
     def label(self) -> str:
-        return self.top_k[0].label
+        return self.scores[0].label
 
     @property
     def score(self) -> float:
-        return self.top_k[0].score
+        return self.scores[0].score
 
 
 @dataclass(frozen=True)
@@ -118,6 +130,11 @@ class Failure:
 
     code: str
     message: str
+
+    @classmethod
+    def of(cls, error: InferenceError) -> Failure:
+        """The failure a client reads for `error`: its code, and its message."""
+        return cls(error.code, str(error))
 
 
 # Transitions are values rather than callables so that a store can apply them atomically on a

@@ -66,6 +66,44 @@ class Overloaded(InferenceError):
     code = "queue_full"
 
 
+class ModelError(InferenceError):
+    """The model raised on this image (a bug or a resource limit), even when run on its own."""
+
+    code = "model_error"
+
+
+class AttemptsExhausted(InferenceError):
+    """Processing started as often as `max_attempts` allows without finishing: a worker
+    crashed or timed out on the request each time."""
+
+    # The code predates the word "attempt"; clients match on it, so it stays.
+    code = "delivery_limit_exceeded"
+
+    def __init__(self, attempts: int) -> None:
+        super().__init__(
+            f"processing was attempted {attempts} times without finishing (a worker crashed or timed out)"
+        )
+
+
+class MalformedMessage(InferenceError):
+    """A queued message that cannot be read as a request; it is never run."""
+
+    code = "malformed_message"
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"the queued message could not be read as a request: {reason}")
+        self.reason = reason
+
+
+class Rejected(InferenceError):
+    """A worker refused the request (rejected its message without asking for a retry)."""
+
+    code = "rejected"
+
+    def __init__(self) -> None:
+        super().__init__("a worker refused this request")
+
+
 class InvalidTransition(InferenceError):
     """A status move the state machine forbids, e.g. anything out of a terminal status.
 

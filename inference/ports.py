@@ -35,9 +35,9 @@ class Classifier(Protocol):
 
         A request whose image cannot be decoded yields a Failure with code "invalid_image" (or
         "image_too_large" past the classifier's pixel limit), quickly; the rest of the batch is
-        unaffected. Only the first frame of an animation is decoded. Each Prediction holds
-        min(top_k, number of labels) labels sorted by probability, best first. Blocking and
-        CPU-bound: callers run it off their event loop.
+        unaffected. Only the first frame of an animation is decoded. Each Prediction's scores
+        hold min(top_k, number of labels) labels sorted by probability, best first. Blocking
+        and CPU-bound: callers run it off their event loop.
         """
 
 
@@ -53,17 +53,27 @@ class ImageInspector(Protocol):
 
         Raises EmptyImage or UnsupportedImage as `sniff_media_type` does, ImageTooLarge for a
         size the reader itself refuses to handle, and InvalidImage for a header it cannot read;
-        never another exception. CPU-bound but bounded (a 10 MiB hostile file takes about
-        0.1 s, a real header well under a millisecond): callers run it off their event loop.
+        never another exception. CPU-bound but bounded whatever the bytes: callers run it off
+        their event loop.
         """
 
     @abstractmethod
     def inspect_quickly(self, image: bytes, max_frames: int) -> ImageHeader | None:
-        """`inspect` within a small fixed amount of work (well under a millisecond whatever the
-        bytes), so that an event loop may call it; None when the image needs more work than
-        that (a file of countless segments, frames that must be walked): the caller then runs
-        `inspect` off its loop. Raises as `inspect` does for what it finds within its budget.
+        """`inspect` within a small fixed amount of work whatever the bytes, so that an event
+        loop may call it; None when the image needs more work than that (a file of countless
+        segments, frames that must be walked): the caller then runs `inspect` off its loop.
+        Raises as `inspect` does for what it finds within its budget.
         """
+
+
+def last_attempt(max_attempts: int) -> int:
+    """The most deliveries a queue makes of one message: one more than a worker's attempts.
+
+    A worker that receives a request's attempt `max_attempts + 1` records its failure
+    (AttemptsExhausted) instead of running it again; a message rejected or abandoned even then
+    (a worker that crashes on it every time) is dead-lettered by the queue.
+    """
+    return max_attempts + 1
 
 
 @dataclass(frozen=True)
@@ -82,7 +92,7 @@ class Delivery:
 
 @dataclass(frozen=True)
 class DeadLetter:
-    """A message the queue gave up on: delivered too often, or not a request it could read.
+    """A message the queue gave up on: attempted too often, or not a request it could read.
 
     `request_id` is None when the message does not even name a request. `failure` says why,
     in the words the request's client will read.
@@ -93,7 +103,9 @@ class DeadLetter:
     failure: Failure
 
 
-class Queue(Protocol):
+class Publisher(Protocol):
+    """The API's side of the queue."""
+
     @abstractmethod
     async def publish(self, request: InferenceRequest) -> None:
         """Return only once the request is safely enqueued (persisted and confirmed).
@@ -103,12 +115,22 @@ class Queue(Protocol):
         """
 
     @abstractmethod
+    async def ping(self) -> None:
+        """Return if the queue can take work now, else raise QueueUnavailable."""
+
+
+class Consumer(Protocol):
+    """The worker's side of the queue."""
+
+    @abstractmethod
     async def receive(self, max_count: int, fill_wait: float, idle_wait: float) -> list[Delivery]:
         """Up to `max_count` deliveries, oldest first.
 
         Waits up to `idle_wait` seconds for a first delivery (returning [] if none comes), then
         up to `fill_wait` seconds more for the batch to fill. Each delivery stays invisible to
-        other consumers until it is acknowledged or rejected.
+        other consumers until it is acknowledged or rejected. A message is delivered at most
+        `last_attempt(max_attempts)` times; one that cannot be read as a request is never
+        delivered (it is dead-lettered).
         """
 
     @abstractmethod
@@ -117,28 +139,29 @@ class Queue(Protocol):
 
     @abstractmethod
     async def reject(self, delivery: Delivery, requeue: bool) -> None:
-        """Give the delivery back: delivered again (attempt + 1) if `requeue`, else dead-lettered."""
+        """Give the delivery back: delivered again (attempt + 1) if `requeue` and attempts
+        remain, else dead-lettered."""
+
+    @abstractmethod
+    async def close(self) -> None:
+        """Stop consuming: every delivery not yet acknowledged will come again."""
+
+
+class DeadLetters(Protocol):
+    """The dead-letter loop's side of the queue."""
 
     @abstractmethod
     async def receive_dead_letters(self, max_count: int, wait: float) -> list[DeadLetter]:
         """Up to `max_count` dead letters, waiting up to `wait` seconds for a first one.
 
-        A message is dead-lettered when it is rejected without requeue, delivered more often
-        than the queue's delivery limit, or cannot be read as a request (it is then never
-        delivered by `receive`). Each stays invisible to others until discarded.
+        A message is dead-lettered when it is rejected without requeue, rejected or abandoned
+        on its last attempt, or cannot be read as a request. Each stays invisible to others
+        until released.
         """
 
     @abstractmethod
     async def release_dead_letter(self, letter: DeadLetter, requeue: bool) -> None:
         """Forget the dead letter for good, or (`requeue`) give it back to be received again."""
-
-    @abstractmethod
-    async def close(self) -> None:
-        """Stop consuming: every delivery and dead letter not yet acknowledged will come again."""
-
-    @abstractmethod
-    async def ping(self) -> None:
-        """Return if the queue can take work now, else raise QueueUnavailable."""
 
 
 class ResultStore(Protocol):
@@ -151,32 +174,26 @@ class ResultStore(Protocol):
         """The record, or raise UnknownRequest if there is none or it expired."""
 
     @abstractmethod
-    async def transition(self, request_id: RequestId, transition: Transition) -> RequestRecord:
-        """Apply `transition` atomically with `RequestRecord.apply`'s rules; return the result.
-
-        Raises UnknownRequest for a missing record and InvalidTransition (carrying the current
-        record, which is left untouched) for a terminal one, so a redelivery never overwrites a
-        result. Every write renews the time-to-live.
-        """
-
-    @abstractmethod
-    async def transition_each(
+    async def transition(
         self, transitions: Sequence[tuple[RequestId, Transition]]
     ) -> list[RequestRecord | InvalidTransition | UnknownRequest]:
-        """`transition` for each pair, in one round trip where the store can (a worker's batch).
+        """Apply each transition with `RequestRecord.apply`'s rules, in one round trip where
+        the store can (a worker's batch is one call).
 
-        Per pair, in order: the record after it, or the InvalidTransition or UnknownRequest that
-        `transition` would raise. Each pair is atomic; an id appears at most once. StoreUnavailable
-        fails the whole call, after which some pairs may have been applied (transitions are
-        idempotent where it matters: a retried outcome finds its request terminal).
+        Per pair, in order: the record after it; InvalidTransition (carrying the current record,
+        which is left untouched) for a terminal one, so a redelivery never overwrites a result;
+        or UnknownRequest for a missing record. Each pair is atomic; an id appears at most once;
+        every write renews the time-to-live. StoreUnavailable fails the whole call, after which
+        some pairs may have been applied (transitions are idempotent where it matters: a retried
+        outcome finds its request terminal).
         """
 
     @abstractmethod
     async def wait_for_terminal(self, request_id: RequestId, timeout: float) -> RequestRecord:
         """The record once it is terminal, or as it stands after `timeout` seconds.
 
-        Returns promptly (well within 50 ms) after a terminal transition, whoever applied it.
-        Raises UnknownRequest if there is no record.
+        Returns promptly (well within 50 ms) after a terminal transition, whoever applied it,
+        and wakes no waiter of another request. Raises UnknownRequest if there is no record.
         """
 
     @abstractmethod

@@ -22,7 +22,10 @@ def stub_classifier() -> StubClassifier:
 @pytest.fixture
 def container(stub_classifier: StubClassifier) -> Iterator[Container]:
     container = create_container(Settings(mode="embedded"))
-    with container.classifier.override(providers.Object(stub_classifier)):
+    with (
+        container.classifier.override(providers.Object(stub_classifier)),
+        container.model_info.override(providers.Object(stub_classifier.model)),
+    ):
         yield container
 
 

@@ -30,7 +30,13 @@ from inference.domain import (
     RequestRecord,
     Transition,
 )
-from inference.errors import InvalidImage, QueueUnavailable, StoreUnavailable
+from inference.errors import (
+    InvalidImage,
+    InvalidTransition,
+    QueueUnavailable,
+    StoreUnavailable,
+    UnknownRequest,
+)
 from inference.media import sniff_media_type
 from inference.ports import Classifier, Delivery, ImageInspector
 
@@ -100,7 +106,7 @@ class StubClassifier(Classifier):
         self._check_length(scores)
         ranked = sorted(zip(self._labels, scores, strict=True), key=lambda pair: pair[1], reverse=True)
         return Prediction(
-            top_k=tuple(LabelScore(label, float(score)) for label, score in ranked[: request.top_k]),
+            scores=tuple(LabelScore(label, float(score)) for label, score in ranked[: request.top_k]),
             model_name=self._model.name,
             model_version=self._model.version,
         )
@@ -134,8 +140,8 @@ class StubImageInspector(ImageInspector):
 class FailingQueue(MemoryQueue):
     """A MemoryQueue whose every method raises QueueUnavailable while `down` is set."""
 
-    def __init__(self, *, down: bool = False, max_length: int = 10_000, delivery_limit: int = 5) -> None:
-        super().__init__(max_length=max_length, delivery_limit=delivery_limit)
+    def __init__(self, *, down: bool = False, max_length: int = 10_000, max_attempts: int = 4) -> None:
+        super().__init__(max_length=max_length, max_bytes=1 << 30, max_attempts=max_attempts)
         self.down = down
 
     def _check(self) -> None:
@@ -178,9 +184,9 @@ class FailingResultStore(MemoryResultStore):
         self, *, down: bool = False, ttl: float = 3600.0, clock: Callable[[], float] | None = None
     ) -> None:
         if clock is None:
-            super().__init__(ttl=ttl)
+            super().__init__(ttl=ttl, max_records=100_000)
         else:
-            super().__init__(ttl=ttl, clock=clock)
+            super().__init__(ttl=ttl, max_records=100_000, clock=clock)
         self.down = down
         self.added_ids: list[RequestId] = []
 
@@ -199,9 +205,11 @@ class FailingResultStore(MemoryResultStore):
         self._check()
         return await super().get(request_id)
 
-    async def transition(self, request_id: RequestId, transition: Transition) -> RequestRecord:
+    async def transition(
+        self, transitions: Sequence[tuple[RequestId, Transition]]
+    ) -> list[RequestRecord | InvalidTransition | UnknownRequest]:
         self._check()
-        return await super().transition(request_id, transition)
+        return await super().transition(transitions)
 
     async def wait_for_terminal(self, request_id: RequestId, timeout: float) -> RequestRecord:
         self._check()

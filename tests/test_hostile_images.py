@@ -24,7 +24,7 @@ from entrypoints.embedded import create_embedded_app
 from entrypoints.settings import DEMO_MANIFEST, ApiSettings, Settings
 from inference.domain import Failure, InferenceRequest, ModelInfo, Prediction
 from inference.ports import Classifier
-from tests.adapters.checkpoints import decoder_for
+from tests.adapters.checkpoints import decoder_for, runtime
 from tests.images import (
     PNG_SIGNATURE,
     animated,
@@ -92,7 +92,7 @@ def test_the_configured_limits_refuse_before_anything_is_queued() -> None:
 
     _assert_refused(*_submit(client, encode(Image.new("RGB", (40, 26)), "PNG")), "image_too_large")
     _assert_refused(*_submit(client, animated("WEBP", 3)), "too_many_frames")
-    assert isinstance(queue := container.queue(), MemoryQueue) and queue.depth == 0
+    assert isinstance(queue := container.consumer(), MemoryQueue) and queue.depth == 0
     assert _submit(client, small)[0] == 202
     assert _submit(client, animated("WEBP", 2))[0] == 202
 
@@ -142,7 +142,7 @@ class RecordingClassifier(Classifier):
 
 @pytest.fixture(scope="module")
 def demo_classifier() -> TimmClassifier:
-    return TimmClassifier(demo := load_manifest(DEMO_MANIFEST), decoder_for(demo))
+    return TimmClassifier(demo := load_manifest(DEMO_MANIFEST), decoder_for(demo), compile=False, **runtime())
 
 
 def _demo_container(classifier: Classifier) -> Container:

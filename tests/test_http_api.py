@@ -8,10 +8,10 @@ import pytest
 from dependency_injector import providers
 from fastapi.testclient import TestClient
 
-from adapters.memory import MemoryResultStore
 from entrypoints.container import Container, create_container
 from entrypoints.embedded import create_embedded_app
 from entrypoints.settings import ApiSettings, QueueSettings, Settings
+from tests.queues import memory_store
 from tests.stubs import (
     FailingQueue,
     FailingResultStore,
@@ -177,7 +177,7 @@ def test_an_unavailable_queue_gets_503_with_retry_after_and_leaves_no_record() -
     container = create_container(Settings(mode="embedded"))
     store = FailingResultStore()
     with (
-        container.queue.override(providers.Object(FailingQueue(down=True))),
+        container.publisher.override(providers.Object(FailingQueue(down=True))),
         container.store.override(providers.Object(store)),
     ):
         client = TestClient(create_embedded_app(container))
@@ -210,7 +210,7 @@ def test_an_unknown_request_id_gets_404(client: TestClient) -> None:
 def test_a_request_whose_record_expired_gets_404() -> None:
     clock = FakeClock()
     container = create_container(Settings(mode="embedded"))
-    with container.store.override(providers.Object(MemoryResultStore(ttl=60, clock=clock))):
+    with container.store.override(providers.Object(memory_store(ttl=60, clock=clock))):
         client = TestClient(create_embedded_app(container))
         request_id = client.post(SUBMIT, files={"image": png_bytes()}).json()["request_id"]
         assert client.get(f"{SUBMIT}/{request_id}/results").status_code == 200

@@ -65,7 +65,7 @@ def test_a_stopping_worker_finishes_and_acknowledges_the_batch_in_hand() -> None
         worker.stop()
         await asyncio.wait_for(task, 10)
         statuses = [(await container.get_result()(r.request_id)).status for r in records]
-        return statuses, container.queue().depth
+        return statuses, container.consumer().depth
 
     loop = asyncio.new_event_loop()
     try:
@@ -86,7 +86,7 @@ def test_a_stopped_worker_leaves_unstarted_requests_queued_for_the_next_one() ->
         worker.stop()
         await worker.run()  # stops at once
         record = await container.submit_request()(png_bytes(), 1)
-        return container.queue().depth, (await container.get_result()(record.request_id)).status
+        return container.consumer().depth, (await container.get_result()(record.request_id)).status
 
     depth, status = asyncio.run(scenario())
 
@@ -98,7 +98,7 @@ def test_a_running_worker_marks_the_request_of_a_dead_letter_failed() -> None:
 
     async def scenario() -> RequestRecord:
         record = await container.submit_request()(png_bytes(), 1)
-        queue = container.queue()
+        queue = container.consumer()
         [delivery] = await queue.receive(max_count=1, fill_wait=0.0, idle_wait=1.0)
         await queue.reject(delivery, requeue=False)  # the queue gives up on it
         worker = create_worker_loop(container)

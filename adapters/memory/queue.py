@@ -9,32 +9,32 @@ from collections import deque
 from dataclasses import dataclass, replace
 
 from adapters.wakeup import WakeUp
-from inference import failures
-from inference.domain import InferenceRequest
-from inference.errors import Overloaded
-from inference.ports import DeadLetter, Delivery, Queue
+from inference.domain import Failure, InferenceRequest
+from inference.errors import AttemptsExhausted, Overloaded, Rejected
+from inference.ports import Consumer, DeadLetter, DeadLetters, Delivery, Publisher, last_attempt
 
 
 @dataclass
 class _Message:
     request: InferenceRequest
-    deliveries: int = 0
+    attempts: int = 0
 
 
-class MemoryQueue(Queue):
+class MemoryQueue(Publisher, Consumer, DeadLetters):
     """At most `max_length` messages and `max_bytes` of images (ready + unacknowledged); past
     either bound, publish is refused rather than dropping anything.
 
-    A message delivered `delivery_limit` times and rejected again is dead-lettered, like a
-    quorum queue's `x-delivery-limit`. Dead letters keep only the request's id, not its image,
-    so they are not bounded: each must reach a consumer that records the request's failure.
+    A message rejected on its last attempt (`last_attempt(max_attempts)`) is dead-lettered, as
+    a quorum queue's `x-delivery-limit` does. Dead letters keep only the request's id, not its
+    image, so they are not bounded: each must reach a consumer that records the request's
+    failure. One object plays every role of the queue: the embedded mode has one process.
     """
 
-    def __init__(self, max_length: int = 10_000, delivery_limit: int = 5, max_bytes: int = 1 << 30) -> None:
+    def __init__(self, max_length: int, max_bytes: int, max_attempts: int) -> None:
         self._max_length = max_length
         self._max_bytes = max_bytes
         self._bytes = 0
-        self._delivery_limit = delivery_limit
+        self._last_attempt = last_attempt(max_attempts)
         self._lock = threading.Lock()
         self._ready: deque[_Message] = deque()
         self._unacked: dict[str, _Message] = {}
@@ -66,10 +66,10 @@ class MemoryQueue(Queue):
         return []
 
     def _deliver(self, message: _Message) -> Delivery:
-        message.deliveries += 1
+        message.attempts += 1
         tag = str(next(self._tags))
         self._unacked[tag] = message
-        return Delivery(tag=tag, request=message.request, attempt=message.deliveries)
+        return Delivery(tag=tag, request=message.request, attempt=message.attempts)
 
     async def ack(self, delivery: Delivery) -> None:
         with self._lock:
@@ -82,13 +82,11 @@ class MemoryQueue(Queue):
             message = self._unacked.pop(delivery.tag, None)
             if message is None:
                 return
-            if requeue and message.deliveries < self._delivery_limit:
+            if requeue and message.attempts < self._last_attempt:
                 self._ready.appendleft(message)
             else:
                 self._bytes -= len(message.request.image)
-                failure = (
-                    failures.delivery_limit_exceeded(message.deliveries) if requeue else failures.rejected()
-                )
+                failure = Failure.of(AttemptsExhausted(message.attempts) if requeue else Rejected())
                 self._dead.append(DeadLetter(tag="", request_id=message.request.id, failure=failure))
             self._arrivals.fire()
 

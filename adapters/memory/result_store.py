@@ -18,12 +18,7 @@ class MemoryResultStore(ResultStore):
     Records are immutable values, so handing them out is as safe as copying them.
     """
 
-    def __init__(
-        self,
-        ttl: float = 3600.0,
-        max_records: int = 100_000,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
+    def __init__(self, ttl: float, max_records: int, clock: Callable[[], float] = time.monotonic) -> None:
         self._ttl = ttl
         self._max_records = max_records
         self._clock = clock
@@ -46,29 +41,27 @@ class MemoryResultStore(ResultStore):
         with self._lock:
             return self._require(request_id)
 
-    async def transition(self, request_id: RequestId, transition: Transition) -> RequestRecord:
-        with self._lock:
-            record = self._require(request_id).apply(transition)
-            self._write(record)
-            return record
-
-    async def transition_each(
+    async def transition(
         self, transitions: Sequence[tuple[RequestId, Transition]]
     ) -> list[RequestRecord | InvalidTransition | UnknownRequest]:
-        outcomes: list[RequestRecord | InvalidTransition | UnknownRequest] = []
-        for request_id, transition in transitions:
-            try:
-                outcomes.append(await self.transition(request_id, transition))
-            except (InvalidTransition, UnknownRequest) as refused:
-                outcomes.append(refused)
-        return outcomes
+        results: list[RequestRecord | InvalidTransition | UnknownRequest] = []
+        with self._lock:
+            for request_id, transition in transitions:
+                try:
+                    record = self._require(request_id).apply(transition)
+                except (InvalidTransition, UnknownRequest) as refused:
+                    results.append(refused)
+                    continue
+                self._write(record)
+                results.append(record)
+        return results
 
     async def wait_for_terminal(self, request_id: RequestId, timeout: float) -> RequestRecord:
         def terminal() -> RequestRecord | None:
             record = self._require(request_id)
             return record if record.status.is_terminal else None
 
-        found = await self._changes.wait_for(terminal, timeout)
+        found = await self._changes.wait_for(terminal, timeout, key=request_id)
         return found if found is not None else await self.get(request_id)
 
     async def delete(self, request_id: RequestId) -> None:
@@ -80,7 +73,7 @@ class MemoryResultStore(ResultStore):
 
     def _write(self, record: RequestRecord) -> None:
         self._records[record.request_id] = (record, self._clock() + self._ttl)
-        self._changes.fire()
+        self._changes.fire(record.request_id)
 
     def _live(self, request_id: RequestId) -> RequestRecord | None:
         entry = self._records.get(request_id)

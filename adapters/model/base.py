@@ -9,7 +9,7 @@ from __future__ import annotations
 import threading
 from abc import abstractmethod
 from collections.abc import Sequence
-from typing import Literal, Protocol
+from typing import Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -20,7 +20,6 @@ from inference.errors import ImageTooLarge, InvalidImage
 from inference.ports import Classifier
 
 Pixels = npt.NDArray[np.float32]
-Precision = Literal["fp32", "bf16", "fp16"]
 
 
 class BackendError(ValueError):
@@ -75,7 +74,7 @@ class ArrayClassifier(Classifier):
         row = 0
         for request, error in zip(batch, errors, strict=True):
             if error is None:
-                outcomes.append(self._top_k(probabilities[row], request.top_k))
+                outcomes.append(self._prediction(probabilities[row], request.top_k))
                 row += 1
             else:
                 code = ImageTooLarge.code if isinstance(error, ImageTooLarge) else InvalidImage.code
@@ -96,11 +95,11 @@ class ArrayClassifier(Classifier):
         size = self._manifest.input_size
         self.probabilities(np.zeros((1, 3, size, size), dtype=np.float32))
 
-    def _top_k(self, probabilities: Pixels, k: int) -> Prediction:
+    def _prediction(self, probabilities: Pixels, k: int) -> Prediction:
         labels = self._manifest.labels
         best = np.argsort(-probabilities, kind="stable")[: min(k, len(labels))]
         return Prediction(
-            top_k=tuple(LabelScore(labels[i], float(probabilities[i])) for i in best.tolist()),
+            scores=tuple(LabelScore(labels[i], float(probabilities[i])) for i in best.tolist()),
             model_name=self._manifest.name,
             model_version=self._manifest.version,
         )

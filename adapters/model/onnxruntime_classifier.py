@@ -9,10 +9,11 @@ import numpy as np
 import numpy.typing as npt
 import onnxruntime as ort
 
-from adapters.model.base import ArrayClassifier, BackendError, ImageDecoder, Pixels, Precision
+from adapters.model.base import ArrayClassifier, BackendError, ImageDecoder, Pixels
 from adapters.model.manifest import ModelManifest
 from adapters.model.onnx_export import INPUT_NAME, exported_onnx
 from adapters.model.threads import resolve_threads
+from inference.domain import Precision
 
 log = logging.getLogger(__name__)
 
@@ -29,9 +30,10 @@ class OnnxRuntimeClassifier(ArrayClassifier):
         manifest: ModelManifest,
         decoder: ImageDecoder,
         cache_dir: Path,
-        device: str = "cpu",
-        threads: int | None = None,
-        precision: Precision = "fp32",
+        *,
+        device: str,
+        threads: int | None,
+        precision: Precision,
     ) -> None:
         super().__init__(manifest, decoder)
         if precision != "fp32":

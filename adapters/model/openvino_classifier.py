@@ -12,10 +12,11 @@ import openvino as ov
 import openvino.properties as props
 import openvino.properties.hint as hints
 
-from adapters.model.base import ArrayClassifier, BackendError, ImageDecoder, Pixels, Precision
+from adapters.model.base import ArrayClassifier, BackendError, ImageDecoder, Pixels
 from adapters.model.manifest import ModelManifest
 from adapters.model.onnx_export import exported_onnx
 from adapters.model.threads import resolve_threads
+from inference.domain import Precision
 
 log = logging.getLogger(__name__)
 
@@ -30,9 +31,9 @@ class OpenVINOClassifier(ArrayClassifier):
     The precision is always set: left alone, OpenVINO silently runs bf16 on CPUs that have it,
     which is a different model than the one the manifest promised. With the latency hint one
     infer request runs the whole batch on every thread; with the throughput hint the CPUs are
-    split into streams, each with its own request, and a batch is split across them. Measured on
-    2 cores (bench/model.py, EfficientNet-B0 at 320 px): latency is 30-40 % faster for one image,
-    throughput 3-35 % faster for batches of 2 to 8, so "auto" compiles both and picks by size.
+    split into streams, each with its own request, and a batch is split across them. The first
+    wins for one image and the second for batches (the README's performance section has the
+    figures), so "auto" compiles both and picks by size.
     """
 
     def __init__(
@@ -40,9 +41,10 @@ class OpenVINOClassifier(ArrayClassifier):
         manifest: ModelManifest,
         decoder: ImageDecoder,
         cache_dir: Path,
-        device: str = "cpu",
-        threads: int | None = None,
-        precision: Precision = "fp32",
+        *,
+        device: str,
+        threads: int | None,
+        precision: Precision,
         hint: Hint = "auto",
     ) -> None:
         super().__init__(manifest, decoder)

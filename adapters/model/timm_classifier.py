@@ -9,10 +9,11 @@ import numpy as np
 import numpy.typing as npt
 import torch
 
-from adapters.model.base import ArrayClassifier, BackendError, ImageDecoder, Pixels, Precision
+from adapters.model.base import ArrayClassifier, BackendError, ImageDecoder, Pixels
 from adapters.model.manifest import ModelManifest
 from adapters.model.threads import resolve_threads
 from adapters.model.timm_model import build_model
+from inference.domain import Precision
 
 log = logging.getLogger(__name__)
 
@@ -30,10 +31,11 @@ class TimmClassifier(ArrayClassifier):
         self,
         manifest: ModelManifest,
         decoder: ImageDecoder,
-        device: str = "cpu",
-        threads: int | None = None,
-        precision: Precision = "fp32",
-        compile: bool = False,
+        *,
+        device: str,
+        threads: int | None,
+        precision: Precision,
+        compile: bool,
     ) -> None:
         super().__init__(manifest, decoder)
         self._device = torch.device(device)

@@ -1,5 +1,11 @@
-"""The queue on RabbitMQ, over pika: a durable quorum queue with confirms and dead letters."""
+"""The queue on RabbitMQ, over pika: a durable quorum queue with confirms and dead letters.
 
-from adapters.rabbitmq.queue import RabbitMQQueue
+The API publishes (`RabbitMQPublisher`); a worker consumes requests and dead letters
+(`RabbitMQConsumer`); both declare the same `QueueTopology`.
+"""
 
-__all__ = ["RabbitMQQueue"]
+from adapters.rabbitmq.consumer import RabbitMQConsumer
+from adapters.rabbitmq.publisher import RabbitMQPublisher
+from adapters.rabbitmq.topology import QueueTopology
+
+__all__ = ["QueueTopology", "RabbitMQConsumer", "RabbitMQPublisher"]

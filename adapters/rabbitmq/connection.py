@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
-import random
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future
@@ -24,6 +23,7 @@ import pika
 import pika.exceptions
 from pika.adapters.blocking_connection import BlockingConnection
 
+from inference.backoff import Backoff
 from inference.errors import QueueUnavailable
 
 log = logging.getLogger(__name__)
@@ -34,20 +34,33 @@ T = TypeVar("T")
 CONNECTION_ERRORS: tuple[type[BaseException], ...] = (pika.exceptions.AMQPError, OSError)
 
 
+def connection_parameters(url: str, timeout: float, client_name: str) -> pika.URLParameters:
+    """`url`'s parameters with every wait bounded by `timeout`: a frozen broker is an error."""
+    parameters = pika.URLParameters(url)
+    parameters.blocked_connection_timeout = timeout
+    parameters.socket_timeout = timeout
+    parameters.connection_attempts = 1
+    parameters.client_properties = {"connection_name": client_name}
+    return parameters
+
+
+def reconnect_backoff() -> Backoff:
+    """How often a lost connection is tried again: soon at first, every few seconds at most."""
+    return Backoff(first=0.2, maximum=5.0)
+
+
 class AmqpThread:
     def __init__(
         self,
         parameters: pika.ConnectionParameters,
         on_connect: Callable[[BlockingConnection], None],
         on_disconnect: Callable[[], None],
-        name: str = "amqp",
-        first_delay: float = 0.2,
-        max_delay: float = 5.0,
+        name: str,
     ) -> None:
         self._parameters = parameters
         self._on_connect = on_connect
         self._on_disconnect = on_disconnect
-        self._first_delay, self._max_delay = first_delay, max_delay
+        self._backoff = reconnect_backoff()
         self._lock = threading.Lock()
         self._connection: BlockingConnection | None = None
         self._pending: set[Future[Any]] = set()
@@ -111,19 +124,17 @@ class AmqpThread:
             future.set_result(result)
 
     def _run(self) -> None:
-        delay = self._first_delay
         while not self._stopping.is_set():
             try:
                 connection = pika.BlockingConnection(self._parameters)
             except CONNECTION_ERRORS as exc:
                 self._last_error = repr(exc)
+                delay = self._backoff.next()
                 log.warning("cannot reach the broker (%r); retrying in %.1f s", exc, delay)
-                self._stopping.wait(delay * random.uniform(0.8, 1.2))  # noqa: S311 - jitter, not secrets
-                delay = min(delay * 2, self._max_delay)
+                self._stopping.wait(delay)
                 continue
             try:
                 self._serve(connection)
-                delay = self._first_delay
             except CONNECTION_ERRORS as exc:
                 self._last_error = repr(exc)
                 log.warning("the broker connection was lost (%r); reconnecting", exc)
@@ -136,6 +147,7 @@ class AmqpThread:
         with self._lock:
             self._connection = connection
         self._connected.set()
+        self._backoff.reset()
         log.info("connected to the broker at %s:%s", self._parameters.host, self._parameters.port)
         while not self._stopping.is_set():
             connection.process_data_events(time_limit=1.0)

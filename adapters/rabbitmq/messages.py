@@ -12,18 +12,12 @@ from typing import Any
 
 import pika
 
-from inference import failures
-from inference.domain import Failure, InferenceRequest, RequestId
-from inference.errors import InferenceError
+from inference.domain import MAX_TOP_K, Failure, InferenceRequest, RequestId
+from inference.errors import AttemptsExhausted, InferenceError, MalformedMessage, Rejected
 from inference.media import sniff_media_type
 
 SCHEMA_VERSION = 1
 MESSAGE_TYPE = "inference.request"
-MAX_TOP_K = 1000
-
-
-class MalformedMessage(ValueError):
-    """The message is not a request this version can read."""
 
 
 def encode(request: InferenceRequest) -> tuple[bytes, pika.BasicProperties]:
@@ -74,25 +68,25 @@ def request_id_of(properties: pika.BasicProperties) -> RequestId | None:
         return None
 
 
-def dead_letter_failure(properties: pika.BasicProperties, body: bytes, attempts_at_limit: int) -> Failure:
+def dead_letter_failure(properties: pika.BasicProperties, body: bytes, last_attempt: int) -> Failure:
     """Why the broker dead-lettered this message, as its request's client should read it.
 
-    `attempts_at_limit`: how many deliveries the request queue makes before it dead-letters
-    (its `x-delivery-limit` + 1). The dead letter's own `x-delivery-count` counts deliveries
-    from the dead-letter queue, not the request's attempts.
+    `last_attempt`: the attempts the request queue makes before it dead-letters. The dead
+    letter's own `x-delivery-count` counts deliveries from the dead-letter queue, not the
+    request's attempts.
     """
     try:
         decode(properties, body)
     except MalformedMessage as exc:
-        return failures.malformed_message(str(exc))
+        return Failure.of(exc)
     deaths = (properties.headers or {}).get("x-death") or [{}]
     death = deaths[0] if isinstance(deaths, list) and isinstance(deaths[0], dict) else {}
     if death.get("reason") == "delivery_limit":
-        return failures.delivery_limit_exceeded(attempts_at_limit)
-    return failures.rejected()
+        return Failure.of(AttemptsExhausted(last_attempt))
+    return Failure.of(Rejected())
 
 
-def delivery_attempt(properties: pika.BasicProperties) -> int:
+def attempt_of(properties: pika.BasicProperties) -> int:
     """1 for a first delivery: quorum queues count earlier deliveries in `x-delivery-count`."""
     count = (properties.headers or {}).get("x-delivery-count")
     return count + 1 if isinstance(count, int) and count >= 0 else 1

@@ -1,268 +1,87 @@
-"""Publishing with pipelined publisher confirms, on a pika SelectConnection of its own thread.
+"""The API's side of the queue on RabbitMQ: the queues declared, requests published with confirms.
 
-A BlockingChannel in confirm mode waits for each message's confirm before it sends the next, so
-one connection publishes at most one message per broker round trip (a quorum queue confirms once
-its log is on disk: a few milliseconds). Here every publish goes out at once and its caller
-waits only for its own confirm, so many messages share each round trip and each disk write.
-
-The broker confirms by delivery tag, the channel's count of messages published; `multiple`
-confirms every tag up to the one named. A mandatory message that no queue takes is returned
-(basic.return) before it is confirmed, so a return marks its message as failed ahead of the
-ack. When the connection or channel drops, every unconfirmed publish fails with
-QueueUnavailable and the thread reconnects with backoff.
+Two connections: one declares the topology on every connect (so a broker that lost the queues
+gets them back) and tells `ping` whether the broker is there; the other publishes, pipelining
+its confirms (`confirming.AmqpPublisher`), opened by the first publish.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import itertools
 import logging
-import random
-import threading
-from collections import OrderedDict
-from dataclasses import dataclass
-from typing import Any
 
-import pika
-import pika.exceptions
-from pika.channel import Channel
+from pika.adapters.blocking_connection import BlockingChannel, BlockingConnection
 
-from adapters.rabbitmq.connection import CONNECTION_ERRORS
-from inference.errors import Overloaded, QueueUnavailable
+from adapters.rabbitmq.confirming import AmqpPublisher
+from adapters.rabbitmq.connection import AmqpThread, connection_parameters, reconnect_backoff
+from adapters.rabbitmq.messages import encode
+from adapters.rabbitmq.pending import UnroutableMessage
+from adapters.rabbitmq.topology import QueueTopology
+from inference.domain import InferenceRequest
+from inference.errors import QueueUnavailable
+from inference.ports import Publisher
 
 log = logging.getLogger(__name__)
 
 
-class UnroutableMessage(QueueUnavailable):
-    """No queue took the message: the queue it names does not exist (any more)."""
+class RabbitMQPublisher(Publisher):
+    def __init__(self, url: str, topology: QueueTopology, timeout: float, client_name: str) -> None:
+        """`timeout` bounds a publish's wait for its confirm and any other broker call."""
+        self._topology = topology
+        self._timeout = timeout
+        parameters = connection_parameters(url, timeout, client_name)
+        self._amqp = AmqpThread(parameters, self._on_connect, lambda: None, name=f"amqp-{topology.name}")
+        self._publisher = AmqpPublisher(parameters, f"amqp-publish-{topology.name}", reconnect_backoff())
+        self._declarer: BlockingChannel | None = None  # on the connection's thread only
 
+    def start(self, wait: float) -> None:
+        """Connect in the background (waiting up to `wait` s for it); retried until `shutdown`."""
+        self._amqp.start()
+        self._amqp.wait_connected(wait)
 
-class AmqpPublisher:
-    """`publish` may be called from any event loop in any thread; the connection lives on its own."""
+    def shutdown(self) -> None:
+        self._publisher.stop(self._timeout)
+        self._amqp.stop(self._timeout)
 
-    def __init__(
-        self,
-        parameters: pika.ConnectionParameters,
-        name: str = "amqp-publisher",
-        first_delay: float = 0.2,
-        max_delay: float = 5.0,
-    ) -> None:
-        self._parameters = parameters
-        self._first_delay, self._max_delay = first_delay, max_delay
-        self._lock = threading.Lock()
-        self._connection: pika.SelectConnection | None = None
-        self._channel: Channel | None = None
-        self._ready = threading.Event()
-        self._stopping = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
-        self._started = False
-        self._last_error = "not connected yet"
-        self._outbox: list[_Message] = []  # handed to the thread, not yet sent (under the lock)
-        # On the connection's thread only:
-        self._unconfirmed: OrderedDict[int, _Message] = OrderedDict()
-        self._returned: set[str] = set()
-        self._published = 0  # this channel's delivery tags so far
-        self._opened = False  # whether the current connection got as far as a channel
-        self._ever_ready = False
+    async def publish(self, request: InferenceRequest) -> None:
+        body, properties = encode(request)
+        if not self._publisher.connected:
+            await self.ping()
+            self._publisher.start()
+            if not self._publisher.ever_connected:  # the first publishes give it time to connect
+                await asyncio.to_thread(self._publisher.wait_connected, self._timeout)
+        try:
+            await asyncio.wait_for(
+                self._publisher.publish(self._topology.name, body, properties), self._timeout
+            )
+        except UnroutableMessage:
+            log.warning("the queue %s did not exist; declaring it again", self._topology.name)
+            await self._declare_again()  # ready for the client's retry
+            raise
+        except TimeoutError as exc:
+            raise QueueUnavailable(
+                f"the broker did not confirm the message within {self._timeout:g} s"
+            ) from exc
 
-    def start(self) -> bool:
-        """Start connecting (True), unless started already (False)."""
-        with self._lock:
-            if self._started:
-                return False
-            self._started = True
-        self._thread.start()
-        return True
+    async def ping(self) -> None:
+        if not self._amqp.connected:
+            raise QueueUnavailable(f"the broker is unreachable: {self._amqp.last_error}")
 
-    def wait_connected(self, timeout: float) -> bool:
-        return self._ready.wait(timeout)
-
-    @property
-    def connected(self) -> bool:
-        return self._ready.is_set()
-
-    @property
-    def ever_connected(self) -> bool:
-        """Whether a connection has been ready once: until then, callers may wait for the first."""
-        return self._ever_ready
-
-    def stop(self, timeout: float = 10.0) -> None:
-        self._stopping.set()
-        with self._lock:
-            if self._connection is not None:
-                self._connection.ioloop.add_callback_threadsafe(self._close)
-        if self._started:
-            self._thread.join(timeout)
-
-    def publish(self, queue: str, body: bytes, properties: pika.BasicProperties) -> asyncio.Future[None]:
-        """Send at once; the future (of the running loop) completes when the broker confirms.
-
-        It fails with Overloaded when the broker refuses the message (the queue is full), with
-        UnroutableMessage when the queue does not exist, and with QueueUnavailable when the
-        connection is lost first. Messages published together go out in one wake-up of the
-        connection's thread, and their confirms come back to each loop in one call.
-        """
-        loop = asyncio.get_running_loop()
-        message = _Message(queue, body, properties, loop, loop.create_future())
-        with self._lock:
-            if self._connection is None or not self._ready.is_set():
-                message.future.set_exception(
-                    QueueUnavailable(f"the broker is unreachable: {self._last_error}")
-                )
-                return message.future
-            self._outbox.append(message)
-            if len(self._outbox) == 1:
-                self._connection.ioloop.add_callback_threadsafe(self._send_outbox)
-        return message.future
+    async def _declare_again(self) -> None:
+        future = self._amqp.call(self._declare)
+        try:
+            await asyncio.wait_for(asyncio.wrap_future(future), self._timeout)
+        except TimeoutError as exc:
+            raise QueueUnavailable(
+                f"the broker did not declare the queue within {self._timeout:g} s"
+            ) from exc
 
     # --- on the connection's thread ---
 
-    def _run(self) -> None:
-        delay = self._first_delay
-        while not self._stopping.is_set():
-            connection = pika.SelectConnection(
-                self._parameters,
-                on_open_callback=self._on_connection_open,
-                on_open_error_callback=self._on_connection_error,
-                on_close_callback=self._on_connection_closed,
-            )
-            with self._lock:
-                self._connection, self._opened = connection, False
-                if self._stopping.is_set():  # stop() came before there was a connection to close
-                    connection.ioloop.add_callback_threadsafe(self._close)
-            connection.ioloop.start()  # until _on_connection_error/_closed stops it
-            with self._lock:
-                self._connection = None
-                unsent, self._outbox = self._outbox, []
-            connection.ioloop.close()
-            self._fail(unsent, f"the broker connection was lost: {self._last_error}")
-            if self._stopping.is_set():
-                break
-            delay = self._first_delay if self._opened else min(delay * 2, self._max_delay)
-            log.warning("publisher: reconnecting to the broker in %.1f s (%s)", delay, self._last_error)
-            self._stopping.wait(delay * random.uniform(0.8, 1.2))  # noqa: S311 - jitter, not secrets
+    def _on_connect(self, connection: BlockingConnection) -> None:
+        self._declarer = connection.channel()
+        self._topology.declare(self._declarer)
 
-    def _on_connection_open(self, connection: pika.SelectConnection) -> None:
-        connection.channel(on_open_callback=self._on_channel_open)
-
-    def _on_channel_open(self, channel: Channel) -> None:
-        self._channel, self._published, self._opened = channel, 0, True
-        channel.add_on_close_callback(self._on_channel_closed)
-        channel.add_on_return_callback(self._on_return)
-        channel.confirm_delivery(ack_nack_callback=self._on_confirm, callback=self._on_confirm_mode)
-
-    def _on_confirm_mode(self, _: Any) -> None:
-        self._ever_ready = True
-        self._ready.set()
-
-    def _on_connection_error(self, connection: pika.SelectConnection, error: BaseException | str) -> None:
-        self._last_error = repr(error)
-        connection.ioloop.stop()
-
-    def _on_connection_closed(self, connection: pika.SelectConnection, reason: BaseException) -> None:
-        self._ready.clear()
-        self._channel = None
-        if not self._stopping.is_set():
-            self._last_error = repr(reason)
-        connection.ioloop.stop()
-
-    def _on_channel_closed(self, channel: Channel, reason: BaseException) -> None:
-        # A channel closed by the broker takes its confirms with it: start afresh.
-        self._ready.clear()
-        self._last_error = repr(reason)
-        self._channel = None
-        with self._lock:
-            connection = self._connection
-        if connection is not None and connection.is_open:
-            connection.close()
-
-    def _close(self) -> None:
-        with self._lock:
-            connection = self._connection
-        if connection is not None and connection.is_open:
-            connection.close()
-        elif connection is not None and not connection.is_closing:
-            connection.ioloop.stop()
-
-    def _send_outbox(self) -> None:
-        with self._lock:
-            outbox, self._outbox = self._outbox, []
-        if self._channel is None or not self._channel.is_open:
-            self._fail(outbox, f"the broker is unreachable: {self._last_error}")
-            return
-        for index, message in enumerate(outbox):
-            try:
-                self._channel.basic_publish(
-                    "", message.queue, message.body, message.properties, mandatory=True
-                )
-            except CONNECTION_ERRORS as exc:
-                self._fail(outbox[index:], f"the broker connection failed: {exc!r}")
-                return
-            self._published += 1
-            self._unconfirmed[self._published] = message
-
-    def _on_return(
-        self, channel: Channel, method: Any, properties: pika.BasicProperties, body: bytes
-    ) -> None:
-        if properties.message_id is not None:
-            self._returned.add(properties.message_id)
-
-    def _on_confirm(self, frame: Any) -> None:
-        method = frame.method
-        acked = isinstance(method, pika.spec.Basic.Ack)
-        tags = [method.delivery_tag]
-        if method.multiple:
-            tags = list(itertools.takewhile(lambda tag: tag <= method.delivery_tag, self._unconfirmed))
-        outcomes: list[tuple[_Message, BaseException | None]] = []
-        for tag in tags:
-            message = self._unconfirmed.pop(tag, None)
-            if message is None:
-                continue
-            if message.properties.message_id in self._returned:
-                self._returned.discard(message.properties.message_id)
-                error: BaseException | None = UnroutableMessage(
-                    f"the queue {message.queue} did not exist; try again"
-                )
-            elif acked:
-                error = None
-            else:
-                error = Overloaded(f"the queue {message.queue} is full; try again later")
-            outcomes.append((message, error))
-        _hand_back(outcomes)
-
-    def _fail(self, unsent: list[_Message], why: str) -> None:
-        """Fail what was never sent, and everything unconfirmed (sent, perhaps enqueued: the
-        client is told to retry, and a duplicate is harmless)."""
-        unconfirmed, self._unconfirmed = self._unconfirmed, OrderedDict()
-        self._returned.clear()
-        _hand_back([(message, QueueUnavailable(why)) for message in [*unsent, *unconfirmed.values()]])
-
-
-@dataclass(frozen=True)
-class _Message:
-    queue: str
-    body: bytes
-    properties: pika.BasicProperties
-    loop: asyncio.AbstractEventLoop
-    future: asyncio.Future[None]
-
-
-def _hand_back(outcomes: list[tuple[_Message, BaseException | None]]) -> None:
-    """Complete each message's future on its own loop, with one call per loop."""
-    by_loop: dict[asyncio.AbstractEventLoop, list[tuple[_Message, BaseException | None]]] = {}
-    for message, error in outcomes:
-        by_loop.setdefault(message.loop, []).append((message, error))
-    for loop, batch in by_loop.items():
-        with contextlib.suppress(RuntimeError):  # that loop has closed: nobody is waiting
-            loop.call_soon_threadsafe(_complete, batch)
-
-
-def _complete(outcomes: list[tuple[_Message, BaseException | None]]) -> None:
-    for message, error in outcomes:
-        if message.future.done():  # its caller gave up waiting
-            continue
-        if error is None:
-            message.future.set_result(None)
-        else:
-            message.future.set_exception(error)
+    def _declare(self) -> None:
+        if self._declarer is not None:
+            self._topology.declare(self._declarer)

@@ -14,18 +14,24 @@ from typing import Any
 import pika.exceptions
 from pika.adapters.blocking_connection import BlockingChannel
 
+from inference.ports import last_attempt
+
 log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class QueueTopology:
     """`name`: a durable quorum queue of requests, bounded in length (and bytes) and in
-    deliveries per message; what it gives up on goes to `dead_name`."""
+    attempts per message; what it gives up on goes to `dead_name`."""
 
     name: str
     max_length: int
     max_bytes: int | None
-    delivery_limit: int
+    max_attempts: int
+
+    @property
+    def last_attempt(self) -> int:
+        return last_attempt(self.max_attempts)
 
     @property
     def dead_name(self) -> str:
@@ -35,9 +41,9 @@ class QueueTopology:
     def arguments(self) -> dict[str, Any]:
         arguments: dict[str, Any] = {
             "x-queue-type": "quorum",
-            # Quorum queues count this limit in redeliveries: one less makes `delivery_limit` the
-            # most deliveries a message gets, as the Queue port (and the memory queue) mean it.
-            "x-delivery-limit": max(self.delivery_limit - 1, 0),
+            # The one place attempts become the broker's counting: quorum queues count this
+            # limit in redeliveries, so a message gets at most `last_attempt` deliveries.
+            "x-delivery-limit": self.last_attempt - 1,
             # A full queue refuses new work (the API answers 429) rather than dropping old work.
             # Quorum queues refuse only once *over* x-max-length: one less holds `max_length`.
             "x-overflow": "reject-publish",

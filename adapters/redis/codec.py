@@ -32,7 +32,8 @@ def encode_record(record: RequestRecord) -> bytes:
         "prediction": None
         if prediction is None
         else {
-            "top_k": [{"label": s.label, "score": s.score} for s in prediction.top_k],
+            # The prediction's scores, under the key the README documents for this format.
+            "top_k": [{"label": s.label, "score": s.score} for s in prediction.scores],
             "model_name": prediction.model_name,
             "model_version": prediction.model_version,
         },
@@ -67,7 +68,7 @@ def _decode(document: dict[str, Any]) -> RequestRecord:
         prediction=None
         if prediction is None
         else Prediction(
-            top_k=tuple(LabelScore(str(s["label"]), float(s["score"])) for s in prediction["top_k"]),
+            scores=tuple(LabelScore(str(s["label"]), float(s["score"])) for s in prediction["top_k"]),
             model_name=str(prediction["model_name"]),
             model_version=str(prediction["model_version"]),
         ),

@@ -1,10 +1,10 @@
 """redis.asyncio plumbing for the result store: a client per event loop, and one subscriber per
 loop that hears every request's completion.
 
-A long-poll used to subscribe on a connection of its own, so each waiting client held a Redis
-connection for up to 30 s: a hundred waiters exhausted redis-py's pool (100 connections by
-default), and every other call then failed with "Too many connections". Now one connection per
-loop holds a pattern subscription to all completion channels, and waiters register locally.
+A subscription per long-poll would hold a Redis connection per waiting client: a hundred waiters
+would exhaust redis-py's pool, and every other call would then fail with "Too many
+connections". So one connection per loop holds a pattern subscription to all completion
+channels, and waiters register locally.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from inference.backoff import Backoff
 from inference.errors import StoreUnavailable
 
 log = logging.getLogger(__name__)
@@ -77,7 +78,7 @@ class Completions:
                 await self._task
 
     async def _subscribe_for_good(self) -> None:
-        delay = 0.05
+        backoff = Backoff(first=0.05, maximum=max(self._timeout, 0.05))
         while True:
             pubsub = self._client.pubsub()
             try:
@@ -85,7 +86,8 @@ class Completions:
                 confirmation = await pubsub.get_message(timeout=self._timeout)
                 if confirmation is None or confirmation["type"] != "psubscribe":
                     raise TimeoutError(f"no confirmation within {self._timeout} s")
-                self._failure, delay = None, 0.05
+                self._failure = None
+                backoff.reset()
                 self._subscribed.set()
                 self._attempted.set()
                 while True:
@@ -101,9 +103,8 @@ class Completions:
                 self._subscribed.clear()
                 # Shielded, and without I/O (it drops the connection): a cancel cannot leak it.
                 await asyncio.shield(pubsub.aclose())  # type: ignore[no-untyped-call]
-            await asyncio.sleep(delay)
+            await asyncio.sleep(backoff.next())
             self._attempted.clear()
-            delay = min(delay * 2, self._timeout)
 
     def _wake(self, channel: bytes | str) -> None:
         name = channel.decode() if isinstance(channel, bytes) else channel

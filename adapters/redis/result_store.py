@@ -38,8 +38,8 @@ class RedisResultStore(ResultStore):
         self,
         url: str,
         ttl: float,
-        key_prefix: str = "inference:",
-        timeout: float = 2.0,
+        key_prefix: str,
+        timeout: float,
         max_connections: int = 64,
     ) -> None:
         self._ttl_ms = max(1, round(ttl * 1000))
@@ -81,13 +81,7 @@ class RedisResultStore(ResultStore):
         async with self._reaching_redis("get"):
             return await self._read(await self._clients.client(), request_id)
 
-    async def transition(self, request_id: RequestId, transition: Transition) -> RequestRecord:
-        (outcome,) = await self.transition_each([(request_id, transition)])
-        if isinstance(outcome, RequestRecord):
-            return outcome
-        raise outcome
-
-    async def transition_each(
+    async def transition(
         self, transitions: Sequence[tuple[RequestId, Transition]]
     ) -> list[RequestRecord | InvalidTransition | UnknownRequest]:
         # Optimistic locking keeps the rules in one place, RequestRecord.apply: a Lua script
@@ -137,7 +131,7 @@ class RedisResultStore(ResultStore):
         """The record once terminal, or as it stands after `timeout` (see the port).
 
         Registers to hear the request's completion first (on this loop's one subscription, see
-        `redis_connections`) and reads the record second, so a transition between the two cannot
+        `connections`) and reads the record second, so a transition between the two cannot
         be missed. Then it waits in slices of at most `timeout / 2` of the store's `timeout` and
         reads the record again after each: the read notices a Redis that froze (StoreUnavailable,
         where listening alone would hear nothing until the long-poll's end), and catches a

@@ -36,7 +36,7 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        await start_adapters(container)
+        await start_adapters(container, "api")
         try:
             async with AsyncExitStack() as stack:
                 for hook in lifespan_hooks:
@@ -57,7 +57,7 @@ def create_app(
     )
     app.state.container = container
     app.state.readiness_checks = {
-        "queue": _ping(lambda: container.queue().ping()),
+        "queue": _ping(lambda: container.publisher().ping()),
         "store": _ping(lambda: container.store().ping()),
         **(extra_checks or {}),
     }

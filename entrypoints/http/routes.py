@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse
 from entrypoints.container import Container
 from entrypoints.http.schemas import Accepted, ErrorBody, Health, ModelBody, Readiness, RequestView
 from entrypoints.http.uploads import OPENAPI_REQUEST_BODY, read_image
-from inference.domain import RequestId
+from inference.domain import MAX_TOP_K, RequestId
 
 MAX_WAIT_SECONDS = 30.0
 REQUEST_ID_PATTERN = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
@@ -55,7 +55,7 @@ async def submit(
     request: Request,
     response: Response,
     # Declared as a plain integer (not integer-or-null): a query parameter cannot be null.
-    top_k: int = Query(None, ge=1, le=1000, description="Labels to return (default 5)."),
+    top_k: int = Query(None, ge=1, le=MAX_TOP_K, description="Labels to return (default 5)."),
 ) -> Accepted:
     """Send the image as multipart/form-data (field `image`) or as the raw body with an image/*
     Content-Type. Answers at once with the request's id; read the result at `results_url`."""

@@ -70,7 +70,7 @@ class RequestView(BaseModel):
             else ResultBody(
                 label=prediction.label,
                 score=prediction.score,
-                top_k=[LabelScoreBody(label=s.label, score=s.score) for s in prediction.top_k],
+                top_k=[LabelScoreBody(label=s.label, score=s.score) for s in prediction.scores],
                 model=ModelRef(name=prediction.model_name, version=prediction.model_version),
             ),
             error=None if failure is None else FailureBody(code=failure.code, message=failure.message),

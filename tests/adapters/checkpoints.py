@@ -13,6 +13,7 @@ from safetensors.torch import save_file
 from adapters.images import BatchDecoder
 from adapters.model import ModelManifest
 from entrypoints.container import make_decoder
+from entrypoints.settings import ModelSettings
 from tests.images import MAX_PIXELS
 
 ARCHITECTURE = "tinynet_e"  # EfficientNet family, 1280 features, quick to build
@@ -94,3 +95,9 @@ def reference_style_checkpoint(directory: Path, head_in_features: int = FEATURES
 def decoder_for(manifest: ModelManifest, max_pixels: int = MAX_PIXELS, threads: int = 1) -> BatchDecoder:
     """The decoder the container gives a backend for `manifest`, at the settings' pixel limit."""
     return make_decoder(manifest, max_pixels=max_pixels, threads=threads)
+
+
+def runtime(**overrides: Any) -> dict[str, Any]:
+    """A backend's device, threads and precision as the settings default them, with overrides."""
+    defaults = ModelSettings().model_dump(include={"device", "threads", "precision"})
+    return defaults | overrides

@@ -29,7 +29,7 @@ from demo.shapes import draw, iter_dataset
 from entrypoints.container import create_container
 from entrypoints.settings import DEMO_MANIFEST, Settings
 from inference.domain import Failure, Prediction
-from tests.adapters.checkpoints import LABELS, decoder_for, reference_style_checkpoint
+from tests.adapters.checkpoints import LABELS, decoder_for, reference_style_checkpoint, runtime
 from tests.stubs import a_request
 
 HELDOUT_SEED = 1
@@ -41,26 +41,36 @@ OPENVINO_BF16 = "BF16" in ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITI
 Build = Callable[[ModelManifest, Path], ArrayClassifier]
 
 BACKENDS: dict[str, Build] = {
-    "torch fp32": lambda manifest, cache: TimmClassifier(manifest, decoder_for(manifest)),
-    "torch.compile fp32": lambda manifest, cache: TimmClassifier(
-        manifest, decoder_for(manifest), compile=True
+    "torch fp32": lambda manifest, cache: TimmClassifier(
+        manifest, decoder_for(manifest), compile=False, **runtime()
     ),
-    "onnxruntime fp32": lambda manifest, cache: OnnxRuntimeClassifier(manifest, decoder_for(manifest), cache),
-    "openvino fp32": lambda manifest, cache: OpenVINOClassifier(manifest, decoder_for(manifest), cache),
+    "torch.compile fp32": lambda manifest, cache: TimmClassifier(
+        manifest, decoder_for(manifest), compile=True, **runtime()
+    ),
+    "onnxruntime fp32": lambda manifest, cache: OnnxRuntimeClassifier(
+        manifest, decoder_for(manifest), cache, **runtime()
+    ),
+    "openvino fp32": lambda manifest, cache: OpenVINOClassifier(
+        manifest, decoder_for(manifest), cache, **runtime()
+    ),
     "openvino fp32, latency hint only": lambda manifest, cache: OpenVINOClassifier(
-        manifest, decoder_for(manifest), cache, hint="latency"
+        manifest, decoder_for(manifest), cache, hint="latency", **runtime()
     ),
     "openvino fp32, throughput hint only": lambda manifest, cache: OpenVINOClassifier(
-        manifest, decoder_for(manifest), cache, hint="throughput"
+        manifest, decoder_for(manifest), cache, hint="throughput", **runtime()
     ),
 }
 BF16_BACKENDS: dict[str, tuple[Build, bool]] = {
     "torch bf16": (
-        lambda manifest, cache: TimmClassifier(manifest, decoder_for(manifest), precision="bf16"),
+        lambda manifest, cache: TimmClassifier(
+            manifest, decoder_for(manifest), compile=False, **runtime(precision="bf16")
+        ),
         TORCH_BF16,
     ),
     "openvino bf16": (
-        lambda manifest, cache: OpenVINOClassifier(manifest, decoder_for(manifest), cache, precision="bf16"),
+        lambda manifest, cache: OpenVINOClassifier(
+            manifest, decoder_for(manifest), cache, **runtime(precision="bf16")
+        ),
         OPENVINO_BF16,
     ),
 }
@@ -159,9 +169,9 @@ def test_an_onnx_backend_fails_bad_images_alone_and_classifies_their_batch_mates
 ) -> None:
     limit = 200 * 150
     classifier: ArrayClassifier = (
-        OnnxRuntimeClassifier(demo, decoder_for(demo, max_pixels=limit), onnx_cache)
+        OnnxRuntimeClassifier(demo, decoder_for(demo, max_pixels=limit), onnx_cache, **runtime())
         if backend == "onnxruntime"
-        else OpenVINOClassifier(demo, decoder_for(demo, max_pixels=limit), onnx_cache)
+        else OpenVINOClassifier(demo, decoder_for(demo, max_pixels=limit), onnx_cache, **runtime())
     )
     batch = [_drawn("red square"), _drawn("red square")[:80], _png((300, 300)), _drawn("blue circle")]
 
@@ -175,7 +185,7 @@ def test_an_onnx_backend_fails_bad_images_alone_and_classifies_their_batch_mates
     first, last = outcomes[0], outcomes[3]
     assert isinstance(first, Prediction) and isinstance(last, Prediction)
     assert (first.label, last.label) == ("red square", "blue circle")
-    assert len(first.top_k) == 2 and first.top_k[0].score >= first.top_k[1].score
+    assert len(first.scores) == 2 and first.scores[0].score >= first.scores[1].score
 
 
 @pytest.mark.slow
@@ -196,22 +206,25 @@ def test_a_head_ending_in_softmax_is_exported_and_not_softmaxed_twice(backend: s
     ("build", "message"),
     [
         (
-            lambda m, cache: OnnxRuntimeClassifier(m, decoder_for(m), cache, precision="bf16"),
+            lambda m, cache: OnnxRuntimeClassifier(m, decoder_for(m), cache, **runtime(precision="bf16")),
             "onnxruntime runs fp32 only; for bf16 use backend torch or openvino",
         ),
         (
-            lambda m, cache: OnnxRuntimeClassifier(m, decoder_for(m), cache, precision="fp16"),
+            lambda m, cache: OnnxRuntimeClassifier(m, decoder_for(m), cache, **runtime(precision="fp16")),
             "onnxruntime runs fp32 only; for fp16 use backend torch on a cuda device",
         ),
         (
-            lambda m, cache: OpenVINOClassifier(m, decoder_for(m), cache, precision="fp16"),
+            lambda m, cache: OpenVINOClassifier(m, decoder_for(m), cache, **runtime(precision="fp16")),
             "fp16 needs backend torch on a cuda",
         ),
         (
-            lambda m, cache: OpenVINOClassifier(m, decoder_for(m), cache, device="cuda"),
+            lambda m, cache: OpenVINOClassifier(m, decoder_for(m), cache, **runtime(device="cuda")),
             "openvino runs on the cpu",
         ),
-        (lambda m, cache: TimmClassifier(m, decoder_for(m), precision="fp16"), "fp16 needs a cuda device"),
+        (
+            lambda m, cache: TimmClassifier(m, decoder_for(m), compile=False, **runtime(precision="fp16")),
+            "fp16 needs a cuda device",
+        ),
     ],
     ids=["onnxruntime bf16", "onnxruntime fp16", "openvino fp16", "openvino cuda", "torch fp16 on cpu"],
 )
@@ -226,7 +239,7 @@ def test_a_precision_or_device_the_backend_cannot_run_is_refused_with_what_can(
 
 def test_onnxruntime_on_cuda_without_the_gpu_build_is_refused(demo: ModelManifest, tmp_path: Path) -> None:
     with pytest.raises(BackendError, match="needs the onnxruntime-gpu build"):
-        OnnxRuntimeClassifier(demo, decoder_for(demo), tmp_path, device="cuda")
+        OnnxRuntimeClassifier(demo, decoder_for(demo), tmp_path, **runtime(device="cuda"))
 
 
 def test_bf16_on_a_cpu_without_bf16_instructions_is_refused(
@@ -242,9 +255,9 @@ def test_bf16_on_a_cpu_without_bf16_instructions_is_refused(
     monkeypatch.setattr(ov, "Core", CoreWithoutBf16)
 
     with pytest.raises(BackendError, match="bf16 on the CPU needs AVX512-BF16 or AMX"):
-        TimmClassifier(demo, decoder_for(demo), precision="bf16")
+        TimmClassifier(demo, decoder_for(demo), compile=False, **runtime(precision="bf16"))
     with pytest.raises(BackendError, match="openvino needs a CPU with AVX512-BF16 or AMX"):
-        OpenVINOClassifier(demo, decoder_for(demo), tmp_path, precision="bf16")
+        OpenVINOClassifier(demo, decoder_for(demo), tmp_path, **runtime(precision="bf16"))
 
 
 @pytest.mark.parametrize(

@@ -23,10 +23,10 @@ import pika
 import pika.exceptions
 import pytest
 
-from adapters.rabbitmq.queue import RabbitMQQueue
 from inference.domain import InferenceRequest, RequestId
 from inference.errors import QueueUnavailable
-from inference.ports import DeadLetter, Queue
+from inference.ports import DeadLetter
+from tests.queues import Queue, RabbitMQQueue
 from tests.servers import RABBITMQ_URL, free_port, require_server
 from tests.servers.rabbitmq import QUORUM_QUEUE_SETTLE_SECONDS, PrivateRabbitMQ, private_rabbitmq
 from tests.stubs import a_request, jpeg_bytes, png_bytes
@@ -152,7 +152,7 @@ def test_a_request_travels_as_a_persistent_message_whose_body_is_the_image_itsel
 def test_the_queue_is_a_durable_quorum_queue_bounded_with_a_delivery_limit_and_a_dead_letter_queue(
     name: str, open_queue: OpenQueue
 ) -> None:
-    open_queue(RABBITMQ_URL, name, max_length=50, delivery_limit=3)
+    open_queue(RABBITMQ_URL, name, max_length=50, max_attempts=2)
     declared = {
         "x-queue-type": "quorum",
         "x-delivery-limit": 2,  # counted in redeliveries: three deliveries at most
@@ -252,7 +252,7 @@ def test_messages_that_are_not_requests_become_malformed_dead_letters_without_bl
 def test_a_message_redelivered_past_the_delivery_limit_becomes_a_dead_letter_naming_its_request(
     name: str, open_queue: OpenQueue
 ) -> None:
-    queue = open_queue(RABBITMQ_URL, name, delivery_limit=3)
+    queue = open_queue(RABBITMQ_URL, name, max_attempts=2)
     request = a_request()
 
     async def scenario() -> None:

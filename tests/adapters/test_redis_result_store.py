@@ -35,6 +35,7 @@ from inference.domain import (
     Succeed,
 )
 from inference.errors import StoreUnavailable, UnknownRequest
+from tests.queues import redis_store, transition
 from tests.servers import REDIS_URL, free_port, require_server
 from tests.servers.redis import PrivateRedis, private_redis
 from tests.stubs import a_record
@@ -60,7 +61,7 @@ def prefix() -> Iterator[str]:
 
 @pytest.fixture
 def shared_store(prefix: str) -> Iterator[RedisResultStore]:
-    store = RedisResultStore(REDIS_URL, ttl=60.0, key_prefix=prefix)
+    store = redis_store(REDIS_URL, ttl=60.0, key_prefix=prefix)
     yield store
     asyncio.run(store.aclose())
 
@@ -73,7 +74,7 @@ def private() -> Iterator[PrivateRedis]:
 
 @pytest.fixture
 def private_store(private: PrivateRedis) -> Iterator[RedisResultStore]:
-    store = RedisResultStore(private.url, ttl=60.0, timeout=TIMEOUT)
+    store = redis_store(private.url, ttl=60.0, timeout=TIMEOUT)
     yield store
     if private.running:
         private.resume()  # the clean-up must reach it; resuming a running server is harmless
@@ -88,13 +89,13 @@ def sync_client(url: str = REDIS_URL) -> redis.Redis:
 
 
 def test_a_record_is_stored_as_versioned_json_under_its_documented_key_with_a_ttl(prefix: str) -> None:
-    store = RedisResultStore(REDIS_URL, ttl=30.0, key_prefix=prefix)
+    store = redis_store(REDIS_URL, ttl=30.0, key_prefix=prefix)
     record = a_record()
     prediction = Prediction((LabelScore("cat", 0.75), LabelScore("dog", 0.25)), "net", "1")
 
     async def scenario() -> None:
         await store.add(record)
-        await store.transition(record.request_id, Succeed(prediction, NOW))
+        await transition(store, record.request_id, Succeed(prediction, NOW))
         await store.aclose()
 
     asyncio.run(scenario())
@@ -125,13 +126,13 @@ def test_a_record_with_awkward_values_comes_back_exactly(shared_store: RedisResu
 
     async def scenario() -> None:
         await shared_store.add(record)
-        await shared_store.transition(record.request_id, started)
+        await transition(shared_store, record.request_id, started)
         assert await shared_store.get(record.request_id) == record.apply(started)
         other = a_record()
         await shared_store.add(other)
-        done = await shared_store.transition(other.request_id, Succeed(Prediction(scores, "m", "v"), NOW))
+        done = await transition(shared_store, other.request_id, Succeed(Prediction(scores, "m", "v"), NOW))
         assert await shared_store.get(other.request_id) == done
-        failed = await shared_store.transition(record.request_id, Fail(failure, NOW))
+        failed = await transition(shared_store, record.request_id, Fail(failure, NOW))
         assert await shared_store.get(record.request_id) == failed
 
     asyncio.run(scenario())
@@ -156,14 +157,14 @@ def every_call(store: RedisResultStore, record: RequestRecord) -> dict[str, Call
         "ping": store.ping,
         "add": lambda: store.add(a_record()),
         "get": lambda: store.get(request_id),
-        "transition": lambda: store.transition(request_id, Start(NOW)),
+        "transition": lambda: store.transition([(request_id, Start(NOW))]),
         "wait_for_terminal": lambda: store.wait_for_terminal(request_id, 30.0),
         "delete": lambda: store.delete(request_id),
     }
 
 
 def test_a_redis_that_is_not_running_gives_store_unavailable_at_once() -> None:
-    store = RedisResultStore(f"redis://127.0.0.1:{free_port()}/0", ttl=60.0, timeout=TIMEOUT)
+    store = redis_store(f"redis://127.0.0.1:{free_port()}/0", ttl=60.0, timeout=TIMEOUT)
 
     async def scenario() -> None:
         for name, call in every_call(store, a_record()).items():
@@ -193,7 +194,7 @@ def test_a_frozen_redis_gives_store_unavailable_within_the_timeout_and_the_store
         private.resume()
         await private_store.ping()
         assert await private_store.get(record.request_id) == record
-        assert (await private_store.transition(record.request_id, Start(NOW))).attempts == 1
+        assert (await transition(private_store, record.request_id, Start(NOW))).attempts == 1
 
     asyncio.run(scenario())
 
@@ -263,7 +264,7 @@ def test_long_polls_share_one_subscription_however_many_wait_and_other_calls_sti
         assert pattern_subscribers(prefix) - before <= 1  # one subscription for all 150 waiters
         extra = a_record()
         assert await shared_store.add(extra)  # the pool is not exhausted by the waiters
-        await shared_store.transition_each(
+        await shared_store.transition(
             [(record.request_id, Fail(Failure("model_error", "x"), NOW)) for record in records]
         )
         finished = await asyncio.wait_for(asyncio.gather(*waiting), 5.0)
@@ -315,14 +316,14 @@ class LoopThread:
 
 
 def test_a_long_poll_returns_within_milliseconds_of_another_clients_terminal_write(prefix: str) -> None:
-    waiter = RedisResultStore(REDIS_URL, ttl=60.0, key_prefix=prefix)
-    writer = RedisResultStore(REDIS_URL, ttl=60.0, key_prefix=prefix)
+    waiter = redis_store(REDIS_URL, ttl=60.0, key_prefix=prefix)
+    writer = redis_store(REDIS_URL, ttl=60.0, key_prefix=prefix)
     other = LoopThread()
     prediction = Prediction((LabelScore("cat", 1.0),), "net", "1")
 
     async def finish(request_id: RequestId) -> float:
         written_at = time.monotonic()  # before the write: the figure includes the write itself
-        await writer.transition(request_id, Succeed(prediction, NOW))
+        await transition(writer, request_id, Succeed(prediction, NOW))
         return written_at
 
     async def wait(request_id: RequestId) -> tuple[RequestRecord, float]:

@@ -19,6 +19,7 @@ from tests.adapters.checkpoints import (
     LABELS,
     decoder_for,
     reference_style_checkpoint,
+    runtime,
     safetensors_checkpoint,
     write_manifest,
 )
@@ -35,23 +36,27 @@ def _png(seed: int, size: tuple[int, int] = (48, 40)) -> bytes:
 
 
 def test_a_safetensors_checkpoint_classifies_a_batch_with_sorted_probabilities(tmp_path: Path) -> None:
-    classifier = TimmClassifier(m := load_manifest(safetensors_checkpoint(tmp_path)), decoder_for(m))
+    classifier = TimmClassifier(
+        m := load_manifest(safetensors_checkpoint(tmp_path)), decoder_for(m), compile=False, **runtime()
+    )
 
     outcomes = classifier.classify([a_request(_png(1), top_k=5), a_request(_png(2), top_k=2)])
 
     first, second = outcomes
     assert isinstance(first, Prediction) and isinstance(second, Prediction)
-    assert len(first.top_k) == len(LABELS)  # top_k 5 is capped at the three labels
-    assert len(second.top_k) == 2
-    scores = [item.score for item in first.top_k]
+    assert len(first.scores) == len(LABELS)  # top_k 5 is capped at the three labels
+    assert len(second.scores) == 2
+    scores = [item.score for item in first.scores]
     assert scores == sorted(scores, reverse=True)
     assert sum(scores) == pytest.approx(1.0, abs=1e-5)
-    assert {item.label for item in first.top_k} == set(LABELS)
+    assert {item.label for item in first.scores} == set(LABELS)
     assert (first.model_name, first.model_version) == ("tiny", "7")
 
 
 def test_an_undecodable_image_fails_alone_and_its_batch_mates_succeed(tmp_path: Path) -> None:
-    classifier = TimmClassifier(m := load_manifest(safetensors_checkpoint(tmp_path)), decoder_for(m))
+    classifier = TimmClassifier(
+        m := load_manifest(safetensors_checkpoint(tmp_path)), decoder_for(m), compile=False, **runtime()
+    )
     truncated = _png(3)[:60]
 
     outcomes = classifier.classify([a_request(_png(4)), a_request(truncated), a_request(_png(5))])
@@ -61,7 +66,9 @@ def test_an_undecodable_image_fails_alone_and_its_batch_mates_succeed(tmp_path: 
 
 
 def test_a_batch_gives_the_same_answers_as_one_image_at_a_time(tmp_path: Path) -> None:
-    classifier = TimmClassifier(m := load_manifest(safetensors_checkpoint(tmp_path)), decoder_for(m))
+    classifier = TimmClassifier(
+        m := load_manifest(safetensors_checkpoint(tmp_path)), decoder_for(m), compile=False, **runtime()
+    )
     requests = [a_request(_png(seed)) for seed in range(4)]
 
     together = classifier.classify(requests)
@@ -86,7 +93,7 @@ def test_a_reference_project_checkpoint_loads_with_its_custom_head(tmp_path: Pat
 
 def test_a_head_ending_in_softmax_is_not_softmaxed_twice(tmp_path: Path) -> None:
     manifest = load_manifest(reference_style_checkpoint(tmp_path))
-    classifier = TimmClassifier(manifest, decoder_for(manifest))
+    classifier = TimmClassifier(manifest, decoder_for(manifest), compile=False, **runtime())
     image = _png(6, size=(32, 32))
     pixels = np.asarray(Image.open(io.BytesIO(image)), dtype=np.float32) / 255
     pixels = (pixels - np.asarray(manifest.mean, np.float32)) / np.asarray(manifest.std, np.float32)
@@ -96,7 +103,7 @@ def test_a_head_ending_in_softmax_is_not_softmaxed_twice(tmp_path: Path) -> None
     outcome = classifier.classify([a_request(image)])[0]
 
     assert isinstance(outcome, Prediction)
-    by_label = {item.label: item.score for item in outcome.top_k}
+    by_label = {item.label: item.score for item in outcome.scores}
     for index, label in enumerate(LABELS):
         assert by_label[label] == pytest.approx(float(expected[index]), abs=1e-4)
 

@@ -26,7 +26,8 @@ from hypothesis.stateful import (
 
 from inference.domain import InferenceRequest, RequestId
 from inference.errors import Overloaded
-from inference.ports import DeadLetter, Delivery, Queue
+from inference.ports import DeadLetter, Delivery
+from tests.queues import Queue
 from tests.stubs import a_request, in_another_thread
 
 # Long enough that a test finishing before it proves a wake-up, not a timeout.

@@ -34,6 +34,8 @@ from inference.domain import (
 from inference.errors import InvalidTransition, UnknownRequest
 from inference.ports import ResultStore
 from tests import stubs
+from tests.queues import transition
+from tests.queues import transition as transition_one
 from tests.stubs import in_another_thread
 
 LONG_WAIT = 10.0
@@ -119,9 +121,9 @@ class ResultStoreContract:
         async def scenario() -> None:
             record = a_record()
             await store.add(record)
-            started = await store.transition(record.request_id, Start(at(1)))
+            started = await transition(store, record.request_id, Start(at(1)))
             assert (started.status, started.attempts) == (RequestStatus.PROCESSING, 1)
-            done = await store.transition(record.request_id, Succeed(a_prediction(), at(2)))
+            done = await transition(store, record.request_id, Succeed(a_prediction(), at(2)))
             assert done == record.apply(Start(at(1))).apply(Succeed(a_prediction(), at(2)))
             assert await store.get(record.request_id) == done
 
@@ -132,7 +134,7 @@ class ResultStoreContract:
             record = a_record()
             await store.add(record)
             failure = Failure("invalid_image", "the image could not be decoded")
-            done = await store.transition(record.request_id, Fail(failure, at(1)))
+            done = await transition(store, record.request_id, Fail(failure, at(1)))
             assert (done.status, done.failure) == (RequestStatus.FAILED, failure)
             assert await store.get(record.request_id) == done
 
@@ -140,7 +142,7 @@ class ResultStoreContract:
 
     def test_a_transition_of_an_unknown_request_raises_unknown_request(self, store: ResultStore) -> None:
         with pytest.raises(UnknownRequest):
-            asyncio.run(store.transition(RequestId.new(), Start(at(1))))
+            asyncio.run(transition(store, RequestId.new(), Start(at(1))))
 
     @pytest.mark.parametrize(
         "late",
@@ -153,10 +155,10 @@ class ResultStoreContract:
         async def scenario() -> None:
             record = a_record()
             await store.add(record)
-            await store.transition(record.request_id, Start(at(1)))
-            done = await store.transition(record.request_id, Succeed(a_prediction("cat"), at(2)))
+            await transition(store, record.request_id, Start(at(1)))
+            done = await transition(store, record.request_id, Succeed(a_prediction("cat"), at(2)))
             with pytest.raises(InvalidTransition) as refused:
-                await store.transition(record.request_id, late)
+                await transition(store, record.request_id, late)
             assert refused.value.current == done
             assert await store.get(record.request_id) == done
 
@@ -167,9 +169,9 @@ class ResultStoreContract:
             queued, finished = a_record(), a_record()
             for record in (queued, finished):
                 await store.add(record)
-            await store.transition(finished.request_id, Fail(Failure("model_error", "boom"), at(1)))
+            await transition(store, finished.request_id, Fail(Failure("model_error", "boom"), at(1)))
             unknown = RequestId.new()
-            outcomes = await store.transition_each(
+            outcomes = await store.transition(
                 [
                     (queued.request_id, Start(at(2))),
                     (unknown, Start(at(2))),
@@ -180,7 +182,7 @@ class ResultStoreContract:
             assert isinstance(outcomes[1], UnknownRequest)
             assert isinstance(outcomes[2], InvalidTransition)
             assert outcomes[2].current == await store.get(finished.request_id)
-            assert await store.transition_each([]) == []
+            assert await store.transition([]) == []
 
         asyncio.run(scenario())
 
@@ -195,7 +197,7 @@ class ResultStoreContract:
             ]
             await asyncio.sleep(0.2)  # let them subscribe
             began = time.monotonic()
-            await store.transition_each(
+            await store.transition(
                 [(record.request_id, Succeed(a_prediction(), at(1))) for record in records]
             )
             finished = await asyncio.gather(*waiters)
@@ -216,7 +218,7 @@ class ResultStoreContract:
             with pytest.raises(UnknownRequest):
                 await subject.store.get(record.request_id)
             with pytest.raises(UnknownRequest):
-                await subject.store.transition(record.request_id, Start(at(1)))
+                await transition(subject.store, record.request_id, Start(at(1)))
             assert await subject.store.add(record) is True  # an expired id is free again
 
         asyncio.run(scenario())
@@ -227,9 +229,9 @@ class ResultStoreContract:
             record = a_record()
             await store.add(record)
             subject.let_time_pass(step)
-            await store.transition(record.request_id, Start(at(1)))
+            await transition(store, record.request_id, Start(at(1)))
             subject.let_time_pass(step)
-            await store.transition(record.request_id, Succeed(a_prediction(), at(2)))
+            await transition(store, record.request_id, Succeed(a_prediction(), at(2)))
             subject.let_time_pass(step)
             # 1.8 ttl after it was added but 0.6 ttl after its last write: still here.
             assert (await store.get(record.request_id)).status is RequestStatus.SUCCEEDED
@@ -246,7 +248,7 @@ class ResultStoreContract:
     ) -> None:
         async def finish_soon(client: ResultStore, request_id: RequestId) -> float:
             await asyncio.sleep(0.1)
-            await client.transition(request_id, Succeed(a_prediction(), at(1)))
+            await transition(client, request_id, Succeed(a_prediction(), at(1)))
             return time.monotonic()
 
         async def scenario() -> None:
@@ -270,7 +272,7 @@ class ResultStoreContract:
 
             async def fail_soon() -> None:
                 await asyncio.sleep(0.1)
-                await store.transition(record.request_id, Fail(Failure("model_error", "x"), at(1)))
+                await transition(store, record.request_id, Fail(Failure("model_error", "x"), at(1)))
 
             started = time.monotonic()
             result, _ = await asyncio.gather(
@@ -285,7 +287,7 @@ class ResultStoreContract:
         async def scenario() -> None:
             record = a_record()
             await store.add(record)
-            done = await store.transition(record.request_id, Succeed(a_prediction(), at(1)))
+            done = await transition(store, record.request_id, Succeed(a_prediction(), at(1)))
             started = time.monotonic()
             assert await store.wait_for_terminal(record.request_id, LONG_WAIT) == done
             assert time.monotonic() - started < PROMPT
@@ -296,7 +298,7 @@ class ResultStoreContract:
         async def scenario() -> None:
             record = a_record()
             await store.add(record)
-            started_record = await store.transition(record.request_id, Start(at(1)))
+            started_record = await transition(store, record.request_id, Start(at(1)))
             started = time.monotonic()
             assert await store.wait_for_terminal(record.request_id, 0.3) == started_record
             assert 0.25 <= time.monotonic() - started < PROMPT + 0.3
@@ -325,7 +327,7 @@ class ResultStoreContract:
             )
             barrier.wait(timeout=10)
             try:
-                return await client.transition(record.request_id, outcome)
+                return await transition(client, record.request_id, outcome)
             except InvalidTransition as refused:
                 return refused
 
@@ -347,7 +349,7 @@ class ResultStoreContract:
 
         async def start(client: ResultStore) -> None:
             barrier.wait(timeout=10)
-            await client.transition(record.request_id, Start(at(1)))
+            await transition(client, record.request_id, Start(at(1)))
 
         for future in [in_another_thread(start(subject.connect())) for _ in range(workers)]:
             future.result(timeout=30)
@@ -417,16 +419,16 @@ class StoreAgainstModel(RuleBasedStateMachine):
         current = self.model.get(request_id)
         if current is None:
             with pytest.raises(UnknownRequest):
-                self.loop.run_until_complete(self.store.transition(request_id, transition))
+                self.loop.run_until_complete(transition_one(self.store, request_id, transition))
             return
         try:
             expected = current.apply(transition)
         except InvalidTransition:
             with pytest.raises(InvalidTransition) as refused:
-                self.loop.run_until_complete(self.store.transition(request_id, transition))
+                self.loop.run_until_complete(transition_one(self.store, request_id, transition))
             assert refused.value.current == current
             return
-        assert self.loop.run_until_complete(self.store.transition(request_id, transition)) == expected
+        assert self.loop.run_until_complete(transition_one(self.store, request_id, transition)) == expected
         self.model[request_id] = expected
 
     @rule(request_id=ids)

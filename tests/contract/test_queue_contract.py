@@ -10,10 +10,9 @@ from contextlib import closing
 import pika
 import pytest
 
-from adapters.memory import MemoryQueue
-from adapters.rabbitmq.queue import RabbitMQQueue
 from inference.errors import Overloaded
 from tests.contract.queue_contract import PROMPT, QueueContract, QueueHarness, ids
+from tests.queues import RabbitMQQueue, memory_queue
 from tests.servers import RABBITMQ_URL, require_server
 from tests.stubs import a_request
 
@@ -23,7 +22,7 @@ RABBITMQ_MAX_LENGTH = 20
 
 def memory_harness() -> QueueHarness:
     # One instance is safe to share across threads and event loops, so it is its own peer.
-    queue = MemoryQueue(max_length=MEMORY_MAX_LENGTH, delivery_limit=100)
+    queue = memory_queue(max_length=MEMORY_MAX_LENGTH, max_attempts=99)
     return QueueHarness(queue=queue, connect=lambda: queue, max_length=MEMORY_MAX_LENGTH)
 
 
@@ -35,7 +34,7 @@ def rabbitmq_harness() -> QueueHarness:
     def connect() -> RabbitMQQueue:
         # Prefetch above what the model-based test keeps unacknowledged (10).
         client = RabbitMQQueue(
-            RABBITMQ_URL, name, max_length=RABBITMQ_MAX_LENGTH, delivery_limit=100, prefetch=16, timeout=5.0
+            RABBITMQ_URL, name, max_length=RABBITMQ_MAX_LENGTH, max_attempts=99, prefetch=16, timeout=5.0
         )
         clients.append(client)
         client.start(wait=10.0)
@@ -74,7 +73,7 @@ class TestQueueContract(QueueContract):
 
 def test_the_memory_queue_dead_letters_a_message_rejected_past_its_delivery_limit() -> None:
     async def scenario() -> None:
-        queue = MemoryQueue(delivery_limit=2)
+        queue = memory_queue(max_attempts=1)
         request = a_request()
         await queue.publish(request)
         for attempt in (1, 2):
@@ -91,7 +90,7 @@ def test_the_memory_queue_dead_letters_a_message_rejected_past_its_delivery_limi
 
 def test_the_memory_queue_depth_counts_ready_and_unacknowledged_messages() -> None:
     async def scenario() -> None:
-        queue = MemoryQueue()
+        queue = memory_queue()
         for _ in range(3):
             await queue.publish(a_request())
         batch = await queue.receive(max_count=2, fill_wait=0.0, idle_wait=PROMPT)
@@ -104,7 +103,7 @@ def test_the_memory_queue_depth_counts_ready_and_unacknowledged_messages() -> No
 
 def test_unacknowledged_deliveries_count_against_the_memory_queue_bound() -> None:
     async def scenario() -> None:
-        queue = MemoryQueue(max_length=2)
+        queue = memory_queue(max_length=2)
         await queue.publish(a_request())
         await queue.publish(a_request())
         await queue.receive(max_count=2, fill_wait=0.0, idle_wait=PROMPT)
@@ -116,7 +115,7 @@ def test_unacknowledged_deliveries_count_against_the_memory_queue_bound() -> Non
 
 def test_acknowledging_twice_is_harmless() -> None:
     async def scenario() -> None:
-        queue = MemoryQueue()
+        queue = memory_queue()
         first, second = a_request(), a_request()
         await queue.publish(first)
         await queue.publish(second)

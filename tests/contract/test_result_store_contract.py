@@ -10,10 +10,10 @@ from uuid import uuid4
 import pytest
 import redis
 
-from adapters.memory import MemoryResultStore
 from adapters.redis.result_store import RedisResultStore
 from inference.errors import StoreUnavailable
 from tests.contract.result_store_contract import ResultStoreContract, StoreHarness, a_record
+from tests.queues import memory_store, redis_store
 from tests.servers import REDIS_URL, require_server
 from tests.stubs import FakeClock
 
@@ -25,7 +25,7 @@ REDIS_TTL = 1.0
 def memory_harness() -> StoreHarness:
     # One instance is safe to share across threads and event loops, so it is its own peer.
     clock = FakeClock()
-    store = MemoryResultStore(ttl=60.0, clock=clock)
+    store = memory_store(ttl=60.0, clock=clock)
     return StoreHarness(store=store, ttl=60.0, let_time_pass=clock.advance, connect=lambda: store)
 
 
@@ -33,10 +33,10 @@ def redis_harness() -> StoreHarness:
     # The shared server: each test keeps to keys (and channels) under a prefix of its own.
     require_server("Redis", REDIS_URL)
     prefix = f"test:{uuid4().hex}:"
-    stores = [RedisResultStore(REDIS_URL, ttl=REDIS_TTL, key_prefix=prefix)]
+    stores = [redis_store(REDIS_URL, ttl=REDIS_TTL, key_prefix=prefix)]
 
     def connect() -> RedisResultStore:
-        stores.append(RedisResultStore(REDIS_URL, ttl=REDIS_TTL, key_prefix=prefix))
+        stores.append(redis_store(REDIS_URL, ttl=REDIS_TTL, key_prefix=prefix))
         return stores[-1]
 
     def close() -> None:
@@ -70,7 +70,7 @@ class TestResultStoreContract(ResultStoreContract):
 
 def test_a_full_memory_store_refuses_new_records_as_unavailable() -> None:
     async def scenario() -> None:
-        store = MemoryResultStore(max_records=2)
+        store = memory_store(max_records=2)
         await store.add(a_record())
         await store.add(a_record())
         with pytest.raises(StoreUnavailable):
@@ -82,7 +82,7 @@ def test_a_full_memory_store_refuses_new_records_as_unavailable() -> None:
 def test_a_full_memory_store_makes_room_by_dropping_expired_records() -> None:
     async def scenario() -> None:
         clock = FakeClock()
-        store = MemoryResultStore(ttl=10.0, max_records=2, clock=clock)
+        store = memory_store(ttl=10.0, max_records=2, clock=clock)
         old = a_record()
         await store.add(old)
         await store.add(a_record())

@@ -18,13 +18,13 @@ import httpx
 import pika
 import pytest
 
-from adapters.redis.result_store import RedisResultStore
 from demo.shapes import draw_jpegs
 from entrypoints.container import create_container, stop_adapters
 from entrypoints.settings import QueueSettings, Settings
 from inference.domain import InferenceRequest, RequestId, RequestRecord, RequestStatus
 from tests.e2e.cluster import SUBMIT, Cluster, Ledger
 from tests.images import truncated_jpeg
+from tests.queues import redis_store
 from tests.servers.rabbitmq import PrivateRabbitMQ, private_rabbitmq
 from tests.servers.redis import PrivateRedis, private_redis
 
@@ -212,7 +212,7 @@ def test_restarting_the_broker_under_load_loses_nothing(
 
 
 async def _add_queued_record(cluster: Cluster, request_id: RequestId) -> None:
-    store = RedisResultStore(cluster.redis_url, ttl=600, key_prefix=cluster.key_prefix)
+    store = redis_store(cluster.redis_url, ttl=600, key_prefix=cluster.key_prefix)
     try:
         request = InferenceRequest(request_id, b"\xff\xd8\xff", "image/jpeg", 1, datetime.now(UTC))
         await store.add(RequestRecord.queued(request))
@@ -222,7 +222,7 @@ async def _add_queued_record(cluster: Cluster, request_id: RequestId) -> None:
 
 def _wait_for_status(cluster: Cluster, request_id: RequestId, status: RequestStatus) -> RequestRecord:
     async def wait() -> RequestRecord:
-        store = RedisResultStore(cluster.redis_url, ttl=600, key_prefix=cluster.key_prefix)
+        store = redis_store(cluster.redis_url, ttl=600, key_prefix=cluster.key_prefix)
         try:
             return await store.wait_for_terminal(request_id, 30)
         finally:
@@ -253,7 +253,7 @@ async def _publish_twice(cluster: Cluster, request: InferenceRequest) -> None:
     )
     container = create_container(settings)
     try:
-        queue = container.queue()
+        queue = container.consumer()
         await queue.publish(request)
         await queue.publish(request)
     finally:

@@ -6,8 +6,9 @@ import asyncio
 
 from adapters.memory import MemoryQueue, MemoryResultStore
 from inference.domain import RequestId, RequestStatus, Start, Succeed
-from inference.processing import DeadLetterReport, SettleDeadLetters
+from inference.use_cases.worker import DeadLetterReport, SettleDeadLetters
 from tests.contract.result_store_contract import a_prediction
+from tests.queues import memory_queue, memory_store, transition
 from tests.stubs import FailingResultStore, png_bytes
 from tests.unit.test_services import clock, receive_all, submit_request
 
@@ -26,13 +27,13 @@ async def dead_letter_one(queue: MemoryQueue, store: MemoryResultStore, requeue:
 
 def test_the_request_of_a_rejected_message_ends_failed_with_a_clear_code() -> None:
     async def scenario() -> None:
-        queue, store = MemoryQueue(), MemoryResultStore()
+        queue, store = memory_queue(), memory_store()
         request_id = await dead_letter_one(queue, store)
 
         report = await SettleDeadLetters(queue, store, clock)(max_count=10, wait=PROMPT)
 
         record = await store.get(request_id)
-        assert report == DeadLetterReport(settled=1)
+        assert report == DeadLetterReport(released=1)
         assert (record.status, record.failure and record.failure.code) == (RequestStatus.FAILED, "rejected")
         assert await queue.receive_dead_letters(max_count=10, wait=0.1) == []
 
@@ -41,7 +42,7 @@ def test_the_request_of_a_rejected_message_ends_failed_with_a_clear_code() -> No
 
 def test_a_request_redelivered_past_the_queue_limit_fails_as_delivery_limit_exceeded() -> None:
     async def scenario() -> None:
-        queue, store = MemoryQueue(delivery_limit=3), MemoryResultStore()
+        queue, store = memory_queue(max_attempts=2), memory_store()
         request_id = await dead_letter_one(queue, store, requeue=True)
 
         await SettleDeadLetters(queue, store, clock)(max_count=10, wait=PROMPT)
@@ -56,14 +57,14 @@ def test_a_request_redelivered_past_the_queue_limit_fails_as_delivery_limit_exce
 
 def test_a_dead_letter_of_a_finished_request_leaves_its_result_alone() -> None:
     async def scenario() -> None:
-        queue, store = MemoryQueue(), MemoryResultStore()
+        queue, store = memory_queue(), memory_store()
         request_id = await dead_letter_one(queue, store)
-        await store.transition(request_id, Start(clock()))
-        done = await store.transition(request_id, Succeed(a_prediction(), clock()))
+        await transition(store, request_id, Start(clock()))
+        done = await transition(store, request_id, Succeed(a_prediction(), clock()))
 
         report = await SettleDeadLetters(queue, store, clock)(max_count=10, wait=PROMPT)
 
-        assert report == DeadLetterReport(settled=1)
+        assert report == DeadLetterReport(released=1)
         assert await store.get(request_id) == done
 
     asyncio.run(scenario())
@@ -71,14 +72,14 @@ def test_a_dead_letter_of_a_finished_request_leaves_its_result_alone() -> None:
 
 def test_a_dead_letter_waits_in_its_queue_while_the_store_is_down() -> None:
     async def scenario() -> None:
-        queue, store = MemoryQueue(), FailingResultStore()
+        queue, store = memory_queue(), FailingResultStore()
         request_id = await dead_letter_one(queue, store)
         settle = SettleDeadLetters(queue, store, clock)
 
         store.down = True
         assert await settle(max_count=10, wait=PROMPT) == DeadLetterReport(requeued=1)
         store.down = False
-        assert await settle(max_count=10, wait=PROMPT) == DeadLetterReport(settled=1)
+        assert await settle(max_count=10, wait=PROMPT) == DeadLetterReport(released=1)
 
         assert (await store.get(request_id)).status is RequestStatus.FAILED
 

@@ -98,7 +98,7 @@ def test_a_request_does_not_print_its_image_bytes() -> None:
 
 def test_a_prediction_is_labelled_by_its_best_score() -> None:
     prediction = Prediction(
-        top_k=(LabelScore("tabby", 0.7), LabelScore("tiger", 0.2)), model_name="net", model_version="1"
+        scores=(LabelScore("tabby", 0.7), LabelScore("tiger", 0.2)), model_name="net", model_version="1"
     )
     assert prediction.label == "tabby"
     assert prediction.score == pytest.approx(0.7)
@@ -106,7 +106,7 @@ def test_a_prediction_is_labelled_by_its_best_score() -> None:
 
 def test_a_prediction_without_labels_is_refused() -> None:
     with pytest.raises(ValueError, match="at least one label"):
-        Prediction(top_k=(), model_name="net", model_version="1")
+        Prediction(scores=(), model_name="net", model_version="1")
 
 
 def test_a_new_record_is_queued_at_submission_time() -> None:

@@ -28,7 +28,7 @@ EPOCH = datetime(2024, 1, 1, tzinfo=UTC)
 times = st.integers(min_value=-10_000, max_value=10_000).map(lambda s: EPOCH + timedelta(seconds=s))
 predictions = st.builds(
     Prediction,
-    top_k=st.lists(
+    scores=st.lists(
         st.builds(LabelScore, label=st.sampled_from(["cat", "dog"]), score=st.floats(0, 1)),
         min_size=1,
         max_size=2,

@@ -27,9 +27,10 @@ from inference.errors import (
     UnsupportedImage,
 )
 from inference.media import ImageLimits
-from inference.ports import Delivery, ImageInspector, Queue, ResultStore
-from inference.processing import BatchReport, ProcessBatch
-from inference.services import GetResult, SubmitRequest
+from inference.ports import Delivery, ImageInspector, ResultStore
+from inference.use_cases.api import GetResult, SubmitRequest
+from inference.use_cases.worker import BatchReport, ProcessBatch
+from tests.queues import QUEUE, STORE, WORKER, Queue, memory_queue, memory_store
 from tests.stubs import (
     FailingQueue,
     FailingResultStore,
@@ -80,7 +81,7 @@ class QueueThatLooksUpTheStore(MemoryQueue):
     """Notes, at each publish, what the store holds for the request being published."""
 
     def __init__(self, store: MemoryResultStore) -> None:
-        super().__init__()
+        super().__init__(QUEUE.max_length, QUEUE.max_bytes, WORKER.max_attempts)
         self._store = store
         self.seen_at_publish: list[RequestRecord] = []
 
@@ -91,7 +92,7 @@ class QueueThatLooksUpTheStore(MemoryQueue):
 
 def test_submitting_records_the_request_as_queued_before_publishing_it() -> None:
     async def scenario() -> None:
-        store = MemoryResultStore()
+        store = memory_store()
         queue = QueueThatLooksUpTheStore(store)
         image = png_bytes()
         record = await submit_request(queue, store)(image, top_k=3)
@@ -105,7 +106,7 @@ def test_submitting_records_the_request_as_queued_before_publishing_it() -> None
 
 def test_a_submission_carries_the_media_type_read_from_the_bytes() -> None:
     async def scenario() -> None:
-        queue, store = MemoryQueue(), MemoryResultStore()
+        queue, store = memory_queue(), memory_store()
         await submit_request(queue, store)(jpeg_bytes(), top_k=1)
         [delivery] = await receive_all(queue)
         assert delivery.request.media_type == "image/jpeg"
@@ -174,7 +175,7 @@ def test_when_the_store_is_down_nothing_is_published() -> None:
 
 def test_getting_a_result_without_waiting_returns_the_record_as_it_stands() -> None:
     async def scenario() -> None:
-        queue, store = MemoryQueue(), MemoryResultStore()
+        queue, store = memory_queue(), memory_store()
         record = await submit_request(queue, store)(png_bytes(), top_k=1)
         assert await GetResult(store)(record.request_id) == record
 
@@ -183,14 +184,16 @@ def test_getting_a_result_without_waiting_returns_the_record_as_it_stands() -> N
 
 def test_getting_an_unknown_result_raises_unknown_request() -> None:
     with pytest.raises(UnknownRequest):
-        asyncio.run(GetResult(MemoryResultStore())(RequestId.new(), wait=1.0))
+        asyncio.run(GetResult(memory_store())(RequestId.new(), wait=1.0))
 
 
 def test_getting_a_result_with_wait_returns_when_the_worker_finishes() -> None:
     async def scenario() -> None:
-        queue, store = MemoryQueue(), MemoryResultStore()
+        queue, store = memory_queue(), memory_store()
         record = await submit_request(queue, store)(png_bytes(), top_k=2)
-        process = ProcessBatch(queue, store, StubClassifier(), clock=clock)
+        process = ProcessBatch(
+            queue, store, StubClassifier(), clock=clock, max_attempts=WORKER.max_attempts, store_patience=0.0
+        )
 
         async def work() -> BatchReport:
             await asyncio.sleep(0.05)  # the client is already waiting
@@ -200,14 +203,14 @@ def test_getting_a_result_with_wait_returns_when_the_worker_finishes() -> None:
         assert report == BatchReport(succeeded=1)
         assert result.status is RequestStatus.SUCCEEDED
         assert result.prediction is not None
-        assert [s.label for s in result.prediction.top_k] == ["cat", "dog"]
+        assert [s.label for s in result.prediction.scores] == ["cat", "dog"]
 
     asyncio.run(scenario())
 
 
 def test_getting_a_result_with_wait_gives_the_unfinished_record_after_the_wait() -> None:
     async def scenario() -> None:
-        queue, store = MemoryQueue(), MemoryResultStore()
+        queue, store = memory_queue(), memory_store()
         record = await submit_request(queue, store)(png_bytes(), top_k=2)
         assert await GetResult(store)(record.request_id, wait=0.1) == record
 
@@ -221,7 +224,7 @@ class QueueThatChecksTheStoreOnAck(MemoryQueue):
     """Notes, at each acknowledgement, what the store holds for the acknowledged request."""
 
     def __init__(self, store: MemoryResultStore) -> None:
-        super().__init__()
+        super().__init__(QUEUE.max_length, QUEUE.max_bytes, WORKER.max_attempts)
         self._store = store
         self.status_at_ack: dict[RequestId, RequestStatus] = {}
 
@@ -232,11 +235,13 @@ class QueueThatChecksTheStoreOnAck(MemoryQueue):
 
 def test_a_batch_is_classified_in_one_call_and_each_outcome_is_stored_before_its_ack() -> None:
     async def scenario() -> None:
-        store = MemoryResultStore()
+        store = memory_store()
         queue = QueueThatChecksTheStoreOnAck(store)
         classifier = StubClassifier()
         request_ids = await submit_all(queue, store, [png_bytes(colour=(i, i, i)) for i in range(4)])
-        report = await ProcessBatch(queue, store, classifier, clock=clock)(await receive_all(queue))
+        report = await ProcessBatch(
+            queue, store, classifier, clock=clock, max_attempts=WORKER.max_attempts, store_patience=0.0
+        )(await receive_all(queue))
         assert report == BatchReport(succeeded=4)
         assert classifier.batch_sizes == [4]
         assert await statuses(store, request_ids) == [RequestStatus.SUCCEEDED] * 4
@@ -248,19 +253,21 @@ def test_a_batch_is_classified_in_one_call_and_each_outcome_is_stored_before_its
 
 class StoreThatCountsCalls(MemoryResultStore):
     def __init__(self) -> None:
-        super().__init__()
+        super().__init__(STORE.ttl_seconds, STORE.max_records)
         self.batch_sizes: list[int] = []
 
-    async def transition_each(self, transitions: Sequence[tuple[RequestId, Transition]]) -> list[Any]:
+    async def transition(self, transitions: Sequence[tuple[RequestId, Transition]]) -> list[Any]:
         self.batch_sizes.append(len(transitions))
-        return await super().transition_each(transitions)
+        return await super().transition(transitions)
 
 
 def test_a_batch_reaches_the_store_in_one_call_to_start_and_one_to_finish() -> None:
     async def scenario() -> None:
-        queue, store = MemoryQueue(), StoreThatCountsCalls()
+        queue, store = memory_queue(), StoreThatCountsCalls()
         await submit_all(queue, store, [png_bytes(colour=(i, i, i)) for i in range(5)])
-        report = await ProcessBatch(queue, store, StubClassifier(), clock=clock)(await receive_all(queue))
+        report = await ProcessBatch(
+            queue, store, StubClassifier(), clock=clock, max_attempts=WORKER.max_attempts, store_patience=0.0
+        )(await receive_all(queue))
         assert report == BatchReport(succeeded=5)
         assert store.batch_sizes == [5, 5]
 
@@ -269,14 +276,16 @@ def test_a_batch_reaches_the_store_in_one_call_to_start_and_one_to_finish() -> N
 
 def test_a_request_twice_in_one_batch_runs_once_and_keeps_its_first_result() -> None:
     async def scenario() -> None:
-        queue, store = MemoryQueue(), MemoryResultStore()
+        queue, store = memory_queue(), memory_store()
         [request_id] = await submit_all(queue, store, [png_bytes()])
         [delivery] = await receive_all(queue)
         await queue.publish(delivery.request)  # a duplicate publish, delivered beside the first
         deliveries = [delivery, *await receive_all(queue)]
         assert [d.request.id for d in deliveries] == [request_id, request_id]
         classifier = StubClassifier()
-        report = await ProcessBatch(queue, store, classifier, clock=clock)(deliveries)
+        report = await ProcessBatch(
+            queue, store, classifier, clock=clock, max_attempts=WORKER.max_attempts, store_patience=0.0
+        )(deliveries)
         assert report == BatchReport(succeeded=1, skipped=1)
         assert classifier.batch_sizes == [1]
         record = await store.get(request_id)
@@ -288,14 +297,19 @@ def test_a_request_twice_in_one_batch_runs_once_and_keeps_its_first_result() -> 
 
 def test_a_processed_request_records_its_prediction_and_one_attempt() -> None:
     async def scenario() -> None:
-        queue, store = MemoryQueue(), MemoryResultStore()
+        queue, store = memory_queue(), memory_store()
         [request_id] = await submit_all(queue, store, [png_bytes()])
-        await ProcessBatch(queue, store, StubClassifier(scores=[0.1, 0.7, 0.2]), clock=clock)(
-            await receive_all(queue)
-        )
+        await ProcessBatch(
+            queue,
+            store,
+            StubClassifier(scores=[0.1, 0.7, 0.2]),
+            clock=clock,
+            max_attempts=WORKER.max_attempts,
+            store_patience=0.0,
+        )(await receive_all(queue))
         record = await store.get(request_id)
         assert isinstance(record.prediction, Prediction)
-        assert [(s.label, s.score) for s in record.prediction.top_k] == [("dog", 0.7), ("fish", 0.2)]
+        assert [(s.label, s.score) for s in record.prediction.scores] == [("dog", 0.7), ("fish", 0.2)]
         assert (record.attempts, record.completed_at) == (1, NOW)
 
     asyncio.run(scenario())
@@ -303,12 +317,14 @@ def test_a_processed_request_records_its_prediction_and_one_attempt() -> None:
 
 def test_an_undecodable_image_fails_alone_while_its_batch_mates_succeed() -> None:
     async def scenario() -> None:
-        queue, store = MemoryQueue(), MemoryResultStore()
+        queue, store = memory_queue(), memory_store()
         classifier = StubClassifier()
         good, bad, also_good = await submit_all(
             queue, store, [png_bytes(), undecodable_image(), jpeg_bytes()]
         )
-        report = await ProcessBatch(queue, store, classifier, clock=clock)(await receive_all(queue))
+        report = await ProcessBatch(
+            queue, store, classifier, clock=clock, max_attempts=WORKER.max_attempts, store_patience=0.0
+        )(await receive_all(queue))
         assert report == BatchReport(succeeded=2, failed=1)
         assert classifier.batch_sizes == [3]
         assert await statuses(store, [good, also_good]) == [RequestStatus.SUCCEEDED] * 2
@@ -323,10 +339,12 @@ def test_an_undecodable_image_fails_alone_while_its_batch_mates_succeed() -> Non
 
 def test_a_crashing_batch_is_retried_one_by_one_so_only_the_crashing_request_fails() -> None:
     async def scenario() -> None:
-        queue, store = MemoryQueue(), MemoryResultStore()
+        queue, store = memory_queue(), memory_store()
         classifier = StubClassifier()
         first, crasher, last = await submit_all(queue, store, [png_bytes(), crashing_image(), jpeg_bytes()])
-        report = await ProcessBatch(queue, store, classifier, clock=clock)(await receive_all(queue))
+        report = await ProcessBatch(
+            queue, store, classifier, clock=clock, max_attempts=WORKER.max_attempts, store_patience=0.0
+        )(await receive_all(queue))
         assert report == BatchReport(succeeded=2, failed=1)
         assert classifier.batch_sizes == [3, 1, 1, 1]
         assert await statuses(store, [first, last]) == [RequestStatus.SUCCEEDED] * 2
@@ -340,7 +358,7 @@ def test_a_crashing_batch_is_retried_one_by_one_so_only_the_crashing_request_fai
 
 def test_a_redelivered_request_that_already_finished_is_acked_without_running_the_model_again() -> None:
     async def scenario() -> None:
-        queue, store = FailingQueue(), MemoryResultStore()
+        queue, store = FailingQueue(), memory_store()
         [request_id] = await submit_all(queue, store, [png_bytes()])
 
         def scores_then_broker_drops(image: bytes) -> list[float]:
@@ -348,7 +366,9 @@ def test_a_redelivered_request_that_already_finished_is_acked_without_running_th
             return [0.6, 0.3, 0.1]
 
         classifier = StubClassifier(scores=scores_then_broker_drops)
-        process = ProcessBatch(queue, store, classifier, clock=clock)
+        process = ProcessBatch(
+            queue, store, classifier, clock=clock, max_attempts=WORKER.max_attempts, store_patience=0.0
+        )
         with pytest.raises(QueueUnavailable):
             await process(await receive_all(queue))
         first_result = await store.get(request_id)
@@ -358,7 +378,9 @@ def test_a_redelivered_request_that_already_finished_is_acked_without_running_th
         await queue.close()  # the broker redelivers what the lost consumer never acknowledged
         [redelivery] = await receive_all(queue)
         assert redelivery.attempt == 2
-        report = await ProcessBatch(queue, store, classifier, clock=clock)([redelivery])
+        report = await ProcessBatch(
+            queue, store, classifier, clock=clock, max_attempts=WORKER.max_attempts, store_patience=0.0
+        )([redelivery])
         assert report == BatchReport(skipped=1)
         assert classifier.batch_sizes == [1]
         assert await store.get(request_id) == first_result
@@ -369,7 +391,7 @@ def test_a_redelivered_request_that_already_finished_is_acked_without_running_th
 
 def test_a_delivery_past_max_attempts_fails_without_running_the_model() -> None:
     async def scenario() -> None:
-        queue, store = MemoryQueue(delivery_limit=10), MemoryResultStore()
+        queue, store = memory_queue(max_attempts=9), memory_store()
         classifier = StubClassifier()
         [request_id] = await submit_all(queue, store, [png_bytes()])
         for _ in range(2):  # two workers died on it
@@ -377,7 +399,9 @@ def test_a_delivery_past_max_attempts_fails_without_running_the_model() -> None:
             await queue.reject(delivery, requeue=True)
         [third] = await receive_all(queue)
         assert third.attempt == 3
-        report = await ProcessBatch(queue, store, classifier, max_attempts=2, clock=clock)([third])
+        report = await ProcessBatch(
+            queue, store, classifier, max_attempts=2, clock=clock, store_patience=0.0
+        )([third])
         assert report == BatchReport(failed=1)
         assert classifier.batch_sizes == []
         record = await store.get(request_id)
@@ -390,19 +414,28 @@ def test_a_delivery_past_max_attempts_fails_without_running_the_model() -> None:
 
 def test_a_store_outage_while_finishing_requeues_the_delivery_and_a_later_pass_completes_it() -> None:
     async def scenario() -> None:
-        queue, store = MemoryQueue(), FailingResultStore()
+        queue, store = memory_queue(), FailingResultStore()
         [request_id] = await submit_all(queue, store, [png_bytes()])
 
         def outage(image: bytes) -> list[float]:
             store.down = True  # the store fails while the model runs
             return [0.6, 0.3, 0.1]
 
-        process = ProcessBatch(queue, store, StubClassifier(scores=outage), clock=clock)
+        process = ProcessBatch(
+            queue,
+            store,
+            StubClassifier(scores=outage),
+            clock=clock,
+            max_attempts=WORKER.max_attempts,
+            store_patience=0.0,
+        )
         assert await process(await receive_all(queue)) == BatchReport(requeued=1)
         assert queue.depth == 1  # given back, not acknowledged
 
         store.down = False
-        second_pass = ProcessBatch(queue, store, StubClassifier(), clock=clock)
+        second_pass = ProcessBatch(
+            queue, store, StubClassifier(), clock=clock, max_attempts=WORKER.max_attempts, store_patience=0.0
+        )
         [redelivery] = await receive_all(queue)
         assert redelivery.attempt == 2
         assert await second_pass([redelivery]) == BatchReport(succeeded=1)
@@ -415,7 +448,7 @@ def test_a_store_outage_while_finishing_requeues_the_delivery_and_a_later_pass_c
 
 def test_a_store_outage_shorter_than_the_patience_is_waited_out_and_the_result_kept() -> None:
     async def scenario() -> None:
-        queue, store = MemoryQueue(), FailingResultStore()
+        queue, store = memory_queue(), FailingResultStore()
         [request_id] = await submit_all(queue, store, [png_bytes()])
 
         def outage(image: bytes) -> list[float]:
@@ -429,7 +462,9 @@ def test_a_store_outage_shorter_than_the_patience_is_waited_out_and_the_result_k
 
         loop = asyncio.get_running_loop()
         classifier = StubClassifier(scores=outage)
-        process = ProcessBatch(queue, store, classifier, clock=clock, store_patience=10.0)
+        process = ProcessBatch(
+            queue, store, classifier, clock=clock, store_patience=10.0, max_attempts=WORKER.max_attempts
+        )
         assert await process(await receive_all(queue)) == BatchReport(succeeded=1)
         record = await store.get(request_id)
         assert (record.status, record.attempts) == (RequestStatus.SUCCEEDED, 1)
@@ -441,11 +476,13 @@ def test_a_store_outage_shorter_than_the_patience_is_waited_out_and_the_result_k
 
 def test_when_the_store_is_down_before_starting_the_delivery_is_requeued_without_running_the_model() -> None:
     async def scenario() -> None:
-        queue, store = MemoryQueue(), FailingResultStore()
+        queue, store = memory_queue(), FailingResultStore()
         [request_id] = await submit_all(queue, store, [png_bytes()])
         classifier = StubClassifier()
         store.down = True
-        report = await ProcessBatch(queue, store, classifier, clock=clock)(await receive_all(queue))
+        report = await ProcessBatch(
+            queue, store, classifier, clock=clock, max_attempts=WORKER.max_attempts, store_patience=0.0
+        )(await receive_all(queue))
         assert report == BatchReport(requeued=1)
         assert classifier.batch_sizes == []
         store.down = False
@@ -457,11 +494,13 @@ def test_when_the_store_is_down_before_starting_the_delivery_is_requeued_without
 
 def test_a_delivery_whose_record_expired_is_dropped_without_running_the_model() -> None:
     async def scenario() -> None:
-        queue, store = MemoryQueue(), MemoryResultStore()
+        queue, store = memory_queue(), memory_store()
         classifier = StubClassifier()
         [request_id] = await submit_all(queue, store, [png_bytes()])
         await store.delete(request_id)  # as its time-to-live would
-        report = await ProcessBatch(queue, store, classifier, clock=clock)(await receive_all(queue))
+        report = await ProcessBatch(
+            queue, store, classifier, clock=clock, max_attempts=WORKER.max_attempts, store_patience=0.0
+        )(await receive_all(queue))
         assert report == BatchReport(skipped=1)
         assert classifier.batch_sizes == []
         assert queue.depth == 0
@@ -471,6 +510,15 @@ def test_a_delivery_whose_record_expired_is_dropped_without_running_the_model() 
 
 def test_an_empty_batch_does_nothing() -> None:
     classifier = StubClassifier()
-    report = asyncio.run(ProcessBatch(MemoryQueue(), MemoryResultStore(), classifier, clock=clock)([]))
+    report = asyncio.run(
+        ProcessBatch(
+            memory_queue(),
+            memory_store(),
+            classifier,
+            clock=clock,
+            max_attempts=WORKER.max_attempts,
+            store_patience=0.0,
+        )([])
+    )
     assert report == BatchReport()
     assert classifier.batch_sizes == []

@@ -1,31 +1,17 @@
-"""Use cases of the API: submit a request and read its result (the worker's are in `processing`).
-
-They speak only in domain types and ports; HTTP and AMQP live in the entry points and adapters.
-"""
+"""The API's use cases: submit a request, and read its result."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
-from datetime import UTC, datetime
 
-from inference.domain import (
-    InferenceRequest,
-    RequestId,
-    RequestRecord,
-)
+from inference.clock import Clock, utc_now
+from inference.domain import InferenceRequest, RequestId, RequestRecord
 from inference.errors import StoreUnavailable
 from inference.media import ImageLimits
-from inference.ports import ImageInspector, Queue, ResultStore
+from inference.ports import ImageInspector, Publisher, ResultStore
 
 log = logging.getLogger(__name__)
-
-Clock = Callable[[], datetime]
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 class SubmitRequest:
@@ -34,13 +20,13 @@ class SubmitRequest:
 
     def __init__(
         self,
-        queue: Queue,
+        publisher: Publisher,
         store: ResultStore,
         inspector: ImageInspector,
         limits: ImageLimits,
         clock: Clock = utc_now,
     ) -> None:
-        self._queue = queue
+        self._publisher = publisher
         self._store = store
         self._inspector = inspector
         self._limits = limits
@@ -48,7 +34,7 @@ class SubmitRequest:
 
     async def __call__(self, image: bytes, top_k: int) -> RequestRecord:
         # A real header takes microseconds, read on the loop; one that needs more (a hostile
-        # file can take up to 0.1 s) is read in a thread, which costs the hop only then.
+        # file can take far longer) is read in a thread, which costs the hop only then.
         header = self._inspector.inspect_quickly(image, self._limits.max_frames)
         if header is None:
             header = await asyncio.to_thread(self._inspector.inspect, image, self._limits.max_frames)
@@ -63,7 +49,7 @@ class SubmitRequest:
         record = RequestRecord.queued(request)
         await self._store.add(record)
         try:
-            await self._queue.publish(request)
+            await self._publisher.publish(request)
         except BaseException:
             # The client is told to retry: a "queued" record that no message backs would never
             # finish, so take it back (if the store is down too, its time-to-live clears it).

@@ -1,4 +1,4 @@
-"""Use cases of the worker: process a batch of deliveries, and settle dead letters.
+"""The worker's use cases: process a batch of deliveries, and settle dead letters.
 
 Both keep the delivery rule: a message is acknowledged only once its outcome is stored.
 """
@@ -6,15 +6,12 @@ Both keep the delivery rule: a message is acknowledged only once its outcome is 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TypeVar
 
-from inference import failures
+from inference.clock import Clock, utc_now
 from inference.domain import (
     Fail,
     Failure,
@@ -24,50 +21,22 @@ from inference.domain import (
     RequestRecord,
     Start,
     Succeed,
-    Transition,
 )
-from inference.errors import InvalidTransition, StoreUnavailable, UnknownRequest
-from inference.ports import Classifier, DeadLetter, Delivery, Queue, ResultStore
-from inference.services import Clock, utc_now
+from inference.errors import AttemptsExhausted, ModelError, StoreUnavailable, UnknownRequest
+from inference.ports import Classifier, Consumer, DeadLetter, DeadLetters, Delivery, ResultStore
+from inference.retry import StoreRetry
 
 log = logging.getLogger(__name__)
 
-T = TypeVar("T")
+Outcome = Start | Succeed | Fail
 
 
 @dataclass(frozen=True)
 class BatchReport:
     succeeded: int = 0
     failed: int = 0
-    skipped: int = 0  # already finished (a duplicate or redelivery) or expired
+    skipped: int = 0  # already finished (a duplicate or redelivery) or expired: acknowledged as it is
     requeued: int = 0  # the store stayed down: back to the queue
-
-
-class StoreRetry:
-    """Retry a store call while the store is unavailable, for up to `patience` seconds.
-
-    Waiting out a short outage keeps a computed result instead of throwing it away, and keeps
-    the broker's delivery count (which fails requests at its limit) for real crashes.
-    """
-
-    def __init__(self, patience: float, first_delay: float = 0.05, max_delay: float = 2.0) -> None:
-        self._patience = patience
-        self._first_delay = first_delay
-        self._max_delay = max_delay
-
-    async def __call__(self, call: Callable[[], Awaitable[T]]) -> T:
-        deadline = time.monotonic() + self._patience
-        delay = self._first_delay
-        while True:
-            try:
-                return await call()
-            except StoreUnavailable:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    raise
-                log.warning("the store is unavailable; retrying for %.0f s more", remaining)
-                await asyncio.sleep(min(delay, remaining))
-                delay = min(delay * 2, self._max_delay)
 
 
 class ProcessBatch:
@@ -75,20 +44,20 @@ class ProcessBatch:
 
     Acknowledges a delivery only once its outcome is stored; if the store stays down past
     `store_patience` seconds the delivery goes back to the queue. A delivery of an already
-    finished request is acknowledged without running the model, and one seen more than
-    `max_attempts` times fails instead of looping.
+    finished request is acknowledged without running the model, and one whose attempts ran out
+    (`attempt > max_attempts`) fails instead of looping.
     """
 
     def __init__(
         self,
-        queue: Queue,
+        consumer: Consumer,
         store: ResultStore,
         classifier: Classifier,
-        max_attempts: int = 3,
+        max_attempts: int,
+        store_patience: float,
         clock: Clock = utc_now,
-        store_patience: float = 0.0,
     ) -> None:
-        self._queue = queue
+        self._consumer = consumer
         self._store = store
         self._classifier = classifier
         self._max_attempts = max_attempts
@@ -103,7 +72,7 @@ class ProcessBatch:
         exhausted = [d for d in firsts if d.attempt > self._max_attempts]
         tally.update(
             await self._finish(
-                [(d, Fail(failures.delivery_limit_exceeded(d.attempt - 1), now)) for d in exhausted]
+                [(d, Fail(Failure.of(AttemptsExhausted(d.attempt - 1)), now)) for d in exhausted]
             )
         )
         fresh = [d for d in firsts if d.attempt <= self._max_attempts]
@@ -124,39 +93,39 @@ class ProcessBatch:
         # A second copy of a request in this batch (a duplicate publish): its first copy is now
         # stored and acknowledged, or back in the queue, so this one has nothing left to do.
         await self._ack_all(duplicates)
-        tally["settled"] += len(duplicates)
-        return BatchReport(tally["succeeded"], tally["failed"], tally["settled"], tally["requeued"])
+        tally["skipped"] += len(duplicates)
+        return BatchReport(tally["succeeded"], tally["failed"], tally["skipped"], tally["requeued"])
 
     async def _finish(self, pairs: Sequence[tuple[Delivery, Succeed | Fail]]) -> list[str]:
         """Store the outcomes, then acknowledge: never the other way round."""
         states = await self._apply(pairs)
         await self._ack_all([d for (d, _), state in zip(pairs, states, strict=True) if state == "applied"])
         return [
-            ("succeeded" if isinstance(transition, Succeed) else "failed") if state == "applied" else state
-            for (_, transition), state in zip(pairs, states, strict=True)
+            ("succeeded" if isinstance(outcome, Succeed) else "failed") if state == "applied" else state
+            for (_, outcome), state in zip(pairs, states, strict=True)
         ]
 
-    async def _apply(self, pairs: Sequence[tuple[Delivery, Transition]]) -> list[str]:
-        """Per pair "applied"; or "settled" (acknowledged: nothing to do) or "requeued" (store down)."""
+    async def _apply(self, pairs: Sequence[tuple[Delivery, Outcome]]) -> list[str]:
+        """Per pair "applied"; or "skipped" (acknowledged: nothing to do) or "requeued" (store down)."""
         if not pairs:
             return []
         transitions = [(delivery.request.id, transition) for delivery, transition in pairs]
         try:
-            outcomes = await self._retry(lambda: self._store.transition_each(transitions))
+            results = await self._retry(lambda: self._store.transition(transitions))
         except StoreUnavailable:
-            await asyncio.gather(*(self._queue.reject(d, requeue=True) for d, _ in pairs))
+            await asyncio.gather(*(self._consumer.reject(d, requeue=True) for d, _ in pairs))
             return ["requeued"] * len(pairs)
-        settled = []
-        for (delivery, _), outcome in zip(pairs, outcomes, strict=True):
-            if isinstance(outcome, UnknownRequest):
+        skipped = []
+        for (delivery, _), result in zip(pairs, results, strict=True):
+            if isinstance(result, UnknownRequest):
                 log.warning("request %s has no record (expired?); dropping it", delivery.request.id)
-            if not isinstance(outcome, RequestRecord):  # else finished already: a redelivery
-                settled.append(delivery)
-        await self._ack_all(settled)
-        return ["applied" if isinstance(outcome, RequestRecord) else "settled" for outcome in outcomes]
+            if not isinstance(result, RequestRecord):  # else finished already: a redelivery
+                skipped.append(delivery)
+        await self._ack_all(skipped)
+        return ["applied" if isinstance(result, RequestRecord) else "skipped" for result in results]
 
     async def _ack_all(self, deliveries: Sequence[Delivery]) -> None:
-        await asyncio.gather(*(self._queue.ack(delivery) for delivery in deliveries))
+        await asyncio.gather(*(self._consumer.ack(delivery) for delivery in deliveries))
 
     def _classify(self, batch: list[InferenceRequest]) -> list[Prediction | Failure]:
         try:
@@ -171,7 +140,7 @@ class ProcessBatch:
             return self._classifier.classify([request])[0]
         except Exception as exc:
             log.exception("request %s makes the model fail", request.id)
-            return failures.model_error(exc)
+            return Failure.of(ModelError(f"the model failed on this image: {type(exc).__name__}"))
 
 
 def _first_of_each_request(deliveries: Sequence[Delivery]) -> tuple[list[Delivery], list[Delivery]]:
@@ -186,40 +155,40 @@ def _first_of_each_request(deliveries: Sequence[Delivery]) -> tuple[list[Deliver
 
 @dataclass(frozen=True)
 class DeadLetterReport:
-    settled: int = 0
+    released: int = 0  # its request is marked failed (or was already terminal): the letter is gone
     requeued: int = 0  # the store was down: the letters wait in the dead-letter queue
 
 
 class SettleDeadLetters:
-    """Mark the request of each dead letter failed, then forget the letter.
+    """Mark the request of each dead letter failed, then release the letter.
 
-    A letter whose request is already finished, expired, or unnamed is forgotten as it is; one
+    A letter whose request is already finished, expired, or unnamed is released as it is; one
     whose failure cannot be stored (the store is down) goes back to the dead-letter queue.
     """
 
-    def __init__(self, queue: Queue, store: ResultStore, clock: Clock = utc_now) -> None:
-        self._queue = queue
+    def __init__(self, dead_letters: DeadLetters, store: ResultStore, clock: Clock = utc_now) -> None:
+        self._dead_letters = dead_letters
         self._store = store
         self._clock = clock
 
     async def __call__(self, max_count: int, wait: float) -> DeadLetterReport:
         """Settle up to `max_count` letters, waiting up to `wait` seconds for a first one."""
         tally: Counter[str] = Counter()
-        for letter in await self._queue.receive_dead_letters(max_count, wait):
+        for letter in await self._dead_letters.receive_dead_letters(max_count, wait):
             try:
                 await self._fail(letter)
             except StoreUnavailable:
-                await self._queue.release_dead_letter(letter, requeue=True)
+                await self._dead_letters.release_dead_letter(letter, requeue=True)
                 tally["requeued"] += 1
                 continue
             log.info("dead letter settled: request %s, %s", letter.request_id, letter.failure.code)
-            await self._queue.release_dead_letter(letter, requeue=False)
-            tally["settled"] += 1
-        return DeadLetterReport(tally["settled"], tally["requeued"])
+            await self._dead_letters.release_dead_letter(letter, requeue=False)
+            tally["released"] += 1
+        return DeadLetterReport(tally["released"], tally["requeued"])
 
     async def _fail(self, letter: DeadLetter) -> None:
         if letter.request_id is None:
             return
-        # A request that finished after all, or expired, keeps what its client can read.
-        with contextlib.suppress(InvalidTransition, UnknownRequest):
-            await self._store.transition(letter.request_id, Fail(letter.failure, self._clock()))
+        # A request that finished after all, or expired, keeps what its client can read: the
+        # store answers InvalidTransition or UnknownRequest for it, and there is nothing to do.
+        await self._store.transition([(letter.request_id, Fail(letter.failure, self._clock()))])

@@ -1,0 +1,176 @@
+"""The composition root: the one place that chooses adapters. Nothing connects at import time.
+
+`config.mode` selects the adapters: "embedded" runs on the in-memory ones, "distributed" on
+RabbitMQ and Redis. Every connection, the decoder and the classifier are `Resource`s: entry
+points call `start_adapters` before serving (it builds only the selected ones, so the embedded
+mode never reaches for a broker) and `stop_adapters` after, which is the container's own
+`shutdown_resources`: whatever was started is stopped, in dependency order.
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import Literal
+
+from dependency_injector import containers, providers
+
+from adapters.images import PillowImageInspector
+from adapters.memory import MemoryQueue, MemoryResultStore
+from adapters.model import load_manifest
+from adapters.rabbitmq import QueueTopology, RabbitMQConsumer, RabbitMQPublisher
+from adapters.redis import RedisResultStore
+from entrypoints.container import resources
+from entrypoints.container.resources import make_decoder
+from entrypoints.settings import Settings
+from inference.media import ImageLimits
+from inference.use_cases.api import GetResult, SubmitRequest
+from inference.use_cases.worker import ProcessBatch, SettleDeadLetters
+
+
+class Container(containers.DeclarativeContainer):
+    config = providers.Configuration(strict=True)
+
+    # The embedded mode's one queue plays every role; a distributed process builds only its own
+    # side: the API a publisher, a worker a consumer (which also reads the dead letters).
+    _memory_queue = providers.Singleton(
+        MemoryQueue,
+        max_length=config.queue.max_length,
+        max_bytes=config.queue.max_bytes,
+        max_attempts=config.worker.max_attempts,
+    )
+    _topology = providers.Singleton(
+        QueueTopology,
+        name=config.queue.name,
+        max_length=config.queue.max_length,
+        max_bytes=config.queue.max_bytes,
+        max_attempts=config.worker.max_attempts,
+    )
+    publisher = providers.Selector(
+        config.mode,
+        embedded=_memory_queue,
+        distributed=providers.Resource(
+            resources.connected,
+            providers.Factory(
+                RabbitMQPublisher,
+                url=config.rabbitmq_url,
+                topology=_topology,
+                timeout=config.queue.timeout_seconds,
+                client_name="inference-api",
+            ),
+        ),
+    )
+    consumer = providers.Selector(
+        config.mode,
+        embedded=_memory_queue,
+        distributed=providers.Resource(
+            resources.connected,
+            providers.Factory(
+                RabbitMQConsumer,
+                url=config.rabbitmq_url,
+                topology=_topology,
+                # The batch in hand and the next: a worker holds no more than it will soon run.
+                prefetch=providers.Callable(
+                    lambda size, batches: size * batches,
+                    config.worker.max_batch_size,
+                    config.worker.prefetch_batches,
+                ),
+                timeout=config.queue.timeout_seconds,
+                client_name="inference-worker",
+            ),
+        ),
+    )
+    store = providers.Selector(
+        config.mode,
+        embedded=providers.Singleton(
+            MemoryResultStore, ttl=config.store.ttl_seconds, max_records=config.store.max_records
+        ),
+        distributed=providers.Resource(
+            resources.redis_store,
+            providers.Factory(
+                RedisResultStore,
+                url=config.redis_url,
+                ttl=config.store.ttl_seconds,
+                key_prefix=config.store.key_prefix,
+                timeout=config.store.timeout_seconds,
+            ),
+        ),
+    )
+    manifest = providers.Singleton(load_manifest, config.model.manifest)
+    decoder = providers.Resource(
+        resources.decoder, manifest, max_pixels=config.api.max_pixels, threads=config.model.decode_threads
+    )
+    # What every backend is given; each adds its own (compile for torch, the export cache for ONNX).
+    _model_options = providers.Dict(
+        manifest=manifest,
+        decoder=decoder,
+        device=config.model.device,
+        threads=config.model.threads,
+        precision=config.model.precision,
+    )
+    # Built by the worker only (in a thread: loading is seconds of CPU work).
+    classifier = providers.Selector(
+        config.model.backend,
+        torch=providers.Resource(
+            resources.torch_classifier, options=_model_options, compile=config.model.compile
+        ),
+        onnxruntime=providers.Resource(
+            resources.onnxruntime_classifier, options=_model_options, cache_dir=config.model.cache_dir
+        ),
+        openvino=providers.Resource(
+            resources.openvino_classifier, options=_model_options, cache_dir=config.model.cache_dir
+        ),
+    )
+    # `inference export-onnx`: what the ONNX backends load, exported ahead of time.
+    onnx_export = providers.Callable(
+        resources.exported_onnx, manifest=manifest, cache_dir=config.model.cache_dir
+    )
+    # The API describes the model from its manifest, in both modes: at once, while a worker
+    # may still be loading (or exporting) the model itself.
+    model_info = providers.Callable(lambda manifest: manifest.info, manifest)
+
+    # The same in both modes: it only reads the uploaded bytes.
+    image_inspector = providers.Singleton(PillowImageInspector)
+    image_limits = providers.Singleton(
+        ImageLimits, max_pixels=config.api.max_pixels, max_frames=config.api.max_frames
+    )
+    submit_request = providers.Factory(
+        SubmitRequest, publisher=publisher, store=store, inspector=image_inspector, limits=image_limits
+    )
+    get_result = providers.Factory(GetResult, store=store)
+    process_batch = providers.Factory(
+        ProcessBatch,
+        consumer=consumer,
+        store=store,
+        classifier=classifier,
+        max_attempts=config.worker.max_attempts,
+        store_patience=config.worker.store_patience_seconds,
+    )
+    settle_dead_letters = providers.Factory(SettleDeadLetters, dead_letters=consumer, store=store)
+
+
+def create_container(settings: Settings | None = None) -> Container:
+    container = Container()
+    container.config.from_dict((settings or Settings()).model_dump())
+    return container
+
+
+async def start_adapters(container: Container, role: Literal["api", "worker"]) -> None:
+    """Start what `role` needs: its side of the queue, and the store (connecting to servers,
+    if any). The embedded mode starts both roles."""
+    if role == "api":
+        container.publisher()
+    else:
+        container.consumer()
+    store = container.store()
+    if inspect.isawaitable(store):  # an async Resource (Redis) starts on the running loop
+        await store
+
+
+async def stop_adapters(container: Container) -> None:
+    """Stop every resource this container started, the classifier and its decoder included."""
+    stopping = container.shutdown_resources()
+    if stopping is not None:
+        await stopping
+
+
+__all__ = ["Container", "create_container", "make_decoder", "start_adapters", "stop_adapters"]

@@ -1,0 +1,85 @@
+"""How each connection, the decoder and the classifier start and stop: the container's Resources.
+
+The model backends are imported only when a classifier is built, by a worker: an API process
+never builds one, and importing torch with timm costs seconds and hundreds of megabytes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any, Protocol, TypeVar
+
+from adapters.images import BatchDecoder, Preprocessing
+from adapters.model import ModelManifest
+from adapters.redis import RedisResultStore
+from inference.ports import Classifier
+
+# How long a starting process waits for the broker before serving anyway (it keeps trying in
+# the background; readiness says "unavailable" meanwhile).
+CONNECT_WAIT_SECONDS = 5.0
+
+
+class _Connection(Protocol):
+    def start(self, wait: float) -> None: ...
+    def shutdown(self) -> None: ...
+
+
+Client = TypeVar("Client", bound=_Connection)
+
+
+def connected(client: Client) -> Iterator[Client]:
+    """A broker client, connected (or connecting) for as long as the container lives."""
+    client.start(wait=CONNECT_WAIT_SECONDS)
+    try:
+        yield client
+    finally:
+        client.shutdown()  # the broker requeues whatever this process did not acknowledge
+
+
+async def redis_store(store: RedisResultStore) -> AsyncIterator[RedisResultStore]:
+    try:
+        yield store
+    finally:
+        await store.aclose()
+
+
+def make_decoder(manifest: ModelManifest, max_pixels: int, threads: int) -> BatchDecoder:
+    """The model's preprocessing as its manifest states it, on a thread pool of its own."""
+    spec = Preprocessing(
+        input_size=manifest.input_size,
+        resize_size=manifest.resize_size,
+        interpolation=manifest.interpolation,
+        mean=manifest.mean,
+        std=manifest.std,
+    )
+    return BatchDecoder(spec, max_pixels=max_pixels, threads=threads)
+
+
+def decoder(manifest: ModelManifest, max_pixels: int, threads: int) -> Iterator[BatchDecoder]:
+    with make_decoder(manifest, max_pixels, threads) as decoder:
+        yield decoder
+
+
+def torch_classifier(options: dict[str, Any], compile: bool) -> Iterator[Classifier]:
+    from adapters.model import TimmClassifier
+
+    yield TimmClassifier(**options, compile=compile)
+
+
+def onnxruntime_classifier(options: dict[str, Any], cache_dir: Path) -> Iterator[Classifier]:
+    from adapters.model import OnnxRuntimeClassifier
+
+    yield OnnxRuntimeClassifier(**options, cache_dir=cache_dir)
+
+
+def openvino_classifier(options: dict[str, Any], cache_dir: Path) -> Iterator[Classifier]:
+    from adapters.model import OpenVINOClassifier
+
+    yield OpenVINOClassifier(**options, cache_dir=cache_dir)
+
+
+def exported_onnx(manifest: ModelManifest, cache_dir: Path) -> Path:
+    from adapters.model import exported_onnx
+
+    return exported_onnx(manifest, cache_dir)
