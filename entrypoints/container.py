@@ -16,7 +16,7 @@ from typing import Any
 
 from dependency_injector import containers, providers
 
-from adapters.images import BatchDecoder, PillowImageInspector, Preprocessing
+from adapters.images import BatchDecoder, DecodeLimits, PillowImageInspector, Preprocessing
 from adapters.memory import MemoryQueue, MemoryResultStore
 from adapters.model import ModelManifest, load_manifest
 from adapters.rabbitmq import RabbitMQQueue
@@ -48,7 +48,7 @@ async def _redis_store(store: RedisResultStore) -> AsyncIterator[RedisResultStor
         await store.aclose()
 
 
-def make_decoder(manifest: ModelManifest, max_pixels: int, threads: int) -> BatchDecoder:
+def make_decoder(manifest: ModelManifest, limits: DecodeLimits, threads: int) -> BatchDecoder:
     """The model's preprocessing as its manifest states it, on a thread pool of its own."""
     spec = Preprocessing(
         input_size=manifest.input_size,
@@ -57,11 +57,11 @@ def make_decoder(manifest: ModelManifest, max_pixels: int, threads: int) -> Batc
         mean=manifest.mean,
         std=manifest.std,
     )
-    return BatchDecoder(spec, max_pixels=max_pixels, threads=threads)
+    return BatchDecoder(spec, limits=limits, threads=threads)
 
 
-def _decoder(manifest: ModelManifest, max_pixels: int, threads: int) -> Iterator[BatchDecoder]:
-    with make_decoder(manifest, max_pixels, threads) as decoder:
+def _decoder(manifest: ModelManifest, limits: DecodeLimits, threads: int) -> Iterator[BatchDecoder]:
+    with make_decoder(manifest, limits, threads) as decoder:
         yield decoder
 
 
@@ -142,8 +142,15 @@ class Container(containers.DeclarativeContainer):
         ),
     )
     manifest = providers.Singleton(load_manifest, config.model.manifest)
+    # The API's limits again: a message published around the API is refused just as quickly.
+    decode_limits = providers.Singleton(
+        DecodeLimits,
+        max_pixels=config.api.max_pixels,
+        max_side=config.api.max_side,
+        max_jpeg_scans=config.api.max_jpeg_scans,
+    )
     decoder = providers.Resource(
-        _decoder, manifest, max_pixels=config.api.max_pixels, threads=config.model.decode_threads
+        _decoder, manifest, limits=decode_limits, threads=config.model.decode_threads
     )
     # What every backend is given; each adds its own (compile for torch, the export cache for ONNX).
     _model_options = providers.Dict(
@@ -171,9 +178,12 @@ class Container(containers.DeclarativeContainer):
     model_info = providers.Callable(lambda manifest: manifest.info, manifest)
 
     # The same in both modes: it only reads the uploaded bytes.
-    image_inspector = providers.Singleton(PillowImageInspector)
+    image_inspector = providers.Singleton(PillowImageInspector, max_jpeg_scans=config.api.max_jpeg_scans)
     image_limits = providers.Singleton(
-        ImageLimits, max_pixels=config.api.max_pixels, max_frames=config.api.max_frames
+        ImageLimits,
+        max_pixels=config.api.max_pixels,
+        max_frames=config.api.max_frames,
+        max_side=config.api.max_side,
     )
     submit_request = providers.Factory(
         SubmitRequest, queue=queue, store=store, inspector=image_inspector, limits=image_limits

@@ -12,6 +12,9 @@ tolerance of timm (tests/adapters/test_timm_reference_transforms.py):
 - large JPEGs decode at a reduced scale (libjpeg's DCT scaling), never below the resize size;
 - one resample, from the region the centre crop keeps straight to the crop size;
 - uint8 → normalised float32 in one lookup pass, written where the batch array wants it.
+
+Memory stays near one decoded image (at most 4 bytes a pixel in Pillow) per thread: greyscale
+is resampled before it becomes RGB, and wide greyscale reaches 8 bits a strip at a time.
 """
 
 from __future__ import annotations
@@ -29,8 +32,9 @@ from PIL import Image, ImageOps
 from PIL.JpegImagePlugin import JpegImageFile
 
 from adapters.images.opening import open_image
+from adapters.images.structure import check_jpeg_scans, check_png_chunks
 from inference.errors import InvalidImage
-from inference.media import check_pixels
+from inference.media import check_size
 
 # Transparent pixels are composited on white, what most viewers show behind them.
 BACKGROUND = (255, 255, 255)
@@ -43,6 +47,8 @@ _RESAMPLING = {
 }
 # Each filter's radius at scale 1, in source pixels (Pillow's libImaging/Resample.c).
 _SUPPORT = {"nearest": 0.5, "bilinear": 1.0, "bicubic": 2.0, "lanczos": 3.0}
+# Pixels of wide greyscale scaled to 8 bits at a time (4 MB as float32).
+_STRIP_PIXELS = 1 << 20
 
 Pixels = npt.NDArray[np.float32]
 
@@ -61,21 +67,35 @@ class Preprocessing:
             raise ValueError(f"need 0 < input_size <= resize_size, got {self.input_size}, {self.resize_size}")
 
 
-def decode(data: bytes, spec: Preprocessing, max_pixels: int) -> Pixels:
+@dataclass(frozen=True)
+class DecodeLimits:
+    """What the decoder refuses before decoding: the API's limits, for messages published
+    around it. Past `max_pixels` or `max_side`, ImageTooLarge; past `max_jpeg_scans` scans of a
+    progressive JPEG, InvalidImage."""
+
+    max_pixels: int
+    max_side: int
+    max_jpeg_scans: int
+
+
+def decode(data: bytes, spec: Preprocessing, limits: DecodeLimits) -> Pixels:
     """A (3, input_size, input_size) array of the first frame.
 
-    Raises ImageTooLarge past `max_pixels` (checked on the header, before decoding) and
+    Raises ImageTooLarge or InvalidImage past the `limits` (checked before decoding) and
     InvalidImage for bytes that do not decode, truncated ones included.
     """
     out = np.empty((3, spec.input_size, spec.input_size), dtype=np.float32)
-    decode_into(data, spec, out, max_pixels)
+    decode_into(data, spec, out, limits)
     return out
 
 
-def decode_into(data: bytes, spec: Preprocessing, out: Pixels, max_pixels: int) -> None:
+def decode_into(data: bytes, spec: Preprocessing, out: Pixels, limits: DecodeLimits) -> None:
     """`decode`, writing into `out`, a (3, input_size, input_size) float32 array (a batch's row)."""
-    with open_image(data) as (image, _):
-        check_pixels(image.width, image.height, max_pixels)
+    with open_image(data) as (image, media_type):
+        check_size(image.width, image.height, limits.max_pixels, limits.max_side)
+        check_jpeg_scans(data, image, limits.max_jpeg_scans)
+        if media_type == "image/png":
+            check_png_chunks(data, before_pixels=False)
         if isinstance(image, JpegImageFile):
             # libjpeg decodes at 1/2, 1/4 or 1/8 scale when the image is that much bigger than
             # needed, about twice as fast on a photo. The requested box is square, so whichever
@@ -83,11 +103,12 @@ def decode_into(data: bytes, spec: Preprocessing, out: Pixels, max_pixels: int) 
             image.draft("RGB", (spec.resize_size, spec.resize_size))
         # in_place: the default returns a full copy even when there is nothing to turn.
         ImageOps.exif_transpose(image, in_place=True)
-        crop = np.asarray(_resize_and_crop(_to_rgb(image), spec))
+        crop = _resize_and_crop(_to_rgb_or_grey(image), spec)
+        pixels = np.asarray(crop if crop.mode == "RGB" else crop.convert("RGB"))
         tables = _lookup_tables(spec.mean, spec.std)
         for channel in range(3):
             # mode="wrap": "raise" buffers the output (numpy's docs), for a check uint8 cannot fail.
-            np.take(tables[channel], crop[:, :, channel], out=out[channel], mode="wrap")
+            np.take(tables[channel], pixels[:, :, channel], out=out[channel], mode="wrap")
 
 
 @functools.lru_cache(maxsize=8)
@@ -104,14 +125,15 @@ def _lookup_tables(mean: tuple[float, float, float], std: tuple[float, float, fl
     return tables
 
 
-def _to_rgb(image: Image.Image) -> Image.Image:
-    if image.mode == "RGB":
+def _to_rgb_or_grey(image: Image.Image) -> Image.Image:
+    """RGB, or L for greyscale: resampled on its one channel, it becomes RGB at the crop's size
+    (the same values: each channel is resampled on its own), never as a whole image."""
+    if image.mode in ("RGB", "L"):
         return image
     if image.mode in ("I;16", "I;16B", "I;16L", "I"):
-        # 16/32-bit greyscale: Pillow's "L" conversion clips instead of scaling.
-        wide = np.asarray(image, dtype=np.float32)
-        peak = 65535.0 if wide.max(initial=0) > 255 else 255.0
-        image = Image.fromarray((wide * (255.0 / peak)).clip(0, 255).astype(np.uint8), "L")
+        return _wide_grey_to_l(image)
+    if image.mode == "F":
+        return image.convert("L")
     if image.mode == "P" and "transparency" in image.info:
         image = image.convert("RGBA")
     if image.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
@@ -120,6 +142,25 @@ def _to_rgb(image: Image.Image) -> Image.Image:
         canvas.paste(rgba, mask=rgba.getchannel("A"))
         return canvas
     return image.convert("RGB")
+
+
+def _wide_grey_to_l(image: Image.Image) -> Image.Image:
+    """16/32-bit greyscale scaled to 8 bits (Pillow's "L" conversion clips instead of scaling).
+
+    A strip of rows at a time: a float copy of a whole 40 MP image would take 160 MB, and the
+    scaling several of them.
+    """
+    _, high = image.getextrema()
+    scale = np.float32(255.0 / (65535.0 if float(high) > 255 else 255.0))  # type: ignore[arg-type]
+    grey = np.empty((image.height, image.width), dtype=np.uint8)
+    rows = max(1, _STRIP_PIXELS // image.width)
+    for top in range(0, image.height, rows):
+        strip = image.crop((0, top, image.width, min(top + rows, image.height)))
+        wide = np.asarray(strip, dtype=np.float32)
+        np.multiply(wide, scale, out=wide)
+        np.clip(wide, 0, 255, out=wide)
+        grey[top : top + wide.shape[0]] = wide  # truncates, as astype(np.uint8) does
+    return Image.fromarray(grey)
 
 
 def _resize_and_crop(image: Image.Image, spec: Preprocessing) -> Image.Image:
@@ -184,11 +225,11 @@ class BatchDecoder:
     PNG takes 160 MB). `decode` is meant for one caller at a time.
     """
 
-    def __init__(self, spec: Preprocessing, max_pixels: int, threads: int) -> None:
+    def __init__(self, spec: Preprocessing, limits: DecodeLimits, threads: int) -> None:
         if threads < 1:
             raise ValueError(f"threads must be at least 1, got {threads}")
         self._spec = spec
-        self._max_pixels = max_pixels
+        self._limits = limits
         self._pool = ThreadPoolExecutor(threads, thread_name_prefix="decode") if threads > 1 else None
 
     def decode(self, images: Sequence[bytes]) -> tuple[Pixels, list[InvalidImage | None]]:
@@ -199,7 +240,7 @@ class BatchDecoder:
 
         def one(index: int) -> InvalidImage | None:
             try:
-                decode_into(images[index], self._spec, pixels[index], self._max_pixels)
+                decode_into(images[index], self._spec, pixels[index], self._limits)
             except InvalidImage as exc:
                 return exc
             return None
