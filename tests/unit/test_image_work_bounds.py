@@ -137,7 +137,12 @@ def test_the_quick_look_leaves_compressed_png_metadata_to_the_thread_without_inf
     chunk: bytes, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     inflated: list[bytes] = []
-    monkeypatch.setattr(PngImagePlugin, "_safe_zlib_decompress", lambda data: inflated.append(data) or b"")
+
+    def record(data: bytes) -> bytes:
+        inflated.append(data)
+        return b""
+
+    monkeypatch.setattr(PngImagePlugin, "_safe_zlib_decompress", record)
     inspector = PillowImageInspector(max_jpeg_scans=100)
 
     assert inspector.inspect_quickly(_png([chunk]), 1) is None
