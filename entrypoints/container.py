@@ -142,7 +142,6 @@ class Container(containers.DeclarativeContainer):
         ),
     )
     manifest = providers.Singleton(load_manifest, config.model.manifest)
-    # The API's limits again: a message published around the API is refused just as quickly.
     decode_limits = providers.Singleton(
         DecodeLimits,
         max_pixels=config.api.max_pixels,

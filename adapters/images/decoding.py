@@ -20,7 +20,6 @@ is resampled before it becomes RGB, and wide greyscale reaches 8 bits a strip at
 from __future__ import annotations
 
 import functools
-import math
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -28,27 +27,15 @@ from types import TracebackType
 
 import numpy as np
 import numpy.typing as npt
-from PIL import Image, ImageOps
+from PIL import ImageOps
 from PIL.JpegImagePlugin import JpegImageFile
 
+from adapters.images.modes import to_rgb_or_grey
 from adapters.images.opening import open_image
+from adapters.images.resizing import resize_and_crop
 from adapters.images.structure import check_jpeg_scans, check_png_chunks
 from inference.errors import InvalidImage
 from inference.media import check_size
-
-# Transparent pixels are composited on white, what most viewers show behind them.
-BACKGROUND = (255, 255, 255)
-
-_RESAMPLING = {
-    "nearest": Image.Resampling.NEAREST,
-    "bilinear": Image.Resampling.BILINEAR,
-    "bicubic": Image.Resampling.BICUBIC,
-    "lanczos": Image.Resampling.LANCZOS,
-}
-# Each filter's radius at scale 1, in source pixels (Pillow's libImaging/Resample.c).
-_SUPPORT = {"nearest": 0.5, "bilinear": 1.0, "bicubic": 2.0, "lanczos": 3.0}
-# Pixels of wide greyscale scaled to 8 bits at a time (4 MB as float32).
-_STRIP_PIXELS = 1 << 20
 
 Pixels = npt.NDArray[np.float32]
 
@@ -103,7 +90,7 @@ def decode_into(data: bytes, spec: Preprocessing, out: Pixels, limits: DecodeLim
             image.draft("RGB", (spec.resize_size, spec.resize_size))
         # in_place: the default returns a full copy even when there is nothing to turn.
         ImageOps.exif_transpose(image, in_place=True)
-        crop = _resize_and_crop(_to_rgb_or_grey(image), spec)
+        crop = resize_and_crop(to_rgb_or_grey(image), spec)
         pixels = np.asarray(crop if crop.mode == "RGB" else crop.convert("RGB"))
         tables = _lookup_tables(spec.mean, spec.std)
         for channel in range(3):
@@ -123,96 +110,6 @@ def _lookup_tables(mean: tuple[float, float, float], std: tuple[float, float, fl
     tables = (levels - mean32[:, np.newaxis]) / std32[:, np.newaxis]
     tables.flags.writeable = False  # shared by every call and thread
     return tables
-
-
-def _to_rgb_or_grey(image: Image.Image) -> Image.Image:
-    """RGB, or L for greyscale: resampled on its one channel, it becomes RGB at the crop's size
-    (the same values: each channel is resampled on its own), never as a whole image."""
-    if image.mode in ("RGB", "L"):
-        return image
-    if image.mode in ("I;16", "I;16B", "I;16L", "I"):
-        return _wide_grey_to_l(image)
-    if image.mode == "F":
-        return image.convert("L")
-    if image.mode == "P" and "transparency" in image.info:
-        image = image.convert("RGBA")
-    if image.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
-        rgba = image.convert("RGBA")
-        canvas = Image.new("RGB", rgba.size, BACKGROUND)
-        canvas.paste(rgba, mask=rgba.getchannel("A"))
-        return canvas
-    return image.convert("RGB")
-
-
-def _wide_grey_to_l(image: Image.Image) -> Image.Image:
-    """16/32-bit greyscale scaled to 8 bits (Pillow's "L" conversion clips instead of scaling).
-
-    A strip of rows at a time: a float copy of a whole 40 MP image would take 160 MB, and the
-    scaling several of them.
-    """
-    _, high = image.getextrema()
-    scale = np.float32(255.0 / (65535.0 if float(high) > 255 else 255.0))  # type: ignore[arg-type]
-    grey = np.empty((image.height, image.width), dtype=np.uint8)
-    rows = max(1, _STRIP_PIXELS // image.width)
-    for top in range(0, image.height, rows):
-        strip = image.crop((0, top, image.width, min(top + rows, image.height)))
-        wide = np.asarray(strip, dtype=np.float32)
-        np.multiply(wide, scale, out=wide)
-        np.clip(wide, 0, 255, out=wide)
-        grey[top : top + wide.shape[0]] = wide  # truncates, as astype(np.uint8) does
-    return Image.fromarray(grey)
-
-
-def _resize_and_crop(image: Image.Image, spec: Preprocessing) -> Image.Image:
-    """The centre crop of the image resized to `resize_size` on its shorter side."""
-    width, height = image.size
-    size, crop = spec.resize_size, spec.input_size
-    # torchvision's sizes and offsets: the longer side truncated, the crop's offset rounded.
-    resized = (size, int(size * height / width)) if width <= height else (int(size * width / height), size)
-    left, top = round((resized[0] - crop) / 2.0), round((resized[1] - crop) / 2.0)
-    if resized == image.size:
-        return image.crop((left, top, left + crop, top + crop))
-    # Resample only the region the crop keeps, straight to the crop size, with Pillow's `box`: the
-    # same sampling grid as the whole resize, for half its work on a 16:9 photo, and a strip
-    # (1 x 4,000) never becomes a 365 x 1,460,000 intermediate.
-    x_scale, y_scale = width / resized[0], height / resized[1]
-    box = (left * x_scale, top * y_scale, (left + crop) * x_scale, (top + crop) * y_scale)
-    region, box = _reachable_region(image, box, crop, _SUPPORT[spec.interpolation])
-    resample = _RESAMPLING[spec.interpolation]
-    if resample == Image.Resampling.NEAREST:  # one pass, nothing rounded in between
-        return region.resize((crop, crop), resample, box=box)
-    # Each of Pillow's two passes rounds to 8 bits, so their order shows (a level at a fifth of the
-    # values). Pillow 13 runs the vertical pass first when the height shrinks more than twice as
-    # much as the width; on the box it would decide from other sizes, so follow the whole resize.
-    x0, y0, x1, y1 = box
-    if height - resized[1] > max(0, 2 * (width - resized[0])):
-        short = region.resize((region.width, crop), resample, box=(0, y0, region.width, y1))
-        return short.resize((crop, crop), resample, box=(x0, 0, x1, crop))
-    narrow = region.resize((crop, region.height), resample, box=(x0, 0, x1, region.height))
-    return narrow.resize((crop, crop), resample, box=(0, y0, crop, y1))
-
-
-def _reachable_region(
-    image: Image.Image, box: tuple[float, float, float, float], crop: int, support: float
-) -> tuple[Image.Image, tuple[float, float, float, float]]:
-    """The part of the image a resample of `box` to crop x crop reads, and the box within it.
-
-    Pillow takes a box in float32: relative to a small region it stays exact to a thousandth of
-    a pixel, where a 40,000,000-pixel strip would lose half a pixel.
-    """
-    x0, y0, x1, y1 = box
-    left, right = _reach(x0, x1, crop, image.width, support)
-    top, bottom = _reach(y0, y1, crop, image.height, support)
-    if (left, top, right, bottom) != (0, 0, *image.size):
-        image = image.crop((left, top, right, bottom))
-    # min(): float rounding must not step past the edge, which Pillow refuses.
-    return image, (x0 - left, y0 - top, min(x1 - left, image.width), min(y1 - top, image.height))
-
-
-def _reach(start: float, end: float, out_size: int, limit: int, support: float) -> tuple[int, int]:
-    """The pixels a resample of [start, end) to `out_size` reads: all within the filter's radius."""
-    radius = support * max((end - start) / out_size, 1.0)
-    return max(0, math.floor(start - radius)), min(limit, math.ceil(end + radius))
 
 
 class BatchDecoder:
