@@ -23,6 +23,7 @@ from pathlib import Path
 
 import httpx
 
+from adapters.images import DecodeLimits
 from adapters.model.manifest import load_manifest
 from adapters.model.timm_classifier import TimmClassifier
 from demo.shapes import draw_jpegs
@@ -100,11 +101,10 @@ def main() -> None:
     args = parser.parse_args()
 
     images = draw_jpegs(args.images, seed=31337, size=(640, 480))
+    api = ApiSettings()
+    limits = DecodeLimits(api.max_pixels, api.max_side, api.max_jpeg_scans)
     classifier = TimmClassifier(
-        demo := load_manifest(DEMO_MANIFEST),
-        make_decoder(demo, ApiSettings().max_pixels, 2),
-        compile=False,
-        **runtime(),
+        demo := load_manifest(DEMO_MANIFEST), make_decoder(demo, limits, 2), compile=False, **runtime()
     )
     figures: dict[str, object] = {
         "machine": f"{os.cpu_count()} CPUs, torch threads {__import__('torch').get_num_threads()}",

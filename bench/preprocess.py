@@ -37,15 +37,16 @@ from PIL import Image, ImageOps
 from PIL.JpegImagePlugin import JpegImageFile
 from timm.data.transforms_factory import create_transform
 
-from adapters.images.decoding import BatchDecoder, Preprocessing
+from adapters.images.decoding import BatchDecoder, DecodeLimits, Preprocessing
 from adapters.images.opening import open_image
 from demo.shapes import draw_jpegs
 from entrypoints.settings import ApiSettings
-from inference.media import check_pixels
+from inference.media import check_size
 
 MEAN = (0.485, 0.456, 0.406)
 STD = (0.229, 0.224, 0.225)
 SIZES = ((1920, 1080), (640, 480))
+LIMITS = DecodeLimits(ApiSettings().max_pixels, ApiSettings().max_side, ApiSettings().max_jpeg_scans)
 
 Batch = Callable[[Sequence[bytes]], object]
 
@@ -69,7 +70,7 @@ def naive(spec: Preprocessing) -> Batch:
 def _previous_decode(data: bytes, spec: Preprocessing) -> npt.NDArray[np.float32]:
     """adapters/image_decoding.decode as it was, for the RGB JPEGs of this benchmark."""
     with open_image(data) as (image, _):
-        check_pixels(image.width, image.height, 40_000_000)
+        check_size(image.width, image.height, 40_000_000, 30_000)
         if isinstance(image, JpegImageFile):
             image.draft("RGB", (spec.resize_size, spec.resize_size))
         rgb = ImageOps.exif_transpose(image)  # a copy even when there is nothing to turn
@@ -134,10 +135,7 @@ def main() -> None:
     torch.set_num_threads(1)
     spec = Preprocessing(args.size, int(args.size / 0.875), "bicubic", MEAN, STD)
     thread_counts = [int(count) for count in args.threads.split(",")]
-    decoders = {
-        count: BatchDecoder(spec, max_pixels=ApiSettings().max_pixels, threads=count)
-        for count in thread_counts
-    }
+    decoders = {count: BatchDecoder(spec, limits=LIMITS, threads=count) for count in thread_counts}
     methods = {
         "naive: timm transform, full decode": naive(spec),
         "previous: draft, resize, crop, stack": previous(spec),

@@ -35,6 +35,16 @@ class ApiSettings(BaseModel):
         40_000_000, ge=1, description="Images with more pixels (width × height) get 422, before decoding."
     )
     max_frames: int = Field(1000, ge=1, description="Animated images with more frames get 422.")
+    max_side: int = Field(
+        30_000,
+        ge=1,
+        description="Wider or taller images get 422, before decoding (decoders keep a record per line).",
+    )
+    max_jpeg_scans: int = Field(
+        100,
+        ge=1,
+        description="Progressive JPEGs of more scans get 422: each scan is a pass over the whole image.",
+    )
     default_top_k: int = Field(5, ge=1)
     retry_after_seconds: int = Field(1, ge=1, description="Retry-After sent with 429 and 503.")
     cors_origins: CommaSeparated = Field(

@@ -11,7 +11,6 @@ import asyncio
 import contextlib
 import logging
 import signal
-import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TypeVar
@@ -28,6 +27,7 @@ T = TypeVar("T")
 DEAD_LETTERS_PER_STEP = 16
 # A worker whose store or broker is down retries at least this often.
 MAX_BACKOFF_SECONDS = 30.0
+HEARTBEAT_SECONDS = 1.0
 
 
 class WorkerLoop:
@@ -69,14 +69,13 @@ class WorkerLoop:
             # Batches in flight at once: while one is in the model, the next is received,
             # started and decoded, and the last one's outcomes stored and acknowledged.
             loops = [self._process_deliveries() for _ in range(self._batches_in_flight)]
-            await asyncio.gather(*loops, self._settle_letters())
+            await asyncio.gather(*loops, self._settle_letters(), self._heartbeat.run(self._stop))
         finally:
             await self._consumer.close()
 
     async def _process_deliveries(self) -> None:
         step, backoff = self._process_batch(), Backoff(self._idle_wait, MAX_BACKOFF_SECONDS)
         while not self._stop.is_set():
-            self._heartbeat.beat()
             deliveries = await self._receive_unless_stopped()
             if deliveries and not await self._process(step, deliveries):
                 await self._pause(backoff.next())  # the store or broker is down: do not spin
@@ -144,17 +143,23 @@ class WorkerLoop:
 
 
 class _Heartbeat:
-    """Touches a file at most once a second, so a liveness check can tell a stuck worker."""
+    """Touches a file every second while the event loop turns, so a liveness check can tell a
+    stuck worker. A batch (decoded, within the image limits, and classified in threads) does not
+    stop it: beating only between batches let a long one look dead, killed and redelivered."""
 
     def __init__(self, path: Path | None) -> None:
         self._path = path
-        self._last = 0.0
 
-    def beat(self) -> None:
-        now = time.monotonic()
-        if self._path is not None and now - self._last >= 1.0:
-            self._path.touch()
-            self._last = now
+    async def run(self, stop: asyncio.Event) -> None:
+        if self._path is None:
+            return
+        while not stop.is_set():
+            try:
+                self._path.touch()
+            except OSError:
+                log.exception("could not touch the heartbeat file %s", self._path)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), HEARTBEAT_SECONDS)
 
 
 def create_worker_loop(container: Container) -> WorkerLoop:

@@ -50,22 +50,30 @@ def _looks_like_bmp(data: bytes) -> bool:
 
 @dataclass(frozen=True)
 class ImageLimits:
-    """The largest image the service takes: pixels per frame (width x height) and frames."""
+    """The largest image the service takes: pixels per frame (width x height), the longer side,
+    and frames."""
 
     max_pixels: int
     max_frames: int
+    max_side: int
 
     def check(self, header: ImageHeader) -> None:
         """Raise ImageTooLarge or TooManyFrames for a header past the limits."""
-        check_pixels(header.width, header.height, self.max_pixels)
+        check_size(header.width, header.height, self.max_pixels, self.max_side)
         if header.frames > self.max_frames:
             # Inspectors stop counting past the limit, so "more than" is all that is known.
             raise TooManyFrames(f"the image has more than {self.max_frames:,} frames, the limit")
 
 
-def check_pixels(width: int, height: int, max_pixels: int) -> None:
-    """Raise ImageTooLarge if width x height exceeds max_pixels."""
+def check_size(width: int, height: int, max_pixels: int, max_side: int) -> None:
+    """Raise ImageTooLarge if width x height exceeds max_pixels, or either side max_side.
+
+    The side is bounded on its own because decoders keep a record per line: a strip of one
+    pixel by forty million lines costs a decoder far more memory than its pixels.
+    """
     if width * height > max_pixels:
         raise ImageTooLarge(
             f"the image is {width:,}×{height:,} = {width * height:,} pixels; the limit is {max_pixels:,}"
         )
+    if max(width, height) > max_side:
+        raise ImageTooLarge(f"the image is {width:,}×{height:,}; the limit is {max_side:,} pixels a side")

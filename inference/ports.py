@@ -52,17 +52,19 @@ class ImageInspector(Protocol):
         file holds. The caller applies the limits.
 
         Raises EmptyImage or UnsupportedImage as `sniff_media_type` does, ImageTooLarge for a
-        size the reader itself refuses to handle, and InvalidImage for a header it cannot read;
-        never another exception. CPU-bound but bounded whatever the bytes: callers run it off
-        their event loop.
+        size the reader itself refuses to handle, and InvalidImage for a header it cannot read or
+        a file that would ask a decoder for far more work than its size (an adapter's own bounds,
+        such as the scans of a progressive JPEG); never another exception. CPU-bound but bounded
+        whatever the bytes: callers run it off their event loop.
         """
 
     @abstractmethod
     def inspect_quickly(self, image: bytes, max_frames: int) -> ImageHeader | None:
         """`inspect` within a small fixed amount of work whatever the bytes, so that an event
         loop may call it; None when the image needs more work than that (a file of countless
-        segments, frames that must be walked): the caller then runs `inspect` off its loop.
-        Raises as `inspect` does for what it finds within its budget.
+        segments, frames that must be walked, anything to decompress): the caller then runs
+        `inspect` off its loop. Raises as `inspect` does for what it finds within its budget,
+        and returns what `inspect` would.
         """
 
 

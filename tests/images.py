@@ -13,12 +13,15 @@ import struct
 import numpy as np
 from PIL import Image
 
+from adapters.images.decoding import DecodeLimits
 from demo.shapes import draw
 from entrypoints.settings import ApiSettings
 from tests.stubs import png_chunk
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 MAX_PIXELS = ApiSettings().max_pixels  # the service's default pixel limit
+# The decoder's limits at the service's defaults.
+LIMITS = DecodeLimits(MAX_PIXELS, ApiSettings().max_side, ApiSettings().max_jpeg_scans)
 
 
 def encode(image: Image.Image, fmt: str, **options: object) -> bytes:

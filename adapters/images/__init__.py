@@ -10,13 +10,13 @@ from typing import TYPE_CHECKING, Any
 from adapters.images.inspector import PillowImageInspector
 
 if TYPE_CHECKING:
-    from adapters.images.decoding import BatchDecoder, Preprocessing
+    from adapters.images.decoding import BatchDecoder, DecodeLimits, Preprocessing
 
-__all__ = ["BatchDecoder", "PillowImageInspector", "Preprocessing"]
+__all__ = ["BatchDecoder", "DecodeLimits", "PillowImageInspector", "Preprocessing"]
 
 
 def __getattr__(name: str) -> Any:
-    if name in ("BatchDecoder", "Preprocessing"):
+    if name in ("BatchDecoder", "DecodeLimits", "Preprocessing"):
         from adapters.images import decoding
 
         return getattr(decoding, name)

@@ -6,6 +6,11 @@ but GIF's and TIFF's `n_frames` walk the whole file, through Pillow's Python rea
 of 700,000 one-pixel frames takes 1 s; TIFF's walk is quadratic: 50,000 pages take 16 s). So GIF
 and TIFF frames are counted here by walking the container's structure in the bytes, stopping at
 the limit: about a millisecond for 1,000 frames.
+
+The quick look, which an event loop may take, leaves to `inspect` (in a thread) whatever needs
+more than a fixed amount of work: walked frames, anything Pillow would inflate (a PNG's
+compressed metadata), an animated WebP (whose frames Pillow walks on opening), and a progressive
+JPEG too long to count its scans in the time.
 """
 
 from __future__ import annotations
@@ -13,6 +18,13 @@ from __future__ import annotations
 import struct
 
 from adapters.images.opening import MAX_READS, TooIntricate, open_image
+from adapters.images.structure import (
+    check_jpeg_scans,
+    check_png_chunks,
+    is_animated_webp,
+    is_progressive_jpeg,
+    png_compressed_chunks,
+)
 from inference.domain import ImageHeader
 from inference.errors import InvalidImage
 from inference.media import sniff_media_type
@@ -23,24 +35,44 @@ _DECLARED_FRAMES = frozenset({"PNG", "WEBP", "MPO"})
 # A quick look's budget: a camera JPEG's header takes about 50 reads (0.04 ms); 256 reads stay
 # well under a millisecond whatever the bytes, where the full budget allows about 30 ms.
 QUICK_READS = 256
+# Scans are counted by a byte search over the whole file (about 0.2 ms for 100 KiB).
+QUICK_SCAN_BYTES = 128 * 1024
+_QUICK_PNG_CHUNKS = 64
 _WALKED_FRAMES = ("image/gif", "image/tiff")  # frames counted by walking the file: not quick
 
 
+class _NotQuick(Exception):
+    """The quick look found work it leaves to `inspect`."""
+
+
 class PillowImageInspector(ImageInspector):
+    """Also refuses, as InvalidImage, progressive JPEGs of more than `max_jpeg_scans` scans."""
+
+    def __init__(self, *, max_jpeg_scans: int) -> None:
+        self._max_jpeg_scans = max_jpeg_scans
+
     def inspect(self, image: bytes, max_frames: int) -> ImageHeader:
+        if sniff_media_type(image) == "image/png":
+            check_png_chunks(image, before_pixels=True)
         return self._inspect(image, max_frames, MAX_READS)
 
     def inspect_quickly(self, image: bytes, max_frames: int) -> ImageHeader | None:
-        if sniff_media_type(image) in _WALKED_FRAMES:
-            return None
+        media_type = sniff_media_type(image)
         try:
-            return self._inspect(image, max_frames, QUICK_READS)
-        except TooIntricate:
+            if media_type in _WALKED_FRAMES or (media_type == "image/webp" and is_animated_webp(image)):
+                return None
+            if media_type == "image/png" and png_compressed_chunks(image, _QUICK_PNG_CHUNKS, True):
+                return None  # Pillow would inflate them
+            return self._inspect(image, max_frames, QUICK_READS, quick=True)
+        except (TooIntricate, _NotQuick):
             return None
 
-    def _inspect(self, image: bytes, max_frames: int, max_reads: int) -> ImageHeader:
+    def _inspect(self, image: bytes, max_frames: int, max_reads: int, quick: bool = False) -> ImageHeader:
         stop = max_frames + 1
         with open_image(image, max_reads) as (picture, media_type):
+            if quick and is_progressive_jpeg(picture) and len(image) > QUICK_SCAN_BYTES:
+                raise _NotQuick
+            check_jpeg_scans(image, picture, self._max_jpeg_scans)
             if picture.format == "GIF":
                 frames = _gif_frames(image, stop)
             elif picture.format == "TIFF":

@@ -14,7 +14,7 @@ from typing import Literal
 
 from dependency_injector import containers, providers
 
-from adapters.images import PillowImageInspector
+from adapters.images import DecodeLimits, PillowImageInspector
 from adapters.memory import MemoryQueue, MemoryResultStore
 from adapters.model import load_manifest
 from adapters.rabbitmq import QueueTopology, RabbitMQConsumer, RabbitMQPublisher
@@ -96,8 +96,14 @@ class Container(containers.DeclarativeContainer):
         ),
     )
     manifest = providers.Singleton(load_manifest, config.model.manifest)
+    decode_limits = providers.Singleton(
+        DecodeLimits,
+        max_pixels=config.api.max_pixels,
+        max_side=config.api.max_side,
+        max_jpeg_scans=config.api.max_jpeg_scans,
+    )
     decoder = providers.Resource(
-        resources.decoder, manifest, max_pixels=config.api.max_pixels, threads=config.model.decode_threads
+        resources.decoder, manifest, limits=decode_limits, threads=config.model.decode_threads
     )
     # What every backend is given; each adds its own (compile for torch, the export cache for ONNX).
     _model_options = providers.Dict(
@@ -129,9 +135,12 @@ class Container(containers.DeclarativeContainer):
     model_info = providers.Callable(lambda manifest: manifest.info, manifest)
 
     # The same in both modes: it only reads the uploaded bytes.
-    image_inspector = providers.Singleton(PillowImageInspector)
+    image_inspector = providers.Singleton(PillowImageInspector, max_jpeg_scans=config.api.max_jpeg_scans)
     image_limits = providers.Singleton(
-        ImageLimits, max_pixels=config.api.max_pixels, max_frames=config.api.max_frames
+        ImageLimits,
+        max_pixels=config.api.max_pixels,
+        max_frames=config.api.max_frames,
+        max_side=config.api.max_side,
     )
     submit_request = providers.Factory(
         SubmitRequest, publisher=publisher, store=store, inspector=image_inspector, limits=image_limits

@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
-from adapters.images import BatchDecoder, Preprocessing
+from adapters.images import BatchDecoder, DecodeLimits, Preprocessing
 from adapters.model import ModelManifest
 from adapters.redis import RedisResultStore
 from inference.ports import Classifier
@@ -44,7 +44,7 @@ async def redis_store(store: RedisResultStore) -> AsyncIterator[RedisResultStore
         await store.aclose()
 
 
-def make_decoder(manifest: ModelManifest, max_pixels: int, threads: int) -> BatchDecoder:
+def make_decoder(manifest: ModelManifest, limits: DecodeLimits, threads: int) -> BatchDecoder:
     """The model's preprocessing as its manifest states it, on a thread pool of its own."""
     spec = Preprocessing(
         input_size=manifest.input_size,
@@ -53,11 +53,11 @@ def make_decoder(manifest: ModelManifest, max_pixels: int, threads: int) -> Batc
         mean=manifest.mean,
         std=manifest.std,
     )
-    return BatchDecoder(spec, max_pixels=max_pixels, threads=threads)
+    return BatchDecoder(spec, limits=limits, threads=threads)
 
 
-def decoder(manifest: ModelManifest, max_pixels: int, threads: int) -> Iterator[BatchDecoder]:
-    with make_decoder(manifest, max_pixels, threads) as decoder:
+def decoder(manifest: ModelManifest, limits: DecodeLimits, threads: int) -> Iterator[BatchDecoder]:
+    with make_decoder(manifest, limits, threads) as decoder:
         yield decoder
 
 

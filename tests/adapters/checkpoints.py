@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,7 @@ from adapters.images import BatchDecoder
 from adapters.model import ModelManifest
 from entrypoints.container import make_decoder
 from entrypoints.settings import ModelSettings
-from tests.images import MAX_PIXELS
+from tests.images import LIMITS, MAX_PIXELS
 
 ARCHITECTURE = "tinynet_e"  # EfficientNet family, 1280 features, quick to build
 FEATURES = 1280
@@ -93,8 +94,8 @@ def reference_style_checkpoint(directory: Path, head_in_features: int = FEATURES
 
 
 def decoder_for(manifest: ModelManifest, max_pixels: int = MAX_PIXELS, threads: int = 1) -> BatchDecoder:
-    """The decoder the container gives a backend for `manifest`, at the settings' pixel limit."""
-    return make_decoder(manifest, max_pixels=max_pixels, threads=threads)
+    """The decoder the container gives a backend for `manifest`, at the settings' limits."""
+    return make_decoder(manifest, replace(LIMITS, max_pixels=max_pixels), threads=threads)
 
 
 def runtime(**overrides: Any) -> dict[str, Any]:

@@ -20,7 +20,7 @@ from adapters.images.inspector import PillowImageInspector
 from inference.errors import InvalidImage
 from inference.media import sniff_media_type
 from tests.images import (
-    MAX_PIXELS,
+    LIMITS,
     PNG_SIGNATURE,
     animated,
     encode,
@@ -78,7 +78,7 @@ UPLOADS = st.one_of(
     mutated_images(),
 )
 
-inspector = PillowImageInspector()
+inspector = PillowImageInspector(max_jpeg_scans=100)
 
 # Pillow warns (UserWarning) about corrupt metadata it skips over; that is expected here.
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
@@ -105,7 +105,7 @@ def test_validating_any_bytes_refuses_with_invalid_image_or_returns_a_header_tha
 @given(UPLOADS)
 def test_decoding_any_bytes_fails_with_invalid_image_or_yields_the_model_input(data: bytes) -> None:
     try:
-        pixels = decode(data, SPEC, MAX_PIXELS)
+        pixels = decode(data, SPEC, LIMITS)
     except InvalidImage as exc:
         event(f"refused: {exc.code}")
         return

@@ -38,7 +38,7 @@ from timm.data.config import resolve_data_config
 from timm.data.transforms_factory import create_transform
 
 from adapters.images.decoding import BatchDecoder, Preprocessing, decode
-from tests.images import MAX_PIXELS, encode, shape
+from tests.images import LIMITS, encode, shape
 
 pytestmark = pytest.mark.slow  # imports torch
 
@@ -126,7 +126,7 @@ def test_the_plain_path_matches_timm_to_a_level_at_a_few_values(
     data = _photo(size, fmt, quality=90) if fmt == "JPEG" else _photo(size, fmt)
     spec = _spec(320, interpolation)
 
-    difference = Difference.between(decode(data, spec, MAX_PIXELS), _reference(data, spec))
+    difference = Difference.between(decode(data, spec, LIMITS), _reference(data, spec))
 
     assert difference.within(PLAIN), difference
 
@@ -135,7 +135,7 @@ def test_the_plain_path_matches_timm_at_224_pixels_too() -> None:
     data = _photo((500, 375), "PNG")
     spec = _spec(224, "bilinear")
 
-    assert Difference.between(decode(data, spec, MAX_PIXELS), _reference(data, spec)).within(PLAIN)
+    assert Difference.between(decode(data, spec, LIMITS), _reference(data, spec)).within(PLAIN)
 
 
 def test_an_image_that_needs_no_resampling_is_bit_identical_to_timm() -> None:
@@ -143,7 +143,7 @@ def test_an_image_that_needs_no_resampling_is_bit_identical_to_timm() -> None:
     data = _photo((365, 500), "PNG")
     spec = _spec(320, "bicubic")
 
-    assert np.array_equal(decode(data, spec, MAX_PIXELS), _reference(data, spec))
+    assert np.array_equal(decode(data, spec, LIMITS), _reference(data, spec))
 
 
 DRAFT_CASES = [(1920, 1080), (1080, 1920), (4000, 3000), (1280, 960)]
@@ -157,7 +157,7 @@ def test_a_large_jpeg_decoded_in_draft_mode_stays_close_to_timm_on_the_full_deco
     data = _photo(size, "JPEG", quality=90)
     spec = _spec(320, interpolation)
 
-    difference = Difference.between(decode(data, spec, MAX_PIXELS), _reference(data, spec))
+    difference = Difference.between(decode(data, spec, LIMITS), _reference(data, spec))
 
     assert difference.within(DRAFT), difference
 
@@ -166,7 +166,7 @@ def test_a_jpeg_reduced_exactly_to_the_resize_size_is_the_loosest_case() -> None
     data = _photo((730, 1300), "JPEG", quality=90)  # draft at 1/2 gives 365 x 650: nothing to resample
     spec = _spec(320, "bilinear")
 
-    difference = Difference.between(decode(data, spec, MAX_PIXELS), _reference(data, spec))
+    difference = Difference.between(decode(data, spec, LIMITS), _reference(data, spec))
 
     assert difference.within(DRAFT_EXACT_FIT), difference
 
@@ -177,7 +177,7 @@ def test_an_exif_rotated_jpeg_in_draft_mode_stays_close_to_timm_on_the_upright_i
     data = _photo((1920, 1080), "JPEG", quality=90, exif=exif)
     spec = _spec(320, "bicubic")
 
-    ours, reference = decode(data, spec, MAX_PIXELS), _reference(data, spec)
+    ours, reference = decode(data, spec, LIMITS), _reference(data, spec)
 
     assert Difference.between(ours, reference).within(DRAFT)
     sideways = _reference(_photo((1920, 1080), "JPEG", quality=90), spec)
@@ -192,8 +192,8 @@ def test_draft_mode_is_the_only_loose_step_and_moves_less_than_jpeg_compression(
     spec = _spec(320, "bicubic")
     reference = _reference(jpeg, spec)
 
-    drafted = Difference.between(decode(jpeg, spec, MAX_PIXELS), reference)
-    plain = Difference.between(decode(full_decode, spec, MAX_PIXELS), reference)
+    drafted = Difference.between(decode(jpeg, spec, LIMITS), reference)
+    plain = Difference.between(decode(full_decode, spec, LIMITS), reference)
     compression = Difference.between(reference, _reference(lossless, spec))
 
     assert drafted.within(DRAFT) and plain.within(PLAIN)
@@ -209,7 +209,7 @@ def test_a_threaded_batch_matches_timm_image_by_image() -> None:
     ]
     spec = _spec(320, "bicubic")
 
-    with BatchDecoder(spec, max_pixels=MAX_PIXELS, threads=2) as decoder:
+    with BatchDecoder(spec, limits=LIMITS, threads=2) as decoder:
         pixels, errors = decoder.decode(images)
 
     assert errors == [None] * 4

@@ -12,7 +12,7 @@ from inference.media import ImageLimits
 from tests.stubs import FailingQueue, FailingResultStore, StubImageInspector, png_bytes
 from tests.unit.test_services import receive_all, submit_request
 
-LIMITS = ImageLimits(max_pixels=1_000_000, max_frames=10)
+LIMITS = ImageLimits(max_pixels=1_000_000, max_frames=10, max_side=10_000)
 
 
 def _refused(inspector: StubImageInspector, error: type[InvalidImage]) -> None:

@@ -49,7 +49,7 @@ def clock() -> datetime:
     return NOW
 
 
-LIMITS = ImageLimits(max_pixels=1_000_000, max_frames=10)
+LIMITS = ImageLimits(max_pixels=1_000_000, max_frames=10, max_side=10_000)
 
 
 def submit_request(
