@@ -84,16 +84,20 @@ class Container(containers.DeclarativeContainer):
         embedded=providers.Singleton(
             MemoryResultStore, ttl=config.store.ttl_seconds, max_records=config.store.max_records
         ),
-        distributed=providers.Resource(
-            resources.redis_store,
-            providers.Factory(
-                RedisResultStore,
-                url=config.redis_url,
-                ttl=config.store.ttl_seconds,
-                key_prefix=config.store.key_prefix,
-                timeout=config.store.timeout_seconds,
-            ),
+        distributed=providers.Singleton(
+            RedisResultStore,
+            url=config.redis_url,
+            ttl=config.store.ttl_seconds,
+            key_prefix=config.store.key_prefix,
+            timeout=config.store.timeout_seconds,
         ),
+    )
+    # Redis clients close on the event loop, so their lifecycle is an async Resource of its own:
+    # the store itself stays a plain provider, which the use cases' factories can take as it is.
+    store_connections = providers.Selector(
+        config.mode,
+        embedded=providers.Object(None),
+        distributed=providers.Resource(resources.closing_connections, store),
     )
     manifest = providers.Singleton(load_manifest, config.model.manifest)
     decode_limits = providers.Singleton(
@@ -170,9 +174,10 @@ async def start_adapters(container: Container, role: Literal["api", "worker"]) -
         container.publisher()
     else:
         container.consumer()
-    store = container.store()
-    if inspect.isawaitable(store):  # an async Resource (Redis) starts on the running loop
-        await store
+    container.store()
+    connections = container.store_connections()
+    if inspect.isawaitable(connections):  # an async Resource (Redis) starts on the running loop
+        await connections
 
 
 async def stop_adapters(container: Container) -> None:

@@ -37,9 +37,10 @@ def connected(client: Client) -> Iterator[Client]:
         client.shutdown()  # the broker requeues whatever this process did not acknowledge
 
 
-async def redis_store(store: RedisResultStore) -> AsyncIterator[RedisResultStore]:
+async def closing_connections(store: RedisResultStore) -> AsyncIterator[None]:
+    """The store's connections, closed when the container shuts down (they are opened on use)."""
     try:
-        yield store
+        yield None
     finally:
         await store.aclose()
 
