@@ -136,7 +136,7 @@ def _serve(args: argparse.Namespace) -> int:
 
     try:
         status = _run_http(args, settings, functools.partial(create_embedded_app, on_model_failure=stop))
-    except KeyboardInterrupt:  # uvicorn raises the SIGINT it stopped on again, once stopped
+    except KeyboardInterrupt:  # uvicorn raises the SIGINT again once stopped: some runners let it through
         if not failed:
             raise
     if failed:
