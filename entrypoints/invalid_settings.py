@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, get_args
 
 from annotated_types import Ge, Gt, Le, Lt
 from pydantic import BaseModel, ValidationError
@@ -20,7 +20,7 @@ from pydantic_settings import SettingsError
 from entrypoints.settings import Settings
 from entrypoints.startup_errors import InvalidSettings
 
-Path = tuple[str, ...]
+FieldPath = tuple[str, ...]
 
 ENV_PREFIX = "INFERENCE_"
 # Errors about a number: each becomes "should be a whole number ≥ 1" (with the field's bounds).
@@ -33,7 +33,7 @@ _SECRET_FIELDS = {"api_keys"}
 
 
 def load_settings(
-    overrides: Mapping[str, Any] | None = None, names: Mapping[Path, str] | None = None
+    overrides: Mapping[str, Any] | None = None, names: Mapping[FieldPath, str] | None = None
 ) -> Settings:
     """The environment's settings with `overrides` on top; `names` says what the user calls a
     field when it is overridden (its command-line option), for the error message."""
@@ -42,7 +42,7 @@ def load_settings(
     try:
         return Settings(**overrides)
     except ValidationError as exc:
-        lines = [describe(error, given) for error in exc.errors()]
+        lines = [_describe(error, given) for error in exc.errors()]
         raise InvalidSettings("\n".join(lines)) from None
     except SettingsError as exc:  # a whole section given as JSON that does not parse
         section = re.search(r'field "(\w+)"', str(exc))
@@ -61,7 +61,7 @@ def settings_or_defaults() -> Settings:
         return Settings.model_construct()
 
 
-def describe(error: ErrorDetails, names: Mapping[Path, str]) -> str:
+def _describe(error: ErrorDetails, names: Mapping[FieldPath, str]) -> str:
     path = tuple(str(part) for part in error["loc"])
     name = names.get(path) or _environment_name(path)
     value = error["input"]
@@ -71,7 +71,7 @@ def describe(error: ErrorDetails, names: Mapping[Path, str]) -> str:
     return f"{name}{shown}: {_allowed(error, path)}"
 
 
-def _given(overrides: Mapping[str, Any], path: Path) -> bool:
+def _given(overrides: Mapping[str, Any], path: FieldPath) -> bool:
     value: Any = overrides
     for part in path:
         if not isinstance(value, Mapping) or part not in value:
@@ -80,7 +80,7 @@ def _given(overrides: Mapping[str, Any], path: Path) -> bool:
     return True
 
 
-def _environment_name(path: Path) -> str:
+def _environment_name(path: FieldPath) -> str:
     """The variable as the user spelt it (names are case-insensitive), or as the README does."""
     spelt = {name.upper(): name for name in os.environ if name.upper().startswith(ENV_PREFIX)}
     for length in range(len(path), 0, -1):
@@ -91,9 +91,11 @@ def _environment_name(path: Path) -> str:
     return ENV_PREFIX + "__".join(path).upper()
 
 
-def _allowed(error: ErrorDetails, path: Path) -> str:
+def _allowed(error: ErrorDetails, path: FieldPath) -> str:
     if error["type"] in _NUMBER_ERRORS and (field := _field(path)) is not None:
-        kind = "a number" if "float" in str(field.annotation) else "a whole number"
+        kind = (
+            "a number" if float in (get_args(field.annotation) or (field.annotation,)) else "a whole number"
+        )
         bounds = [
             f"{sign} {getattr(m, attr)}"
             for m in field.metadata
@@ -105,7 +107,7 @@ def _allowed(error: ErrorDetails, path: Path) -> str:
     return message.replace("Input should be", "should be", 1)
 
 
-def _field(path: Path) -> Any:
+def _field(path: FieldPath) -> Any:
     model: type[BaseModel] = Settings
     for part in path[:-1]:
         annotation = model.model_fields[part].annotation if part in model.model_fields else None
@@ -119,6 +121,7 @@ def _shown(value: str | int | float) -> str:
     """The value as given, shortened, with a URL's credentials left out."""
     text = str(value)
     scheme, sep, rest = text.partition("://")
-    if sep and "@" in rest.split("/", 1)[0]:
-        text = f"{scheme}://…@{rest.split('@', 1)[1]}"
+    authority = rest.split("/", 1)[0]
+    if sep and "@" in authority:
+        text = f"{scheme}://…@{authority.rpartition('@')[2]}{rest[len(authority) :]}"
     return repr(text if len(text) <= 60 else text[:57] + "…")
