@@ -10,22 +10,29 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from entrypoints.invalid_settings import load_settings, settings_or_defaults
 from entrypoints.settings import Settings
+from entrypoints.startup_errors import EXIT_STATUSES, ModelLoadError, StartupError
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    result: int = args.run(args)
-    return result
+    try:
+        return int(args.run(args))
+    except StartupError as exc:
+        print("\n".join(f"inference: {line}" for line in str(exc).splitlines()), file=sys.stderr)
+        return exc.exit_status
 
 
 def build_parser() -> argparse.ArgumentParser:
-    defaults = Settings()
+    defaults = settings_or_defaults()  # so that --help works whatever the environment holds
     parser = argparse.ArgumentParser(prog="inference", description=__doc__)
     commands = parser.add_subparsers(required=True, metavar="COMMAND")
 
-    serve = commands.add_parser("serve", help="run the API and a worker in one process (no servers needed)")
+    serve = commands.add_parser(
+        "serve", help="run the API and a worker in one process (no servers needed)", epilog=EXIT_STATUSES
+    )
     _add_http_options(serve, defaults)
     _add_model_option(serve)
     serve.set_defaults(run=_serve)
@@ -36,7 +43,12 @@ def build_parser() -> argparse.ArgumentParser:
     _add_model_option(api)
     api.set_defaults(run=_api)
 
-    worker = commands.add_parser("worker", help="run a worker (distributed mode: RabbitMQ + Redis)")
+    worker = commands.add_parser(
+        "worker",
+        help="run a worker (distributed mode: RabbitMQ + Redis)",
+        description="Load the model, then connect and process requests until SIGTERM or Ctrl-C.",
+        epilog=EXIT_STATUSES,
+    )
     _add_server_options(worker, defaults)
     _add_model_option(worker)
     worker.add_argument("--device", help=f"torch device (default: {defaults.model.device})")
@@ -86,8 +98,14 @@ def _add_model_option(command: argparse.ArgumentParser) -> None:
     command.add_argument("--model", type=Path, help="model manifest (YAML); default: the bundled demo model")
 
 
+_OPTIONS: dict[tuple[str, ...], str] = {  # those that override a setting, by the setting's path
+    ("rabbitmq_url",): "--rabbitmq-url", ("redis_url",): "--redis-url",
+    ("model", "manifest"): "--model", ("model", "device"): "--device",
+}  # fmt: skip
+
+
 def _settings(args: argparse.Namespace, mode: str) -> Settings:
-    """Settings from the environment, with the command line's options on top."""
+    """Settings from the environment, with the command line's options on top (InvalidSettings)."""
     overrides: dict[str, Any] = {"mode": mode}
     if getattr(args, "rabbitmq_url", None):
         overrides["rabbitmq_url"] = args.rabbitmq_url
@@ -96,7 +114,7 @@ def _settings(args: argparse.Namespace, mode: str) -> Settings:
     model = {"manifest": args.model, "device": getattr(args, "device", None)}
     if model := {key: value for key, value in model.items() if value}:
         overrides["model"] = model
-    settings = Settings(**overrides)
+    settings = load_settings(overrides, names=_OPTIONS)
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # pika narrates every connection at INFO and every failed reconnect attempt at ERROR; the
     # adapter logs what matters (lost, reconnecting, why) once, in its own words.
@@ -105,9 +123,25 @@ def _settings(args: argparse.Namespace, mode: str) -> Settings:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    import functools
+    import signal
+
     from entrypoints.embedded import create_embedded_app
 
-    return _run_http(args, _settings(args, "embedded"), create_embedded_app)
+    settings, failed = _settings(args, "embedded"), list[ModelLoadError]()
+
+    def stop(error: ModelLoadError) -> None:  # nothing would process a request: stop as on Ctrl-C
+        failed.append(error)
+        signal.raise_signal(signal.SIGINT)
+
+    try:
+        status = _run_http(args, settings, functools.partial(create_embedded_app, on_model_failure=stop))
+    except KeyboardInterrupt:  # uvicorn raises the SIGINT again once stopped: some runners let it through
+        if not failed:
+            raise
+    if failed:
+        raise failed[0]
+    return status
 
 
 def _api(args: argparse.Namespace) -> int:
@@ -145,7 +179,7 @@ def _worker(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"inference: {exc}", file=sys.stderr)
         return 2
-    asyncio.run(serve_worker(container))
+    asyncio.run(serve_worker(container))  # ModelLoadError: before it touched the broker
     return 0
 
 
@@ -165,7 +199,7 @@ def _export_onnx(args: argparse.Namespace) -> int:
     from entrypoints.container import create_container
 
     model = {"manifest": args.manifest, "cache_dir": args.cache_dir}
-    settings = Settings(model={key: value for key, value in model.items() if value})
+    settings = load_settings({"model": {key: value for key, value in model.items() if value}})
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         path = create_container(settings).onnx_export()

@@ -8,8 +8,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, BeforeValidator, Field, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, Field, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from inference.domain import Precision
@@ -25,6 +26,35 @@ def _comma_separated(value: object) -> object:
 
 
 CommaSeparated = Annotated[list[str], NoDecode, BeforeValidator(_comma_separated)]
+
+
+def _url_check(*schemes: str) -> AfterValidator:
+    """A URL with one of `schemes` and, if any, a numeric port: checked here, so that a typo stops
+    the start-up with a message instead of failing every request later."""
+    prefixes = [f"{scheme}://" for scheme in schemes]
+    allowed = f"{', '.join(prefixes[:-1])} or {prefixes[-1]}"
+
+    def check(url: str) -> str:
+        if not url.startswith(tuple(prefixes)):
+            raise ValueError(f"should start with {allowed}")
+        parts = urlsplit(url)
+        try:
+            parts.port  # noqa: B018 (parsing the port is the check)
+        except ValueError:
+            raise ValueError("has a port that is not a number from 0 to 65535") from None
+        if parts.scheme == "unix" and not parts.path:
+            raise ValueError("should name a socket file: unix:///path/to/redis.sock")
+        return url
+
+    return AfterValidator(check)
+
+
+RabbitMQUrl = Annotated[str, _url_check("amqp", "amqps")]
+RedisUrl = Annotated[str, _url_check("redis", "rediss", "unix")]
+LogLevel = Annotated[
+    Literal["CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG"],
+    BeforeValidator(lambda value: value.upper() if isinstance(value, str) else value),
+]
 
 
 class ApiSettings(BaseModel):
@@ -102,11 +132,14 @@ class ModelSettings(BaseModel):
         description="Where ONNX exports are cached, by weights hash ($XDG_CACHE_HOME/inference).",
     )
 
-    @model_validator(mode="after")
-    def _compile_needs_torch(self) -> ModelSettings:
-        if self.compile and self.backend != "torch":
-            raise ValueError(f"compile applies to backend torch only, not {self.backend}")
-        return self
+    # A field validator (not a model one), so that the error names INFERENCE_MODEL__COMPILE.
+    @field_validator("compile")
+    @classmethod
+    def _compile_needs_torch(cls, compile: bool, info: ValidationInfo) -> bool:
+        backend = info.data.get("backend")
+        if compile and backend != "torch":
+            raise ValueError(f"compile applies to backend torch only, not {backend}")
+        return compile
 
 
 class QueueSettings(BaseModel):
@@ -129,9 +162,11 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="INFERENCE_", env_nested_delimiter="__")
 
     mode: Literal["embedded", "distributed"] = "embedded"
-    rabbitmq_url: str = Field("amqp://guest:guest@127.0.0.1:5672/", description="The broker (distributed).")
-    redis_url: str = Field("redis://127.0.0.1:6379/0", description="The result store (distributed).")
-    log_level: str = "INFO"
+    rabbitmq_url: RabbitMQUrl = Field(
+        "amqp://guest:guest@127.0.0.1:5672/", description="The broker (distributed)."
+    )
+    redis_url: RedisUrl = Field("redis://127.0.0.1:6379/0", description="The result store (distributed).")
+    log_level: LogLevel = Field("INFO", description="Python log level (any case).")
     api_keys: CommaSeparated = Field(
         default_factory=list, description="If any, every endpoint but health needs `Bearer <key>`."
     )

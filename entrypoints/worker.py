@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from entrypoints.container import Container, start_adapters, stop_adapters
+from entrypoints.model_loading import load_model
 from inference.backoff import Backoff
 from inference.ports import Classifier, Consumer, Delivery
 from inference.use_cases.worker import BatchReport, ProcessBatch, SettleDeadLetters
@@ -167,7 +168,7 @@ def create_worker_loop(container: Container) -> WorkerLoop:
     heartbeat = worker.heartbeat_file()
     return WorkerLoop(
         consumer=container.consumer(),
-        load_classifier=container.classifier,
+        load_classifier=lambda: load_model(container),
         process_batch=container.process_batch,
         settle_dead_letters=container.settle_dead_letters,
         max_batch_size=worker.max_batch_size(),
@@ -178,9 +179,11 @@ def create_worker_loop(container: Container) -> WorkerLoop:
 
 
 async def serve_worker(container: Container) -> None:
-    """Run a worker until SIGTERM or SIGINT, then finish the batch in hand and return."""
-    await start_adapters(container, "worker")
+    """Run a worker until SIGTERM or SIGINT, then finish the batch in hand and return. The model
+    loads first: one that cannot load raises ModelLoadError before the broker is touched."""
     try:
+        await asyncio.to_thread(load_model, container)
+        await start_adapters(container, "worker")
         worker = create_worker_loop(container)
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
