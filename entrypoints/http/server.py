@@ -16,6 +16,7 @@ bounds where the bytes arrive, before the application (or any API-key check) see
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import json
 import logging
 import re
@@ -36,7 +37,27 @@ def build_server(app: FastAPI, settings: ApiSettings, host: str, port: int, log_
         app, host=host, port=port, log_level=log_level, http=guarded_protocol(settings)
     )  # configures logging: the filter goes on after it
     redact_access_log()
+    return_freed_memory()
     return uvicorn.Server(config)
+
+
+_M_MMAP_THRESHOLD, _M_ARENA_MAX = -3, -8  # glibc's mallopt parameters
+
+
+def return_freed_memory() -> None:
+    """Let the memory of finished uploads go back to the system.
+
+    Uploads are large buffers that live a moment. glibc's defaults keep their pages: its mmap
+    threshold rises to the largest block freed so far (later uploads then come from the heap,
+    where a few live objects pin the pages between them), and each thread that touches one gets
+    its own arena. A fixed threshold and two arenas return the pages once the uploads are gone.
+    """
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:  # not glibc: another allocator, with its own habits
+        return
+    libc.mallopt(_M_MMAP_THRESHOLD, 256 * 1024)
+    libc.mallopt(_M_ARENA_MAX, 2)
 
 
 def guarded_protocol(settings: ApiSettings) -> type[HttpToolsProtocol]:

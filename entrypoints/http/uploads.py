@@ -99,9 +99,7 @@ async def read_image(request: Request, limit: int, reservation: Reservation) -> 
         raise _too_large(limit)  # known before a byte is read
     if length is not None:
         reservation.grow(length)  # so is its share of the budget
-        chunks = _capped(request.stream(), cap, limit)
-    else:
-        chunks = _counted(_capped(request.stream(), cap, limit), reservation)
+    chunks = _capped(request.stream(), cap, limit)
     if multipart:
         upload = await _image_from_form(request, chunks)
     elif length is not None:
@@ -116,6 +114,8 @@ async def read_image(request: Request, limit: int, reservation: Reservation) -> 
     try:
         if upload.size is not None and upload.size > limit:
             raise _too_large(limit)
+        if length is None:  # spooled, mostly to disk, until now: it comes into memory here
+            reservation.grow(upload.size or 0)
         image = await upload.read()
     finally:
         await upload.close()
@@ -134,16 +134,9 @@ async def _capped(chunks: AsyncIterator[bytes], cap: int, limit: int) -> AsyncGe
         yield chunk
 
 
-async def _counted(chunks: AsyncIterator[bytes], reservation: Reservation) -> AsyncGenerator[bytes, None]:
-    """`chunks`, drawing on the budget as they arrive (a body of undeclared length)."""
-    async for chunk in chunks:
-        reservation.grow(reservation.size + len(chunk))
-        yield chunk
-
-
 async def _spool(chunks: AsyncIterator[bytes]) -> UploadFile:
     spooled = cast(BinaryIO, SpooledTemporaryFile(max_size=SPOOL_BYTES))  # noqa: SIM115 - closed below
-    upload = UploadFile(spooled)
+    upload = UploadFile(spooled, size=0)  # counted as it is written
     try:
         async for chunk in chunks:
             await upload.write(chunk)  # in a thread once it has rolled over to disk
