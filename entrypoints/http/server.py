@@ -19,13 +19,13 @@ import asyncio
 import ctypes
 import json
 import logging
-import re
 from typing import Any
 
 import uvicorn
 from fastapi import FastAPI
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from entrypoints.http.access_log import redact_access_log
 from entrypoints.settings import ApiSettings
 
 log = logging.getLogger(__name__)
@@ -197,28 +197,3 @@ def _raw_response(status: int, code: str, detail: str) -> bytes:
 
 def _peer(client: tuple[str, int] | None) -> str:
     return f"{client[0]}:{client[1]}" if client else "a client"
-
-
-# Query parameters whose values are credentials: a key sent in the URL is refused, but uvicorn's
-# access log would still write it down.
-_SECRET_PARAMETER = re.compile(r"([?&][^=&#]*(?:key|token|secret|password|auth)[^=&#]*=)[^&#\s]*", re.I)
-
-
-class RedactSecrets(logging.Filter):
-    """Blanks credential-like query values in uvicorn's access lines ('%s - "%s %s HTTP/%s" %d')."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        args = record.args
-        if isinstance(args, tuple) and len(args) >= 3 and isinstance(path := args[2], str):
-            record.args = (*args[:2], redact(path), *args[3:])
-        return True
-
-
-def redact(path: str) -> str:
-    return _SECRET_PARAMETER.sub(r"\1[redacted]", path)
-
-
-def redact_access_log() -> None:
-    access = logging.getLogger("uvicorn.access")
-    if not any(isinstance(existing, RedactSecrets) for existing in access.filters):
-        access.addFilter(RedactSecrets())

@@ -13,8 +13,8 @@ from fastapi.testclient import TestClient
 
 from entrypoints.container import Container, create_container
 from entrypoints.embedded import create_embedded_app
+from entrypoints.http.access_log import redact
 from entrypoints.http.errors import UploadError
-from entrypoints.http.server import redact
 from entrypoints.http.uploads import UploadBudget
 from entrypoints.settings import ApiSettings, Settings
 from inference.errors import QueueUnavailable, StoreUnavailable
