@@ -120,7 +120,8 @@ class GuardedProtocol(HttpToolsProtocol):
 
     def on_body(self, body: bytes) -> None:
         super().on_body(body)
-        self._arm_body_timer()
+        if not self.cycle.response_complete:  # a body no one will read earns no more time
+            self._arm_body_timer()
 
     def on_message_complete(self) -> None:
         super().on_message_complete()

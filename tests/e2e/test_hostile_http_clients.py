@@ -266,3 +266,24 @@ def test_uploads_past_the_bytes_in_flight_get_503_too_many_uploads_and_the_rest_
     assert int(headers["retry-after"]) >= 1
     assert finished == [202, 202]
     assert after == 202
+
+
+def test_a_body_trickled_after_an_early_refusal_does_not_keep_the_connection() -> None:
+    with (
+        serving(body_timeout_seconds=0.5, max_upload_bytes=1024) as (_, port, _),
+        socket.create_connection(("127.0.0.1", port)) as sock,
+    ):
+        head = f"POST {SUBMIT} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {SECRET}\r\n"
+        sock.sendall(f"{head}Content-Type: image/png\r\nContent-Length: 1000000\r\n\r\n".encode())
+        status, _, _ = answer(sock)  # refused from the declared length alone
+        closed = False
+        for _ in range(100):  # one byte each 0.1 s: steady, but for a body no one reads
+            try:
+                sock.sendall(b"x")
+            except OSError:
+                closed = True
+                break
+            time.sleep(0.1)
+
+    assert status == 413
+    assert closed
