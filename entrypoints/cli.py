@@ -151,9 +151,8 @@ def _api(args: argparse.Namespace) -> int:
 
 
 def _run_http(args: argparse.Namespace, settings: Settings, make_app: Any) -> int:
-    import uvicorn
-
     from entrypoints.container import create_container
+    from entrypoints.http.server import build_server
 
     container = create_container(settings)
     try:
@@ -163,7 +162,7 @@ def _run_http(args: argparse.Namespace, settings: Settings, make_app: Any) -> in
         print(f"inference: {exc}", file=sys.stderr)
         return 2
     print(f"Serving on http://{args.host}:{args.port}  (Swagger UI: /api/docs)", file=sys.stderr)
-    uvicorn.run(app, host=args.host, port=args.port, log_level=settings.log_level.lower())
+    build_server(app, settings.api, args.host, args.port, settings.log_level.lower()).run()
     return 0
 
 

@@ -75,6 +75,20 @@ class ApiSettings(BaseModel):
         ge=1,
         description="Progressive JPEGs of more scans get 422: each scan is a pass over the whole image.",
     )
+    max_upload_bytes_in_flight: int = Field(
+        128 * 1024 * 1024,
+        ge=1,
+        description="Upload bytes the API holds at once; past that, 503 `too_many_uploads`.",
+    )
+    max_header_bytes: int = Field(
+        64 * 1024, ge=1024, description="A request's headers in all; larger get 431 (connection closed)."
+    )
+    header_timeout_seconds: float = Field(
+        10, gt=0, description="Time a client has to send a request's headers; past that, 408 and close."
+    )
+    body_timeout_seconds: float = Field(
+        30, gt=0, description="Time a body may stop arriving while the API waits for it; past that, 408."
+    )
     default_top_k: int = Field(5, ge=1)
     retry_after_seconds: int = Field(1, ge=1, description="Retry-After sent with 429 and 503.")
     cors_origins: CommaSeparated = Field(

@@ -12,13 +12,14 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 
 from fastapi import FastAPI
-from fastapi.middleware.cors import CORSMiddleware
 from fastapi.telemetry import TelemetryConfig
 
 from entrypoints.container import Container, start_adapters, stop_adapters
 from entrypoints.http import auth
 from entrypoints.http.errors import install_error_handlers
+from entrypoints.http.middleware import HeadAsGet, JsonCORSMiddleware
 from entrypoints.http.routes import health_router, router
+from entrypoints.http.uploads import UploadBudget
 
 log = logging.getLogger(__name__)
 
@@ -61,8 +62,11 @@ def create_app(
         "store": _ping(lambda: container.store().ping()),
         **(extra_checks or {}),
     }
-    install_error_handlers(app, retry_after=container.config.api.retry_after_seconds())
+    retry_after = container.config.api.retry_after_seconds()
+    app.state.upload_budget = UploadBudget(container.config.api.max_upload_bytes_in_flight(), retry_after)
+    install_error_handlers(app, retry_after=retry_after)
     _allow_cross_origin(app, container.config.api.cors_origins())
+    app.add_middleware(HeadAsGet)  # outermost: every layer inside sees a GET
     app.include_router(health_router)
     if api_keys:
         log.info("API keys required (%d configured) on every endpoint but health", len(api_keys))
@@ -83,7 +87,7 @@ def _allow_cross_origin(app: FastAPI, origins: list[str]) -> None:
     """Browsers on `origins` may call the API; with none, no CORS headers at all (closed)."""
     if origins:
         app.add_middleware(
-            CORSMiddleware,
+            JsonCORSMiddleware,
             allow_origins=origins,
             allow_methods=["GET", "POST"],
             allow_headers=["Authorization", "Content-Type"],

@@ -1,4 +1,8 @@
-"""Domain errors → HTTP status codes, always as JSON `{"detail": ..., "code": ...}`."""
+"""Domain errors → HTTP status codes, always as JSON `{"detail": ..., "code": ...}`.
+
+A dependency's own words (a broker's refusal, a host and port) go to the log, never to clients:
+they answer with a fixed sentence per code.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect
 
 from inference import errors
 
@@ -24,6 +29,11 @@ _STATUS: tuple[tuple[type[errors.InferenceError], int], ...] = (
     (errors.StoreUnavailable, 503),
 )
 _RETRY_LATER = {429, 503}
+# What clients read when a dependency fails; the exception's text is logged.
+DEPENDENCY_DETAIL: dict[type[errors.InferenceError], str] = {
+    errors.QueueUnavailable: "the queue is unavailable; retry later",
+    errors.StoreUnavailable: "the result store is unavailable; retry later",
+}
 
 
 class HttpError(Exception):
@@ -45,12 +55,15 @@ def error_response(status: int, code: str, detail: str, retry_after: int | None 
 
 
 def install_error_handlers(app: FastAPI, retry_after: int) -> None:
-    async def domain_error(_: Request, exc: Exception) -> JSONResponse:
+    async def domain_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, errors.InferenceError)
         status = next((s for kind, s in _STATUS if isinstance(exc, kind)), 500)
         if status == 500:
             log.error("unmapped domain error", exc_info=exc)
-        return error_response(status, exc.code, str(exc), retry_after)
+        detail = next((text for kind, text in DEPENDENCY_DETAIL.items() if isinstance(exc, kind)), None)
+        if detail is not None:
+            log.warning("%s %s: %s", request.method, request.url.path, exc)
+        return error_response(status, exc.code, detail or str(exc), retry_after)
 
     async def http_layer_error(_: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, HttpError)
@@ -72,6 +85,12 @@ def install_error_handlers(app: FastAPI, retry_after: int) -> None:
         response.headers.update(exc.headers or {})
         return response
 
+    async def client_gone(request: Request, exc: Exception) -> JSONResponse:
+        # A client that hangs up mid-upload is ordinary: no one is left to answer (the server
+        # drops this response), and a traceback would only flood the log.
+        log.info("%s %s: the client disconnected mid-request", request.method, request.url.path)
+        return error_response(400, "client_disconnected", "the client disconnected")
+
     async def unexpected(_: Request, exc: Exception) -> JSONResponse:
         log.error("unhandled error", exc_info=exc)
         return error_response(500, "internal_error", "the server failed to handle this request")
@@ -80,4 +99,5 @@ def install_error_handlers(app: FastAPI, retry_after: int) -> None:
     app.add_exception_handler(HttpError, http_layer_error)
     app.add_exception_handler(RequestValidationError, invalid_parameters)
     app.add_exception_handler(HTTPException, http_error)
+    app.add_exception_handler(ClientDisconnect, client_gone)
     app.add_exception_handler(Exception, unexpected)

@@ -6,6 +6,7 @@ load balancers and container checks.
 
 from __future__ import annotations
 
+import logging
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, Response
@@ -15,6 +16,8 @@ from entrypoints.container import Container
 from entrypoints.http.schemas import Accepted, ErrorBody, Health, ModelBody, Readiness, RequestView
 from entrypoints.http.uploads import OPENAPI_REQUEST_BODY, read_image
 from inference.domain import MAX_TOP_K, RequestId
+
+log = logging.getLogger(__name__)
 
 MAX_WAIT_SECONDS = 30.0
 REQUEST_ID_PATTERN = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
@@ -61,8 +64,12 @@ async def submit(
     Content-Type. Answers at once with the request's id; read the result at `results_url`."""
     container = _container(request)
     settings = container.config.api
-    image = await read_image(request, settings.max_upload_bytes())
-    record = await container.submit_request()(image, top_k or settings.default_top_k())
+    reservation = request.app.state.upload_budget.reserve()
+    try:  # the image's bytes count against the budget until it is handed on
+        image = await read_image(request, settings.max_upload_bytes(), reservation)
+        record = await container.submit_request()(image, top_k or settings.default_top_k())
+    finally:
+        reservation.release()
     # The path by hand: Starlette's url_for searches every route, a few % of the API's CPU.
     url = (
         f"{request.scope.get('root_path', '')}{router.prefix}/inference/requests/{record.request_id}/results"
@@ -112,7 +119,9 @@ async def ready(request: Request) -> JSONResponse:
         try:
             checks[name] = await check()
         except Exception as exc:  # a failing check is an answer, not an error
-            checks[name] = f"unavailable: {exc}"
+            # Anyone may read readiness: the dependency's own words (hosts, credentials) are logged.
+            log.warning("readiness: %s unavailable: %s", name, exc)
+            checks[name] = "unavailable"
     ok = all(state == "ok" for state in checks.values())
     body = Readiness(status="ready" if ok else "not_ready", checks=checks)
     return JSONResponse(body.model_dump(), status_code=200 if ok else 503)

@@ -1,13 +1,18 @@
-"""Reading the uploaded image from either a multipart form or a raw `image/*` body, size-capped."""
+"""Reading the uploaded image from either a multipart form or a raw `image/*` body, size-capped.
+
+Every upload draws its bytes from one `UploadBudget` shared by the API: each upload is capped, and
+so is their sum, or a crowd of clients each sending an image just under the limit would take the
+API's memory with them.
+"""
 
 from __future__ import annotations
 
-import io
 from collections.abc import AsyncGenerator, AsyncIterator
 from tempfile import SpooledTemporaryFile
 from typing import BinaryIO, cast
 
 from fastapi import Request
+from python_multipart.multipart import parse_options_header
 from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 
@@ -38,8 +43,48 @@ OPENAPI_REQUEST_BODY = {
 }
 
 
-async def read_image(request: Request, limit: int) -> bytes:
-    """The image's bytes; UploadError 413 past `limit`, 422 when missing or empty.
+class UploadBudget:
+    """Bytes of uploads the API holds at once. The event loop is its only user: no lock."""
+
+    def __init__(self, limit: int, retry_after: int) -> None:
+        self.limit, self.retry_after = limit, retry_after
+        self.in_flight = 0
+
+    def reserve(self) -> Reservation:
+        return Reservation(self)
+
+
+class Reservation:
+    """One upload's share of the budget, grown as its bytes are known, released when it is done.
+
+    An upload is refused (503) only when others hold bytes: alone, it may use its whole limit, so
+    a budget set below the upload limit slows the API down but never stops it.
+    """
+
+    def __init__(self, budget: UploadBudget) -> None:
+        self._budget, self.size = budget, 0
+
+    def grow(self, size: int) -> None:
+        budget = self._budget
+        others = budget.in_flight - self.size
+        if others and others + size > budget.limit:
+            raise UploadError(
+                503,
+                "too_many_uploads",
+                "the server holds too many uploads at once; retry later",
+                headers={"Retry-After": str(budget.retry_after)},
+            )
+        budget.in_flight += size - self.size
+        self.size = size
+
+    def release(self) -> None:
+        self._budget.in_flight -= self.size
+        self.size = 0
+
+
+async def read_image(request: Request, limit: int, reservation: Reservation) -> bytes:
+    """The image's bytes; UploadError 413 past `limit`, 422 when missing or empty, 503 when the
+    budget that `reservation` draws from is spent (the caller releases it).
 
     The body is never held whole: it streams through a byte counter that refuses it (413) the
     moment it passes the limit, into a file that stays in memory up to SPOOL_BYTES and goes to
@@ -49,10 +94,14 @@ async def read_image(request: Request, limit: int) -> bytes:
     length = int(declared) if declared and declared.isdigit() else None
     content_type = request.headers.get("content-type", "").lower()
     multipart = content_type.startswith("multipart/form-data")
-    if length is not None and length > limit + (_MULTIPART_SLACK if multipart else 0):
+    cap = limit + (_MULTIPART_SLACK if multipart else 0)
+    if length is not None and length > cap:
         raise _too_large(limit)  # known before a byte is read
+    if length is not None:
+        reservation.grow(length)  # so is its share of the budget
+    chunks = _capped(request.stream(), cap, limit)
     if multipart:
-        upload = await _image_from_form(request, _capped(request.stream(), limit + _MULTIPART_SLACK, limit))
+        upload = await _image_from_form(request, chunks)
     elif length is not None:
         # The fast path: a raw body of a declared length within the limit (the server reads no
         # further than the length) is read as it is, with no spooling and no form to parse.
@@ -61,10 +110,12 @@ async def read_image(request: Request, limit: int) -> bytes:
             raise UploadError(422, "empty_image", "the image is empty")
         return image
     else:  # chunked: whatever the declared type, the bytes decide whether it is an image
-        upload = await _spool(_capped(request.stream(), limit, limit))
+        upload = await _spool(chunks)
     try:
         if upload.size is not None and upload.size > limit:
             raise _too_large(limit)
+        if length is None:  # spooled, mostly to disk, until now: it comes into memory here
+            reservation.grow(upload.size or 0)
         image = await upload.read()
     finally:
         await upload.close()
@@ -85,7 +136,7 @@ async def _capped(chunks: AsyncIterator[bytes], cap: int, limit: int) -> AsyncGe
 
 async def _spool(chunks: AsyncIterator[bytes]) -> UploadFile:
     spooled = cast(BinaryIO, SpooledTemporaryFile(max_size=SPOOL_BYTES))  # noqa: SIM115 - closed below
-    upload = UploadFile(spooled)
+    upload = UploadFile(spooled, size=0)  # counted as it is written
     try:
         async for chunk in chunks:
             await upload.write(chunk)  # in a thread once it has rolled over to disk
@@ -98,7 +149,7 @@ async def _spool(chunks: AsyncIterator[bytes]) -> UploadFile:
 
 async def _image_from_form(request: Request, chunks: AsyncGenerator[bytes, None]) -> UploadFile:
     # One file (the image), a few small fields at most: anything else is not this API's form.
-    parser = MultiPartParser(
+    parser = _ImageFormParser(
         request.headers, chunks, max_files=1, max_fields=16, max_part_size=MAX_FIELD_BYTES
     )
     try:
@@ -111,10 +162,19 @@ async def _image_from_form(request: Request, chunks: AsyncGenerator[bytes, None]
             await value.close()
     if isinstance(field, UploadFile):
         return field
-    if field is None:
-        raise UploadError(422, "missing_image", f"the form has no {IMAGE_FIELD!r} file field")
-    data = field.encode()  # a plain field, already capped at MAX_FIELD_BYTES
-    return UploadFile(io.BytesIO(data), size=len(data))
+    raise UploadError(422, "missing_image", f"the form has no {IMAGE_FIELD!r} file field")
+
+
+class _ImageFormParser(MultiPartParser):
+    """Takes the image part as a file even when it has no filename (`curl -F 'image=<cat.png'`):
+    as a plain field its bytes would be decoded as text, mangled, and capped at a field's size."""
+
+    def on_headers_finished(self) -> None:
+        part = self._current_part
+        _, options = parse_options_header(part.content_disposition)
+        if options.get(b"name") == IMAGE_FIELD.encode() and b"filename" not in options:
+            part.content_disposition = (part.content_disposition or b"form-data") + b'; filename="image"'
+        super().on_headers_finished()
 
 
 def _too_large(limit: int) -> UploadError:
