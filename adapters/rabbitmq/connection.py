@@ -137,8 +137,13 @@ class AmqpThread:
                 self._serve(connection)
             except CONNECTION_ERRORS as exc:
                 self._last_error = repr(exc)
-                log.warning("the broker connection was lost (%r); reconnecting", exc)
-            finally:
+                # Paced even after a connection that opened: a broker that refuses what
+                # `on_connect` asks (a queue declared otherwise) must not be asked again at once.
+                delay = self._backoff.next()
+                log.warning("the broker connection was lost (%r); reconnecting in %.1f s", exc, delay)
+                self._drop(connection)
+                self._stopping.wait(delay)
+            else:
                 self._drop(connection)
 
     def _serve(self, connection: BlockingConnection) -> None:

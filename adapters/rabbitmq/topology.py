@@ -8,6 +8,7 @@ queue's, so every process must be configured alike; the refusal is logged in tho
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -62,10 +63,37 @@ class QueueTopology:
             channel.queue_declare(self.name, durable=True, arguments=self.arguments)
         except pika.exceptions.ChannelClosedByBroker as exc:
             if exc.reply_code == 406:  # PRECONDITION_FAILED: it exists, declared otherwise
-                log.error(
-                    "the queue %s exists with other arguments than this process declares (%s): "
-                    "make INFERENCE_QUEUE__* match the other processes, or delete the queue",
-                    self.name,
-                    exc.reply_text,
-                )
+                log.error("%s", self.mismatch(str(exc.reply_text)))
             raise
+
+    def mismatch(self, reply_text: str) -> str:
+        """What to tell an operator whose process declares the queue otherwise than it exists."""
+        found = _INEQUIVALENT.search(reply_text)
+        if found is None or found["argument"] not in _SETTINGS:
+            return (
+                f"the queue {self.name} exists with other arguments than this process declares "
+                f"({reply_text}): configure every process alike, or delete the queue"
+            )
+        name, setting, offset = _SETTINGS[found["argument"]]
+        ours, theirs = found["ours"], found["theirs"]
+        current = "unbounded" if theirs is None else f"{int(theirs) + offset}"
+        return (
+            f"the queue {self.name} exists with {name} {current}, but this process has "
+            f"{setting}={getattr(self, name)}: set it alike in every process (or delete the queue "
+            f"to declare it anew); the broker said {found['argument']} {theirs or 'none'} "
+            f"against our {ours or 'none'}"
+        )
+
+
+# "inequivalent arg 'x-max-length' for queue 'q' in vhost '/': received '9' but current is '4'"
+# (newer brokers say "the value '9' of type 'signedint'"; either value may be "none").
+_INEQUIVALENT = re.compile(
+    r"inequivalent arg '(?P<argument>[^']+)'.*?received (?:(?:the value )?'(?P<ours>[^']*)'|none)"
+    r".*?current is (?:(?:the value )?'(?P<theirs>[^']*)'|none)"
+)
+# The broker's argument → (our field, its setting, what to add to the broker's value to get ours).
+_SETTINGS = {
+    "x-max-length": ("max_length", "INFERENCE_QUEUE__MAX_LENGTH", 1),
+    "x-max-length-bytes": ("max_bytes", "INFERENCE_QUEUE__MAX_BYTES", 0),
+    "x-delivery-limit": ("max_attempts", "INFERENCE_WORKER__MAX_ATTEMPTS", 0),
+}
