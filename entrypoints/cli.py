@@ -65,7 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
         "export-onnx", help="export the model to ONNX for the onnxruntime/openvino backends; print its path"
     )
     export.add_argument(
-        "--manifest", type=Path, help="model manifest (YAML); default: the bundled demo model"
+        "--manifest", help="a bundled model (imagenet, demo) or a model manifest (YAML); default: imagenet"
     )
     export.add_argument("--cache-dir", type=Path, help=f"default: {defaults.model.cache_dir}")
     export.set_defaults(run=_export_onnx)
@@ -83,7 +83,11 @@ def _add_server_options(command: argparse.ArgumentParser, defaults: Settings) ->
 
 
 def _add_model_option(command: argparse.ArgumentParser) -> None:
-    command.add_argument("--model", type=Path, help="model manifest (YAML); default: the bundled demo model")
+    command.add_argument(
+        "--model",
+        metavar="NAME|MANIFEST",
+        help="a bundled model (imagenet, demo) or a model manifest (YAML); default: imagenet",
+    )
 
 
 def _settings(args: argparse.Namespace, mode: str) -> Settings:
