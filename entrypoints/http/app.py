@@ -18,6 +18,7 @@ from fastapi.telemetry import TelemetryConfig
 from entrypoints.container import Container, start_adapters, stop_adapters
 from entrypoints.http import auth
 from entrypoints.http.errors import install_error_handlers
+from entrypoints.http.page import install_page
 from entrypoints.http.routes import health_router, router
 
 log = logging.getLogger(__name__)
@@ -69,6 +70,7 @@ def create_app(
         app.include_router(router, dependencies=auth.api_key_dependencies(api_keys), responses=auth.RESPONSES)
     else:
         app.include_router(router)
+    install_page(app, api_key_required=bool(api_keys))
     return app
 
 
