@@ -86,5 +86,5 @@ def test_without_the_mapping_the_renamed_checkpoint_is_refused(tmp_path: Path) -
     del raw["key_mapping"]
     path.write_text(yaml.safe_dump(raw))
 
-    with pytest.raises(ManifestError, match="missing conv_stem.weight"):
+    with pytest.raises(ManifestError, match=r"missing conv_stem\.weight"):
         build_model(load_manifest(path))

@@ -22,8 +22,6 @@ from entrypoints.client import (
     ServiceError,
     WaitTimeout,
 )
-from entrypoints.client import results as client_results
-from entrypoints.client import sync as client_sync
 from entrypoints.container import Container, create_container
 from entrypoints.embedded import create_embedded_app
 from entrypoints.http.app import create_app
@@ -117,18 +115,18 @@ def test_a_busy_answer_is_retried_after_the_servers_retry_after(
 ) -> None:
     answers = iter([429, 503])
     slept: list[float] = []
-    real = service._http._transport  # type: ignore[attr-defined]
+    real = service._http._transport
 
     def busy_twice(request: httpx.Request) -> httpx.Response:
         status = next(answers, None)
         if status is None:
-            return real.handle_request(request)  # type: ignore[no-any-return]
+            return real.handle_request(request)
         body = {"detail": "busy", "code": "queue_full"}
         return httpx.Response(status, json=body, headers={"Retry-After": "3"})
 
-    service._http._transport = httpx.MockTransport(busy_twice)  # type: ignore[attr-defined]
-    monkeypatch.setattr(client_sync.time, "sleep", slept.append)
-    monkeypatch.setattr(client_results.random, "uniform", lambda low, high: 1.0)
+    service._http._transport = httpx.MockTransport(busy_twice)
+    monkeypatch.setattr("entrypoints.client.sync.time.sleep", slept.append)
+    monkeypatch.setattr("entrypoints.client.results.random.uniform", lambda low, high: 1.0)
 
     assert service.submit(png_bytes()).wait(timeout=10).label == "cat"
     assert slept == [3.0, 6.0]  # the server's hint, then backing off from it
@@ -141,7 +139,7 @@ def test_retries_stop_with_the_servers_error_once_spent(monkeypatch: pytest.Monk
         calls.append(request)
         return httpx.Response(503, json={"detail": "down", "code": "queue_unavailable"})
 
-    monkeypatch.setattr(client_sync.time, "sleep", lambda seconds: None)
+    monkeypatch.setattr("entrypoints.client.sync.time.sleep", lambda seconds: None)
     with (
         Client(URL, retries=2, transport=httpx.MockTransport(always_busy)) as client,
         pytest.raises(ServiceError) as refused,

@@ -68,5 +68,5 @@ def test_the_bundled_imagenet_manifest_has_a_thousand_distinct_labels() -> None:
 
 def test_the_model_setting_takes_a_bundled_models_name_or_a_path(tmp_path: Path) -> None:
     assert ModelSettings().manifest == IMAGENET_MANIFEST  # what `inference serve` serves by default
-    assert ModelSettings(manifest="demo").manifest == BUNDLED_MODELS["demo"]  # type: ignore[arg-type]
+    assert ModelSettings(manifest="demo").manifest == BUNDLED_MODELS["demo"]
     assert ModelSettings(manifest=tmp_path / "m.yaml").manifest == tmp_path / "m.yaml"
