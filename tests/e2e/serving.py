@@ -12,7 +12,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import httpx
@@ -38,7 +38,7 @@ def photo(name: str) -> Path:
 
 
 @contextlib.contextmanager
-def inference_serve(*args: str, env: dict[str, str | None] | None = None) -> Iterator[str]:
+def inference_serve(*args: str, env: Mapping[str, str | None] | None = None) -> Iterator[str]:
     """`inference serve ARGS` on a free port until the block ends; its URL. `env`: None unsets."""
     url = f"http://127.0.0.1:{free_port()}"
     environment = dict(os.environ)

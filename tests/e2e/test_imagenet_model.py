@@ -47,7 +47,7 @@ def onnx_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _settings(backend: str, cache: Path) -> Settings:
-    model = ModelSettings(manifest=IMAGENET_MANIFEST, backend=backend, cache_dir=cache)  # type: ignore[arg-type]
+    model = ModelSettings(manifest=IMAGENET_MANIFEST, backend=backend, cache_dir=cache)
     return Settings(mode="embedded", model=model)
 
 
@@ -84,7 +84,7 @@ def _top1(backend: str, cache: Path, images: list[bytes]) -> list[tuple[str, flo
 
 
 def test_the_labels_are_timms_imagenet_names_in_class_order() -> None:
-    from timm.data import ImageNetInfo
+    from timm.data import ImageNetInfo  # type: ignore[attr-defined]
 
     info = ImageNetInfo()
     names = [info.index_to_description(i) for i in range(1000)]
