@@ -93,6 +93,10 @@ def test_a_real_photo_shows_its_top_labels_as_bars_with_the_model_and_time(
     assert bars.first.locator(".label").inner_text() in CATS
     percentages = [float(text.rstrip("%")) for text in page.locator(".card .pct").all_inner_texts()]
     assert percentages == sorted(percentages, reverse=True) and 0 < sum(percentages) <= 100.1
+    track, fill = (
+        page.locator(f".card .bars li:first-child {part}").bounding_box() for part in (".track", ".fill")
+    )
+    assert track and fill and fill["width"] / track["width"] == pytest.approx(percentages[0] / 100, abs=0.02)
     state = page.locator(".card .state")
     expect(state).to_contain_text("efficientnet-lite0-imagenet 1")
     expect(state).to_contain_text(" s")
