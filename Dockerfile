@@ -43,6 +43,7 @@ COPY inference ./inference
 COPY adapters ./adapters
 COPY entrypoints ./entrypoints
 COPY demo ./demo
+COPY models ./models
 RUN --mount=type=cache,target=/root/.cache/uv \
     uv sync --locked --no-dev
 

@@ -1,4 +1,5 @@
-"""The `inference` command: serve (embedded), api, worker, health, and a `classify` client."""
+"""The `inference` command: serve (embedded), api, worker, health, and the client commands
+(classify, submit, result: see `entrypoints.client_commands`)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from entrypoints.client_commands import add_commands as add_client_commands
 from entrypoints.invalid_settings import load_settings, settings_or_defaults
 from entrypoints.settings import Settings
 from entrypoints.startup_errors import EXIT_STATUSES, ModelLoadError, StartupError
@@ -61,23 +63,14 @@ def build_parser() -> argparse.ArgumentParser:
     health.add_argument("--max-age", type=float, default=60.0, help="seconds a heartbeat stays fresh")
     health.set_defaults(run=_health)
 
-    classify = commands.add_parser("classify", help="submit images to a running service and print results")
-    classify.add_argument("files", nargs="+", type=Path, metavar="FILE")
-    classify.add_argument("--url", default=f"http://{defaults.api.host}:{defaults.api.port}")
-    classify.add_argument("--top-k", type=int, default=1)
-    classify.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for all results")
-    classify.add_argument(
-        "--api-key",
-        default=os.environ.get("INFERENCE_API_KEY") or None,
-        help="sent as `Authorization: Bearer KEY` (default: $INFERENCE_API_KEY, which keeps it out of ps)",
-    )
-    classify.set_defaults(run=_classify)
+    url = f"http://{defaults.api.host}:{defaults.api.port}"
+    add_client_commands(commands, url, api_key=os.environ.get("INFERENCE_API_KEY") or None)
 
     export = commands.add_parser(
         "export-onnx", help="export the model to ONNX for the onnxruntime/openvino backends; print its path"
     )
     export.add_argument(
-        "--manifest", type=Path, help="model manifest (YAML); default: the bundled demo model"
+        "--manifest", help="a bundled model (imagenet, demo) or a model manifest (YAML); default: imagenet"
     )
     export.add_argument("--cache-dir", type=Path, help=f"default: {defaults.model.cache_dir}")
     export.set_defaults(run=_export_onnx)
@@ -95,7 +88,11 @@ def _add_server_options(command: argparse.ArgumentParser, defaults: Settings) ->
 
 
 def _add_model_option(command: argparse.ArgumentParser) -> None:
-    command.add_argument("--model", type=Path, help="model manifest (YAML); default: the bundled demo model")
+    command.add_argument(
+        "--model",
+        metavar="NAME|MANIFEST",
+        help="a bundled model (imagenet, demo) or a model manifest (YAML); default: imagenet",
+    )
 
 
 _OPTIONS: dict[tuple[str, ...], str] = {  # those that override a setting, by the setting's path
@@ -186,12 +183,6 @@ def _health(args: argparse.Namespace) -> int:
     from entrypoints.client import check_health
 
     return check_health(url=args.url, heartbeat=args.heartbeat, max_age=args.max_age)
-
-
-def _classify(args: argparse.Namespace) -> int:
-    from entrypoints.client import classify_files
-
-    return classify_files(args.files, args.url, args.top_k, args.timeout, api_key=args.api_key)
 
 
 def _export_onnx(args: argparse.Namespace) -> int:

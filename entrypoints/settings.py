@@ -15,7 +15,15 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from inference.domain import Precision
 
-DEMO_MANIFEST = Path(__file__).resolve().parent.parent / "demo" / "model" / "model.yaml"
+_ROOT = Path(__file__).resolve().parent.parent
+DEMO_MANIFEST = _ROOT / "demo" / "model" / "model.yaml"
+IMAGENET_MANIFEST = _ROOT / "models" / "efficientnet-lite0" / "model.yaml"
+# Models that come with the service, by the name `--model` and INFERENCE_MODEL__MANIFEST accept.
+BUNDLED_MODELS = {"imagenet": IMAGENET_MANIFEST, "demo": DEMO_MANIFEST}
+
+
+def _bundled_model(value: object) -> object:
+    return BUNDLED_MODELS.get(value, value) if isinstance(value, str) else value
 
 
 def _comma_separated(value: object) -> object:
@@ -127,7 +135,10 @@ def _default_cache_dir() -> Path:
 
 
 class ModelSettings(BaseModel):
-    manifest: Path = Field(DEMO_MANIFEST, description="The model manifest (YAML) to serve.")
+    manifest: Annotated[Path, BeforeValidator(_bundled_model)] = Field(
+        IMAGENET_MANIFEST,
+        description="The model manifest (YAML) to serve, or a bundled model: imagenet, demo (shapes).",
+    )
     backend: Literal["torch", "onnxruntime", "openvino"] = Field(
         "openvino",
         description="What runs the model: torch (eager), or its ONNX export on onnxruntime/openvino.",

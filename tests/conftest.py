@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import pytest
@@ -12,6 +13,10 @@ from entrypoints.container import Container, create_container
 from entrypoints.embedded import create_embedded_app
 from entrypoints.settings import Settings
 from tests.stubs import StubClassifier
+
+# The tests serve the small shapes model (its classes catch channel-order and crop bugs), unless
+# a test asks for the ImageNet default; processes they start inherit this.
+os.environ.setdefault("INFERENCE_MODEL__MANIFEST", "demo")
 
 
 @pytest.fixture

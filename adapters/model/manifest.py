@@ -2,10 +2,16 @@
 
 Shared by the model adapters and by the API (which reads it to describe the model without
 loading weights). Needs no torch.
+
+Weights are a file beside the manifest, or `package://<module>/<path>`: a file that an installed
+Python package ships (found without importing the package). Labels are a list, or `labels_file`,
+one label a line. `key_mapping: positional` loads a checkpoint saved under another project's
+tensor names (see `checkpoint_keys`).
 """
 
 from __future__ import annotations
 
+import importlib.util
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,6 +21,8 @@ import yaml
 from inference.domain import ModelInfo
 
 INTERPOLATIONS = ("nearest", "bilinear", "bicubic", "lanczos")
+KEY_MAPPINGS = ("positional",)
+PACKAGE_SCHEME = "package://"
 
 
 class ManifestError(ValueError):
@@ -55,6 +63,9 @@ class ModelManifest:
     architecture_args: dict[str, Any] = field(default_factory=dict)
     checkpoint_key: str | None = None
     head: HeadSpec | None = None
+    key_mapping: str | None = None
+    # What the manifest said (`package://…` or a file name), for messages about missing weights.
+    weights_source: str = ""
 
     @property
     def info(self) -> ModelInfo:
@@ -81,15 +92,20 @@ def load_manifest(path: str | Path) -> ModelManifest:
 
 
 def _parse(raw: dict[str, Any], base: Path) -> ModelManifest:
-    missing = {"name", "architecture", "labels", "input_size", "weights"} - raw.keys()
+    missing = {"name", "architecture", "input_size", "weights"} - raw.keys()
+    if "labels" not in raw and "labels_file" not in raw:
+        missing.add("labels")
     if missing:
         raise ValueError(f"missing keys: {', '.join(sorted(missing))}")
-    labels = tuple(str(label) for label in raw["labels"])
+    labels = _labels(raw, base)
     if len(labels) < 2 or len(set(labels)) != len(labels):
         raise ValueError("labels must be at least two distinct names")
     interpolation = str(raw.get("interpolation", "bicubic"))
     if interpolation not in INTERPOLATIONS:
         raise ValueError(f"interpolation must be one of {', '.join(INTERPOLATIONS)}")
+    key_mapping = raw.get("key_mapping")
+    if key_mapping is not None and key_mapping not in KEY_MAPPINGS:
+        raise ValueError(f"key_mapping must be one of {', '.join(KEY_MAPPINGS)}")
     crop_pct = float(raw.get("crop_pct", 0.875))
     if not 0 < crop_pct <= 1:
         raise ValueError("crop_pct must be in (0, 1]")
@@ -99,7 +115,7 @@ def _parse(raw: dict[str, Any], base: Path) -> ModelManifest:
         architecture=str(raw["architecture"]),
         labels=labels,
         input_size=_positive_int(raw["input_size"], "input_size"),
-        weights=base / str(raw["weights"]),
+        weights=_weights_path(str(raw["weights"]), base),
         crop_pct=crop_pct,
         interpolation=interpolation,
         mean=_triple(raw.get("mean", (0.485, 0.456, 0.406)), "mean"),
@@ -107,7 +123,34 @@ def _parse(raw: dict[str, Any], base: Path) -> ModelManifest:
         architecture_args=dict(raw.get("architecture_args") or {}),
         checkpoint_key=raw.get("checkpoint_key"),
         head=_parse_head(raw["head"], base) if raw.get("head") else None,
+        key_mapping=key_mapping,
+        weights_source=str(raw["weights"]),
     )
+
+
+def _labels(raw: dict[str, Any], base: Path) -> tuple[str, ...]:
+    if "labels_file" in raw:
+        lines = (base / str(raw["labels_file"])).read_text(encoding="utf-8").splitlines()
+        return tuple(line.strip() for line in lines if line.strip())
+    return tuple(str(label) for label in raw["labels"])
+
+
+def _weights_path(source: str, base: Path) -> Path:
+    """The weights file; for `package://module/path`, inside the installed package.
+
+    The package is located, never imported. When it is not installed, the path names it and
+    does not exist: an API process (which never loads weights) still reads the manifest, and a
+    worker's loader says which package to install.
+    """
+    if not source.startswith(PACKAGE_SCHEME):
+        return base / source
+    package, _, inner = source[len(PACKAGE_SCHEME) :].partition("/")
+    if not package.isidentifier() or not inner:
+        raise ValueError(f"weights {source!r} must read package://<module>/<path inside it>")
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        return Path(f"<package {package} is not installed>") / inner
+    return Path(next(iter(spec.submodule_search_locations))) / inner
 
 
 def _parse_head(raw: Any, base: Path) -> HeadSpec:

@@ -14,7 +14,8 @@ import torch
 from safetensors.torch import load_file
 from torch import nn
 
-from adapters.model.manifest import HeadSpec, ManifestError, ModelManifest
+from adapters.model.checkpoint_keys import map_positionally
+from adapters.model.manifest import PACKAGE_SCHEME, HeadSpec, ManifestError, ModelManifest
 
 _LAYERS: dict[str, Callable[..., nn.Module]] = {
     "Linear": nn.Linear,
@@ -47,6 +48,8 @@ def build_model(manifest: ModelManifest) -> nn.Module:
     if manifest.head:
         state = _move_head_weights(state, manifest.head.checkpoint_prefix, attribute)
     state = _strip_prefix(state, "module.")  # saved from DataParallel
+    if manifest.key_mapping == "positional":
+        state = map_positionally(state, model.state_dict(), manifest.weights_source)
     try:
         result = model.load_state_dict(state, strict=False)
     except RuntimeError as exc:  # tensors of the wrong shape
@@ -92,6 +95,12 @@ def build_head(spec: HeadSpec, in_features: int, num_classes: int) -> nn.Sequent
 def _read_state_dict(manifest: ModelManifest) -> dict[str, torch.Tensor]:
     path = manifest.weights
     if not path.is_file():
+        if manifest.weights_source.startswith(PACKAGE_SCHEME):
+            package = manifest.weights_source[len(PACKAGE_SCHEME) :].partition("/")[0]
+            raise ManifestError(
+                f"weights {manifest.weights_source} not found: is the Python package {package} "
+                "installed (in this environment, at the version the manifest expects)?"
+            )
         raise ManifestError(f"weights file {path} does not exist")
     if path.suffix == ".safetensors":
         try:

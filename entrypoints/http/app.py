@@ -18,6 +18,7 @@ from entrypoints.container import Container, start_adapters, stop_adapters
 from entrypoints.http import auth
 from entrypoints.http.errors import install_error_handlers
 from entrypoints.http.middleware import HeadAsGet, JsonCORSMiddleware
+from entrypoints.http.page import install_page
 from entrypoints.http.routes import health_router, router
 from entrypoints.http.uploads import UploadBudget
 
@@ -73,6 +74,7 @@ def create_app(
         app.include_router(router, dependencies=auth.api_key_dependencies(api_keys), responses=auth.RESPONSES)
     else:
         app.include_router(router)
+    install_page(app, api_key_required=bool(api_keys))
     return app
 
 

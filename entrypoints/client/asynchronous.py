@@ -1,0 +1,143 @@
+"""`AsyncClient`: the same as `Client`, for asyncio programs (httpx.AsyncClient)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Iterable
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import httpx
+
+from entrypoints.client.results import (
+    LONG_POLL_SECONDS,
+    RETRY_LATER,
+    ClientError,
+    Image,
+    Outcome,
+    Result,
+    ServiceError,
+    Status,
+    Unreachable,
+    WaitTimeout,
+    backoff,
+    check,
+    finished,
+    image_part,
+    status_of,
+)
+from entrypoints.client.sync import SUBMIT
+
+
+class AsyncJob:
+    """A submitted image: its request id, and a way to wait for its result."""
+
+    def __init__(self, client: AsyncClient, request_id: str) -> None:
+        self._client, self.request_id = client, request_id
+
+    async def status(self, wait: float = 0.0) -> Status:
+        return await self._client.status(self.request_id, wait)
+
+    async def wait(self, timeout: float = 60.0) -> Result:
+        """The result, held by the server's long-poll; RequestFailed, WaitTimeout, ServiceError."""
+        deadline = time.monotonic() + timeout
+        while (remaining := deadline - time.monotonic()) > 0:
+            current = await self.status(min(LONG_POLL_SECONDS, remaining))
+            if current.is_terminal:
+                return finished(current)
+        raise WaitTimeout(f"request {self.request_id} not finished within {timeout:g} s")
+
+    def __repr__(self) -> str:
+        return f"AsyncJob({self.request_id!r})"
+
+
+class AsyncClient:
+    """The service at `url`, for asyncio; `async with` it. Same options as `Client`."""
+
+    def __init__(
+        self,
+        url: str = "http://127.0.0.1:8000",
+        *,
+        api_key: str | None = None,
+        timeout: float = 10.0,
+        retries: int = 5,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        timeouts = httpx.Timeout(timeout, read=timeout + LONG_POLL_SECONDS)
+        # A transport only when given: httpx's own default is then kept (and can be patched in tests).
+        extra: dict[str, Any] = {"transport": transport} if transport is not None else {}
+        self._http = httpx.AsyncClient(base_url=url, headers=headers, timeout=timeouts, **extra)
+        self._retries = retries
+
+    async def __aenter__(self) -> AsyncClient:
+        return self
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def submit(self, image: Image, top_k: int | None = None) -> AsyncJob:
+        # Reading a path blocks; images are small enough that a thread hop is not worth it.
+        name, data = image_part(image)
+        params = {"top_k": top_k} if top_k else {}
+        body = await self._call("POST", SUBMIT, params=params, files={"image": (name, data)})
+        return AsyncJob(self, str(body["request_id"]))
+
+    def job(self, request_id: str) -> AsyncJob:
+        return AsyncJob(self, request_id)
+
+    async def status(self, request_id: str, wait: float = 0.0) -> Status:
+        params = {"wait": round(wait, 3)} if wait > 0 else {}
+        return status_of(await self._call("GET", f"{SUBMIT}/{request_id}/results", params=params))
+
+    async def classify(self, image: Image, top_k: int | None = None, timeout: float = 60.0) -> Result:
+        return await (await self.submit(image, top_k)).wait(timeout)
+
+    async def classify_many(
+        self, images: Iterable[Image], concurrency: int = 8, top_k: int | None = None, timeout: float = 60.0
+    ) -> AsyncIterator[Outcome]:
+        """Every image's Outcome as it completes, `concurrency` at a time."""
+        gate = asyncio.Semaphore(concurrency)
+
+        async def one(source: str, image: Image) -> Outcome:
+            async with gate:
+                try:
+                    return Outcome(source, result=await self.classify(image, top_k, timeout))
+                except ClientError as error:
+                    return Outcome(source, error=error)
+                except OSError as error:
+                    return Outcome(source, error=ClientError(f"cannot read {source}: {error}"))
+
+        tasks = [asyncio.ensure_future(one(_source(image, i), image)) for i, image in enumerate(images)]
+        try:
+            for next_done in asyncio.as_completed(tasks):
+                yield await next_done
+        finally:
+            for task in tasks:
+                task.cancel()
+
+    async def models(self) -> dict[str, Any]:
+        return await self._call("GET", "/api/models")
+
+    async def _call(self, method: str, path: str, **options: Any) -> dict[str, Any]:
+        for attempt in range(self._retries + 1):
+            try:
+                return check(await self._http.request(method, path, **options))
+            except ServiceError as error:
+                if error.status not in RETRY_LATER or attempt == self._retries:
+                    raise
+                await asyncio.sleep(backoff(attempt, error.retry_after))
+            except httpx.TransportError as error:
+                raise Unreachable(f"{self._http.base_url}: {error}") from error
+        raise AssertionError("unreachable")
+
+
+def _source(image: Image, index: int) -> str:
+    return str(image) if isinstance(image, str | Path) else str(getattr(image, "name", f"#{index}"))

@@ -1,0 +1,161 @@
+"""`Client`: the service from a program, blocking (httpx). See the package's docstring."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import httpx
+
+from entrypoints.client.results import (
+    LONG_POLL_SECONDS,
+    RETRY_LATER,
+    ClientError,
+    Image,
+    Outcome,
+    Result,
+    ServiceError,
+    Status,
+    Unreachable,
+    WaitTimeout,
+    backoff,
+    check,
+    finished,
+    image_part,
+    status_of,
+)
+
+SUBMIT = "/api/inference/requests"
+
+
+class Job:
+    """A submitted image: its request id, and a way to wait for its result."""
+
+    def __init__(self, client: Client, request_id: str) -> None:
+        self._client, self.request_id = client, request_id
+
+    def status(self, wait: float = 0.0) -> Status:
+        """The request as it is now, or once terminal if that comes within `wait` seconds."""
+        return self._client.status(self.request_id, wait)
+
+    def wait(self, timeout: float = 60.0) -> Result:
+        """The result, held by the server's long-poll; RequestFailed, WaitTimeout, ServiceError."""
+        deadline = time.monotonic() + timeout
+        while (remaining := deadline - time.monotonic()) > 0:
+            current = self.status(min(LONG_POLL_SECONDS, remaining))
+            if current.is_terminal:
+                return finished(current)
+        raise WaitTimeout(f"request {self.request_id} not finished within {timeout:g} s")
+
+    def __repr__(self) -> str:
+        return f"Job({self.request_id!r})"
+
+
+class Client:
+    """The service at `url`. A context manager; thread-safe, so `classify_many` shares it.
+
+    `api_key` is sent as `Authorization: Bearer <key>`. Answers 429 and 503 are retried after
+    the server's Retry-After, growing, until `retries` are spent (then ServiceError).
+    """
+
+    def __init__(
+        self,
+        url: str = "http://127.0.0.1:8000",
+        *,
+        api_key: str | None = None,
+        timeout: float = 10.0,
+        retries: int = 5,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        # The read timeout leaves room for the longest long-poll the server holds.
+        timeouts = httpx.Timeout(timeout, read=timeout + LONG_POLL_SECONDS)
+        # A transport only when given: httpx's own default is then kept (and can be patched in tests).
+        extra: dict[str, Any] = {"transport": transport} if transport is not None else {}
+        self._http = httpx.Client(base_url=url, headers=headers, timeout=timeouts, **extra)
+        self._retries = retries
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._http.close()
+
+    def submit(self, image: Image, top_k: int | None = None) -> Job:
+        """Upload one image; the Job comes back as soon as the service has queued it."""
+        name, data = image_part(image)
+        params = {"top_k": top_k} if top_k else {}
+        body = self._call("POST", SUBMIT, params=params, files={"image": (name, data)})
+        return Job(self, str(body["request_id"]))
+
+    def job(self, request_id: str) -> Job:
+        """A Job for a request submitted earlier (by this process or another)."""
+        return Job(self, request_id)
+
+    def status(self, request_id: str, wait: float = 0.0) -> Status:
+        params = {"wait": round(wait, 3)} if wait > 0 else {}
+        return status_of(self._call("GET", f"{SUBMIT}/{request_id}/results", params=params))
+
+    def classify(self, image: Image, top_k: int | None = None, timeout: float = 60.0) -> Result:
+        """Submit and wait: the image's result, or the ClientError that stopped it."""
+        return self.submit(image, top_k).wait(timeout)
+
+    def classify_many(
+        self, images: Iterable[Image], concurrency: int = 8, top_k: int | None = None, timeout: float = 60.0
+    ) -> Iterator[Outcome]:
+        """Classify every image, `concurrency` at a time, yielding each Outcome as it completes.
+
+        One image's error is its Outcome's; the others go on. `timeout` applies to each image.
+        """
+        pending: dict[Future[Result], str] = {}
+        sources = iter(enumerate(images))
+        with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="classify") as pool:
+            while True:
+                for index, image in sources:
+                    future = pool.submit(self.classify, image, top_k, timeout)
+                    pending[future] = _source(image, index)
+                    if len(pending) >= concurrency:
+                        break
+                if not pending:
+                    return
+                done, _ = wait(pending, return_when=FIRST_COMPLETED)
+                for future in done:
+                    yield _outcome(pending.pop(future), future)
+
+    def models(self) -> dict[str, Any]:
+        """The served model: name, version, labels, input size."""
+        return self._call("GET", "/api/models")
+
+    def _call(self, method: str, path: str, **options: Any) -> dict[str, Any]:
+        for attempt in range(self._retries + 1):
+            try:
+                return check(self._http.request(method, path, **options))
+            except ServiceError as error:
+                if error.status not in RETRY_LATER or attempt == self._retries:
+                    raise
+                time.sleep(backoff(attempt, error.retry_after))
+            except httpx.TransportError as error:
+                raise Unreachable(f"{self._http.base_url}: {error}") from error
+        raise AssertionError("unreachable")  # the loop returns or raises
+
+
+def _source(image: Image, index: int) -> str:
+    return str(image) if isinstance(image, str | Path) else str(getattr(image, "name", f"#{index}"))
+
+
+def _outcome(source: str, future: Future[Result]) -> Outcome:
+    try:
+        return Outcome(source, result=future.result())
+    except ClientError as error:
+        return Outcome(source, error=error)
+    except OSError as error:  # a file that cannot be read
+        return Outcome(source, error=ClientError(f"cannot read {source}: {error.strerror or error}"))
