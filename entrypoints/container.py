@@ -12,11 +12,11 @@ from __future__ import annotations
 import inspect
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dependency_injector import containers, providers
 
-from adapters.images import BatchDecoder, PillowImageInspector, Preprocessing
+from adapters.images import PillowImageInspector
 from adapters.memory import MemoryQueue, MemoryResultStore
 from adapters.model import ModelManifest, load_manifest
 from adapters.rabbitmq import RabbitMQQueue
@@ -26,6 +26,9 @@ from inference.media import ImageLimits
 from inference.ports import Classifier
 from inference.processing import ProcessBatch, SettleDeadLetters
 from inference.services import GetResult, SubmitRequest
+
+if TYPE_CHECKING:
+    from adapters.images import BatchDecoder
 
 # How long a starting process waits for the broker before serving anyway (it keeps trying in
 # the background; readiness says "unavailable" meanwhile).
@@ -50,6 +53,9 @@ async def _redis_store(store: RedisResultStore) -> AsyncIterator[RedisResultStor
 
 def make_decoder(manifest: ModelManifest, max_pixels: int, threads: int) -> BatchDecoder:
     """The model's preprocessing as its manifest states it, on a thread pool of its own."""
+    # Imported here: decoding needs numpy, which an API process (and its image) does without.
+    from adapters.images import BatchDecoder, Preprocessing
+
     spec = Preprocessing(
         input_size=manifest.input_size,
         resize_size=manifest.resize_size,
