@@ -7,9 +7,11 @@ UI must load the document before its "Authorize" button can supply a key.
 
 from __future__ import annotations
 
+import inspect
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
@@ -57,8 +59,8 @@ def create_app(
     )
     app.state.container = container
     app.state.readiness_checks = {
-        "queue": _ping(lambda: container.queue().ping()),
-        "store": _ping(lambda: container.store().ping()),
+        "queue": _ping(container.queue),
+        "store": _ping(container.store),
         **(extra_checks or {}),
     }
     install_error_handlers(app, retry_after=container.config.api.retry_after_seconds())
@@ -91,9 +93,13 @@ def _allow_cross_origin(app: FastAPI, origins: list[str]) -> None:
         )
 
 
-def _ping(ping: Callable[[], Awaitable[None]]) -> ReadinessCheck:
+def _ping(adapter: Callable[[], Any]) -> ReadinessCheck:
     async def check() -> str:
-        await ping()
+        started = adapter()
+        # An async Resource (the Redis store) answers with a Future once started, not the adapter.
+        if inspect.isawaitable(started):
+            started = await started
+        await started.ping()
         return "ok"
 
     return check
