@@ -208,6 +208,10 @@ async def start_adapters(container: Container) -> None:
     store = container.store()
     if inspect.isawaitable(store):  # an async Resource (Redis) starts on the running loop
         await store
+        # Started: hand it out as it is. Left in async mode, dependency-injector would answer with
+        # a Future from now on, and so would every provider built on it (the use cases).
+        container.store.disable_async_mode()
+        container.store.providers["distributed"].disable_async_mode()
 
 
 async def stop_adapters(container: Container) -> None:

@@ -7,11 +7,9 @@ UI must load the document before its "Authorize" button can supply a key.
 
 from __future__ import annotations
 
-import inspect
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
-from typing import Any
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
@@ -59,8 +57,8 @@ def create_app(
     )
     app.state.container = container
     app.state.readiness_checks = {
-        "queue": _ping(container.queue),
-        "store": _ping(container.store),
+        "queue": _ping(lambda: container.queue().ping()),
+        "store": _ping(lambda: container.store().ping()),
         **(extra_checks or {}),
     }
     install_error_handlers(app, retry_after=container.config.api.retry_after_seconds())
@@ -93,13 +91,9 @@ def _allow_cross_origin(app: FastAPI, origins: list[str]) -> None:
         )
 
 
-def _ping(adapter: Callable[[], Any]) -> ReadinessCheck:
+def _ping(ping: Callable[[], Awaitable[None]]) -> ReadinessCheck:
     async def check() -> str:
-        started = adapter()
-        # An async Resource (the Redis store) answers with a Future once started, not the adapter.
-        if inspect.isawaitable(started):
-            started = await started
-        await started.ping()
+        await ping()
         return "ok"
 
     return check

@@ -143,7 +143,7 @@ def under_load(deployment: Deployment, images: list[tuple[str, bytes]], title: s
         pool.shutdown(wait=True)
     account = ledger.account(ledger.settle(deployment.api_url, timeout=240), {})
     print(account.report(title))
-    assert account.accepted > 0
+    assert account.accepted > 0, ledger.errors[:3]
     assert account.lost == [], account.report(title)
     assert account.duplicated == []
     assert account.wrong_label == 0
@@ -159,7 +159,7 @@ def test_the_deployment_classifies_real_images_through_the_published_port(
     account = ledger.account(ledger.settle(deployment.api_url), {})
     print(account.report("up"))
 
-    assert account.accepted == len(images)
+    assert account.accepted == len(images), ledger.errors[:3]
     assert account.succeeded == len(images)
     assert account.lost == []
     assert account.wrong_label == 0
