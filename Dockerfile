@@ -9,8 +9,8 @@
 # Parameters (--build-arg), defaults for users:
 #   PYTHON_IMAGE  the Python 3.11 base image, with pip; any Debian-like image with python3 on PATH
 #   UV_VERSION    the uv that installs uv.lock (installed with pip: no image from another registry)
-#   MODEL_MANIFEST  the model the worker images export at build time, a path under /app (the copied
-#                   packages); unset, the settings' default model. Serve the same one: set
+#   MODEL_MANIFEST  the model the worker images export at build time, a path in the build context
+#                   (copied to /app); unset, the settings' default model. Serve the same one: set
 #                   INFERENCE_MODEL__MANIFEST=/app/<path> in the containers' environment.
 
 ARG PYTHON_IMAGE=python:3.11-slim
@@ -29,13 +29,10 @@ ENV UV_COMPILE_BYTECODE=1 \
 WORKDIR /app
 
 # The project, installed editable (uv's default): the packages stay in /app, where the settings find
-# the bundled demo model (demo/model/model.yaml beside entrypoints/).
+# the bundled models beside them. The whole build context: .dockerignore leaves out what an image
+# does not need (tests, benchmarks, the local .venv), so a new package directory needs no edit here.
 FROM scratch AS source
-COPY pyproject.toml uv.lock README.md /app/
-COPY inference /app/inference
-COPY adapters /app/adapters
-COPY entrypoints /app/entrypoints
-COPY demo /app/demo
+COPY . /app/
 
 
 # Each role's virtual environment: the lock, less the extras the role does without. The dependencies
@@ -69,7 +66,7 @@ RUN --mount=type=cache,target=/root/.cache/uv \
 
 # The ONNX export, made here where torch is; the worker image ships the file and no torch. The same
 # `inference export-onnx` a worker runs on a cold cache, for the model the settings name (or
-# MODEL_MANIFEST, a path under /app), into the cache the workers read.
+# MODEL_MANIFEST), into the cache the workers read.
 FROM torch-build AS export
 ARG MODEL_MANIFEST=
 RUN /app/.venv/bin/inference export-onnx --cache-dir /export ${MODEL_MANIFEST:+--manifest "/app/$MODEL_MANIFEST"}

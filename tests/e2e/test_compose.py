@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import re
 import shlex
+import tomllib
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -309,3 +310,14 @@ def test_the_worker_image_ships_the_export_made_by_a_stage_with_torch() -> None:
     assert copies["api"] == {"api-build"}
     assert any("inference export-onnx" in run for run in runs)
     assert any("--extra worker" in run and "--extra torch" not in run for run in runs)
+
+
+def test_the_build_context_keeps_every_package_the_bundled_models_and_the_lock() -> None:
+    ignored = {line.strip().rstrip("/") for line in DOCKERIGNORE.read_text().splitlines()}
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    needed = {*project["tool"]["hatch"]["build"]["targets"]["wheel"]["packages"], "demo"}
+    needed |= {"pyproject.toml", "uv.lock", "README.md"}
+
+    assert all((ROOT / path).exists() for path in needed)
+    assert not ignored & needed
+    assert {"tests", "bench", "deploy"} <= ignored  # none of them runs in a container
