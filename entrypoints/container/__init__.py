@@ -14,7 +14,7 @@ from typing import Literal
 
 from dependency_injector import containers, providers
 
-from adapters.images import DecodeLimits, PillowImageInspector
+from adapters.images import PillowImageInspector
 from adapters.memory import MemoryQueue, MemoryResultStore
 from adapters.model import load_manifest
 from adapters.rabbitmq import QueueTopology, RabbitMQConsumer, RabbitMQPublisher
@@ -101,7 +101,7 @@ class Container(containers.DeclarativeContainer):
     )
     manifest = providers.Singleton(load_manifest, config.model.manifest)
     decode_limits = providers.Singleton(
-        DecodeLimits,
+        resources.decode_limits,
         max_pixels=config.api.max_pixels,
         max_side=config.api.max_side,
         max_jpeg_scans=config.api.max_jpeg_scans,

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
-from adapters.images import BatchDecoder, DecodeLimits, Preprocessing
 from adapters.model import ModelManifest
 from adapters.redis import RedisResultStore
 from inference.ports import Classifier
+
+if TYPE_CHECKING:
+    from adapters.images import BatchDecoder, DecodeLimits
 
 # How long a starting process waits for the broker before serving anyway (it keeps trying in
 # the background; readiness says "unavailable" meanwhile).
@@ -45,8 +47,18 @@ async def closing_connections(store: RedisResultStore) -> AsyncIterator[None]:
         await store.aclose()
 
 
+def decode_limits(max_pixels: int, max_side: int, max_jpeg_scans: int) -> DecodeLimits:
+    """What a worker's decoder refuses, as the API does (built only in a worker: numpy)."""
+    from adapters.images import DecodeLimits
+
+    return DecodeLimits(max_pixels=max_pixels, max_side=max_side, max_jpeg_scans=max_jpeg_scans)
+
+
 def make_decoder(manifest: ModelManifest, limits: DecodeLimits, threads: int) -> BatchDecoder:
     """The model's preprocessing as its manifest states it, on a thread pool of its own."""
+    # Imported here: decoding needs numpy, which an API process (and its image) does without.
+    from adapters.images import BatchDecoder, Preprocessing
+
     spec = Preprocessing(
         input_size=manifest.input_size,
         resize_size=manifest.resize_size,

@@ -1,6 +1,7 @@
 """compose.yaml, the Dockerfile and .dockerignore, checked without Docker.
 
-The file is read as Docker Compose reads it (YAML anchors and merge keys resolved); every
+The file is read as Docker Compose reads it (YAML anchors and merge keys resolved, `${VAR:-default}`
+read as its default, the Dockerfile's ARGs as theirs); every
 `inference ...` command line in it and in the Dockerfile goes through the real CLI parser, so a
 renamed option breaks this test rather than a deployment.
 """
@@ -8,7 +9,9 @@ renamed option breaks this test rather than a deployment.
 from __future__ import annotations
 
 import json
+import re
 import shlex
+import tomllib
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -18,16 +21,26 @@ import yaml
 
 from entrypoints.cli import build_parser
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "compose.yaml"
 DOCKERFILE = ROOT / "Dockerfile"
 DOCKERIGNORE = ROOT / ".dockerignore"
 SERVERS = ("rabbitmq", "redis")
 APPLICATION = ("api", "worker")
+MODEL_LIBRARIES = ("torch", "timm", "openvino", "onnxruntime")
+VARIABLE = re.compile(r"\$\{(\w+)(?::?-([^}]*))?\}")
+
+
+def defaults(text: str, values: dict[str, str] | None = None) -> str:
+    """`${VAR:-default}` and `${VAR}` as Compose and Docker read them with VAR unset (or `values`)."""
+    values = values or {}
+    for _ in range(3):  # a default may itself name a variable
+        text = VARIABLE.sub(lambda m: values.get(m[1], m[2] or ""), text)
+    return text
 
 
 def load_services() -> dict[str, dict[str, Any]]:
-    services: dict[str, dict[str, Any]] = yaml.safe_load(COMPOSE.read_text())["services"]
+    services: dict[str, dict[str, Any]] = yaml.safe_load(defaults(COMPOSE.read_text()))["services"]
     return services
 
 
@@ -48,8 +61,9 @@ def environment(service: dict[str, Any]) -> dict[str, str]:
 
 
 def dockerfile_instructions() -> list[tuple[str, str]]:
-    """(INSTRUCTION, arguments) pairs, continuation lines joined and comments dropped."""
+    """(INSTRUCTION, arguments) pairs, continuation lines joined, comments dropped, ARGs at their defaults."""
     instructions: list[tuple[str, str]] = []
+    arguments: dict[str, str] = {}
     pending = ""
     for line in DOCKERFILE.read_text().splitlines():
         stripped = line.strip()
@@ -58,8 +72,11 @@ def dockerfile_instructions() -> list[tuple[str, str]]:
         if stripped.endswith("\\"):
             pending += stripped[:-1] + " "
             continue
-        keyword, _, arguments = (pending + stripped).partition(" ")
-        instructions.append((keyword.upper(), arguments.strip()))
+        keyword, _, rest = (pending + stripped).partition(" ")
+        if keyword.upper() == "ARG" and "=" in rest:
+            name, _, value = rest.strip().partition("=")
+            arguments[name] = value
+        instructions.append((keyword.upper(), defaults(rest.strip(), arguments)))
         pending = ""
     return instructions
 
@@ -195,7 +212,12 @@ def test_every_inference_command_line_is_accepted_by_the_cli(words: list[str]) -
 
 def test_the_image_is_python_slim_installed_from_the_lock_with_uv() -> None:
     instructions = dockerfile_instructions()
-    bases = [arguments.split()[0] for keyword, arguments in instructions if keyword == "FROM"]
+    stages = set(dockerfile_stages())
+    bases = [
+        arguments.split()[0]
+        for keyword, arguments in instructions
+        if keyword == "FROM" and arguments.split()[0] not in stages | {"scratch"}
+    ]
     runs = " ".join(arguments for keyword, arguments in instructions if keyword == "RUN")
 
     assert bases
@@ -228,3 +250,74 @@ def test_the_build_context_leaves_out_the_virtual_environment_but_not_what_the_i
     assert {".venv", ".git"} <= ignored
     assert copied
     assert not ignored.intersection(source.rstrip("/") for source in copied)
+
+
+def dockerfile_stages() -> list[str]:
+    return [
+        arguments.split()[-1]
+        for keyword, arguments in dockerfile_instructions()
+        if keyword == "FROM" and len(arguments.split()) == 3 and arguments.split()[1].upper() == "AS"
+    ]
+
+
+def test_each_role_builds_its_own_target_of_the_dockerfile(services: dict[str, dict[str, Any]]) -> None:
+    targets = {name: services[name]["build"]["target"] for name in APPLICATION}
+
+    assert targets == {"api": "api", "worker": "worker"}
+    assert {"api", "worker", "worker-torch"} <= set(dockerfile_stages())
+    assert services["api"]["image"] != services["worker"]["image"]
+
+
+def test_the_base_images_are_parameters_with_the_official_images_as_defaults(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    raw = COMPOSE.read_text() + DOCKERFILE.read_text()
+    copied_from = [
+        word.removeprefix("--from=")
+        for keyword, arguments in dockerfile_instructions()
+        if keyword == "COPY"
+        for word in arguments.split()
+        if word.startswith("--from=")
+    ]
+
+    assert "${RABBITMQ_IMAGE:-rabbitmq:3.13-management}" in raw
+    assert "${REDIS_IMAGE:-redis:7}" in raw
+    assert "FROM ${PYTHON_IMAGE}" in raw and "ARG PYTHON_IMAGE=python:3.11-slim" in raw
+    for name in APPLICATION:
+        assert services[name]["build"]["args"]["PYTHON_IMAGE"] == "python:3.11-slim"
+    # Every COPY --from names a stage of this file, never an image from a registry.
+    assert set(copied_from) <= set(dockerfile_stages())
+
+
+def test_only_the_api_publishes_a_port(services: dict[str, dict[str, Any]]) -> None:
+    publishing = {name for name, service in services.items() if service.get("ports")}
+
+    # The machine (or a developer's) may run its own RabbitMQ and Redis on their standard ports.
+    assert publishing == {"api"}
+    assert "${INFERENCE_API_PORT:-8000}:8000" in COMPOSE.read_text()
+
+
+def test_the_worker_image_ships_the_export_made_by_a_stage_with_torch() -> None:
+    stage, copies = "", dict[str, set[str]]()
+    for keyword, arguments in dockerfile_instructions():
+        if keyword == "FROM":
+            stage = arguments.split()[-1]
+        elif keyword == "COPY" and "--from=" in arguments:
+            copies.setdefault(stage, set()).add(arguments.split("--from=")[1].split()[0])
+    runs = {arguments for keyword, arguments in dockerfile_instructions() if keyword == "RUN"}
+
+    assert copies["worker"] == {"worker-build", "export"}
+    assert copies["api"] == {"api-build"}
+    assert any("inference export-onnx" in run for run in runs)
+    assert any("--extra worker" in run and "--extra torch" not in run for run in runs)
+
+
+def test_the_build_context_keeps_every_package_the_bundled_models_and_the_lock() -> None:
+    ignored = {line.strip().rstrip("/") for line in DOCKERIGNORE.read_text().splitlines()}
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    needed = {*project["tool"]["hatch"]["build"]["targets"]["wheel"]["packages"], "demo"}
+    needed |= {"pyproject.toml", "uv.lock", "README.md"}
+
+    assert all((ROOT / path).exists() for path in needed)
+    assert not ignored & needed
+    assert {"tests", "bench", "deploy"} <= ignored  # none of them runs in a container
