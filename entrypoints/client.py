@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -98,15 +97,3 @@ def check_health(url: str | None, heartbeat: Path | None, max_age: float) -> int
         return 1
     return 0
 
-
-def wait_until_ready(url: str, timeout: float, alive: Callable[[], bool] = lambda: True) -> bool:
-    """Poll `url`'s readiness until it answers 200 (True), `timeout` passes or `alive()` is False."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and alive():
-        try:
-            if httpx.get(f"{url}/api/health/ready", timeout=2).status_code == 200:
-                return True
-        except httpx.TransportError:
-            pass
-        time.sleep(0.3)
-    return False

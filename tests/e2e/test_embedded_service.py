@@ -17,11 +17,10 @@ from demo.shapes import LABELS, draw
 from entrypoints.container import create_container
 from entrypoints.embedded import create_embedded_app
 from entrypoints.settings import Settings
-from tests.e2e.cluster import INFERENCE, ROOT, inference_serve  # the console script a user runs
+from tests.harness import SUBMIT
+from tests.harness.cluster import INFERENCE, ROOT, inference_serve  # the console script a user runs
 
 pytestmark = pytest.mark.slow
-
-SUBMIT = "/api/inference/requests"
 
 
 def _encode(image: Image.Image, fmt: str) -> bytes:

@@ -15,7 +15,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.e2e.cluster import SUBMIT, inference_serve
+from tests.harness import SUBMIT
+from tests.harness.cluster import inference_serve
 from tests.stubs import png_bytes
 
 pytestmark = pytest.mark.slow

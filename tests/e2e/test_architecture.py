@@ -10,9 +10,11 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("inference", "adapters", "entrypoints")
 LINT_IMPORTS = Path(sys.executable).parent / "lint-imports"
+
+pytestmark = pytest.mark.slow  # every check runs a process
 
 
 @pytest.mark.parametrize("package", PACKAGES)
@@ -34,7 +36,6 @@ def _lint(root: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
-@pytest.mark.slow
 def test_the_import_contracts_are_kept() -> None:
     result = _lint(ROOT)
 
@@ -59,7 +60,6 @@ VIOLATIONS = [
 ]
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize(
     ("contract", "module", "line"), VIOLATIONS, ids=[f"{v[0]} ({v[2]})" for v in VIOLATIONS]
 )

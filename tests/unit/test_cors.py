@@ -12,9 +12,9 @@ from fastapi.testclient import TestClient
 from entrypoints.container import create_container
 from entrypoints.embedded import create_embedded_app
 from entrypoints.settings import ApiSettings, Settings
+from tests.harness import SUBMIT
 from tests.stubs import StubClassifier, png_bytes
 
-SUBMIT = "/api/inference/requests"
 ALLOWED = "https://app.example.com"
 OTHER = "https://evil.example.net"
 

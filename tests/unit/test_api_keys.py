@@ -24,9 +24,8 @@ from entrypoints.embedded import create_embedded_app
 from entrypoints.http import auth
 from entrypoints.http.auth import ApiKeys, ApiKeysError
 from entrypoints.settings import Settings
+from tests.harness import SUBMIT
 from tests.stubs import StubClassifier, png_bytes
-
-SUBMIT = "/api/inference/requests"
 
 
 class Response(Protocol):  # what a TestClient answers

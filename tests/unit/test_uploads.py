@@ -13,9 +13,9 @@ from PIL import Image
 from entrypoints.container import create_container
 from entrypoints.embedded import create_embedded_app
 from entrypoints.settings import ApiSettings, Settings
+from tests.harness import SUBMIT
 from tests.stubs import StubClassifier, png_bytes
 
-SUBMIT = "/api/inference/requests"
 LIMIT = 50_000
 
 

@@ -27,7 +27,8 @@ from adapters.rabbitmq.queue import RabbitMQQueue
 from inference.domain import InferenceRequest, RequestId
 from inference.errors import QueueUnavailable
 from inference.ports import DeadLetter, Queue
-from tests.servers import RABBITMQ_URL, free_port, require_server
+from tests.harness import free_port
+from tests.servers import RABBITMQ_URL, require_server
 from tests.servers.rabbitmq import QUORUM_QUEUE_SETTLE_SECONDS, PrivateRabbitMQ, private_rabbitmq
 from tests.stubs import a_request, jpeg_bytes, png_bytes
 

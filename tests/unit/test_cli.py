@@ -17,7 +17,7 @@ from entrypoints.cli import main
 from entrypoints.container import create_container
 from entrypoints.embedded import create_embedded_app
 from entrypoints.settings import Settings
-from tests.servers import free_port
+from tests.harness import free_port
 from tests.stubs import StubClassifier, png_bytes
 
 API_KEY = "the-clients-key-0123456789"

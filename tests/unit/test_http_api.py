@@ -12,6 +12,7 @@ from adapters.memory import MemoryResultStore
 from entrypoints.container import Container, create_container
 from entrypoints.embedded import create_embedded_app
 from entrypoints.settings import ApiSettings, QueueSettings, Settings
+from tests.harness import SUBMIT
 from tests.stubs import (
     FailingQueue,
     FailingResultStore,
@@ -21,8 +22,6 @@ from tests.stubs import (
     png_bytes,
     undecodable_image,
 )
-
-SUBMIT = "/api/inference/requests"
 
 
 def _results(client: TestClient, request_id: str, wait: float = 5) -> dict[str, object]:
