@@ -96,4 +96,3 @@ def check_health(url: str | None, heartbeat: Path | None, max_age: float) -> int
         print(f"unhealthy: the last heartbeat is {age:.0f} s old", file=sys.stderr)
         return 1
     return 0
-
