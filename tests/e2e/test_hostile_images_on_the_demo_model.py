@@ -23,8 +23,7 @@ from inference.domain import Failure, InferenceRequest, ModelInfo, Prediction
 from inference.ports import Classifier
 from tests.harness import SUBMIT
 from tests.harness.checkpoints import decoder_for
-from tests.images import encode, odd_images, truncated_jpeg
-from tests.stubs import png_with_broken_data
+from tests.images import encode, odd_images, png_with_broken_data, truncated_jpeg
 from tests.unit.test_hostile_images import submit_upload
 
 pytestmark = pytest.mark.slow

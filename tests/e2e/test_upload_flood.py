@@ -17,7 +17,7 @@ import pytest
 
 from tests.harness import SUBMIT
 from tests.harness.cluster import inference_serve
-from tests.stubs import png_bytes
+from tests.images import png_bytes
 
 pytestmark = pytest.mark.slow
 

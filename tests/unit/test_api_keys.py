@@ -25,7 +25,8 @@ from entrypoints.http import auth
 from entrypoints.http.auth import ApiKeys, ApiKeysError
 from entrypoints.settings import Settings
 from tests.harness import SUBMIT
-from tests.stubs import StubClassifier, png_bytes
+from tests.images import png_bytes
+from tests.stubs import StubClassifier
 
 
 class Response(Protocol):  # what a TestClient answers

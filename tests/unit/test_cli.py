@@ -18,7 +18,8 @@ from entrypoints.container import create_container
 from entrypoints.embedded import create_embedded_app
 from entrypoints.settings import Settings
 from tests.harness import free_port
-from tests.stubs import StubClassifier, png_bytes
+from tests.images import png_bytes
+from tests.stubs import StubClassifier
 
 API_KEY = "the-clients-key-0123456789"
 

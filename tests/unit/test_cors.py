@@ -13,7 +13,8 @@ from entrypoints.container import create_container
 from entrypoints.embedded import create_embedded_app
 from entrypoints.settings import ApiSettings, Settings
 from tests.harness import SUBMIT
-from tests.stubs import StubClassifier, png_bytes
+from tests.images import png_bytes
+from tests.stubs import StubClassifier
 
 ALLOWED = "https://app.example.com"
 OTHER = "https://evil.example.net"

@@ -13,15 +13,8 @@ from entrypoints.container import Container, create_container
 from entrypoints.embedded import create_embedded_app
 from entrypoints.settings import ApiSettings, QueueSettings, Settings
 from tests.harness import SUBMIT
-from tests.stubs import (
-    FailingQueue,
-    FailingResultStore,
-    FakeClock,
-    StubClassifier,
-    jpeg_bytes,
-    png_bytes,
-    undecodable_image,
-)
+from tests.images import jpeg_bytes, png_bytes
+from tests.stubs import FailingQueue, FailingResultStore, FakeClock, StubClassifier, undecodable_image
 
 
 def _results(client: TestClient, request_id: str, wait: float = 5) -> dict[str, object]:

@@ -30,14 +30,13 @@ from inference.media import ImageLimits
 from inference.ports import Delivery, ImageInspector, Queue, ResultStore
 from inference.processing import BatchReport, ProcessBatch
 from inference.services import GetResult, SubmitRequest
+from tests.images import jpeg_bytes, png_bytes
 from tests.stubs import (
     FailingQueue,
     FailingResultStore,
     StubClassifier,
     StubImageInspector,
     crashing_image,
-    jpeg_bytes,
-    png_bytes,
     undecodable_image,
 )
 

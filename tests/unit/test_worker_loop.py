@@ -15,7 +15,8 @@ from entrypoints.settings import Settings, WorkerSettings
 from entrypoints.worker import create_worker_loop
 from inference.domain import RequestRecord, RequestStatus
 from tests.harness import SUBMIT
-from tests.stubs import StubClassifier, png_bytes
+from tests.images import png_bytes
+from tests.stubs import StubClassifier
 
 
 def _container(classifier: StubClassifier, max_batch_size: int = 4, in_flight: int = 1) -> Container:
