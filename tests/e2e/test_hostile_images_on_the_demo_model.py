@@ -10,20 +10,19 @@ import random
 from collections.abc import Iterator, Sequence
 
 import pytest
-from dependency_injector import providers
 from fastapi.testclient import TestClient
 
 from adapters.model.manifest import load_manifest
 from adapters.model.timm_classifier import TimmClassifier
 from demo.shapes import draw
-from entrypoints.container import Container, create_container
 from entrypoints.embedded import create_embedded_app
-from entrypoints.settings import DEMO_MANIFEST, Settings
+from entrypoints.settings import DEMO_MANIFEST
 from inference.domain import Failure, InferenceRequest, ModelInfo, Prediction
 from inference.ports import Classifier
 from tests.harness import SUBMIT
 from tests.harness.checkpoints import decoder_for
 from tests.images import encode, odd_images, png_with_broken_data, truncated_jpeg
+from tests.service import memory_client, memory_container
 from tests.unit.test_hostile_images import submit_upload
 
 pytestmark = pytest.mark.slow
@@ -55,15 +54,9 @@ def demo_classifier() -> TimmClassifier:
     return TimmClassifier(demo := load_manifest(DEMO_MANIFEST), decoder_for(demo))
 
 
-def _demo_container(classifier: Classifier) -> Container:
-    container = create_container(Settings(mode="embedded"))
-    container.classifier.override(providers.Object(classifier))
-    return container
-
-
 @pytest.fixture(scope="module")
 def demo_client(demo_classifier: TimmClassifier) -> Iterator[TestClient]:
-    with TestClient(create_embedded_app(_demo_container(demo_classifier))) as client:
+    with memory_client(classifier=demo_classifier) as client:
         yield client
 
 
@@ -100,7 +93,7 @@ def test_truncated_and_corrupt_images_fail_with_invalid_image_and_their_batch_ma
     demo_classifier: TimmClassifier,
 ) -> None:
     recording = RecordingClassifier(demo_classifier)
-    app = create_embedded_app(_demo_container(recording))
+    app = create_embedded_app(memory_container(classifier=recording))
     uploads = {
         "good": encode(draw("green square", random.Random(5), size=(160, 120)), "JPEG"),
         "truncated jpeg": truncated_jpeg(),

@@ -11,9 +11,8 @@ from fastapi.testclient import TestClient
 from PIL import Image
 
 from adapters.memory import MemoryQueue
-from entrypoints.container import create_container
-from entrypoints.embedded import create_embedded_app
-from entrypoints.settings import ApiSettings, Settings
+from entrypoints.settings import ApiSettings
+from tests.conftest import MakeClient
 from tests.harness import SUBMIT
 from tests.images import (
     PNG_SIGNATURE,
@@ -25,6 +24,7 @@ from tests.images import (
     png_header_claiming,
     tiff_with_pages,
 )
+from tests.service import memory_container
 
 
 def submit_upload(client: TestClient, image: bytes) -> tuple[int, dict[str, object]]:
@@ -65,9 +65,9 @@ def test_an_animation_of_more_than_1000_frames_gets_422_too_many_frames(
     _assert_refused(*submit_upload(client, image), "too_many_frames")
 
 
-def test_the_configured_limits_refuse_before_anything_is_queued() -> None:
-    container = create_container(Settings(mode="embedded", api=ApiSettings(max_pixels=1000, max_frames=2)))
-    client = TestClient(create_embedded_app(container))  # no worker: whatever is queued stays
+def test_the_configured_limits_refuse_before_anything_is_queued(make_client: MakeClient) -> None:
+    container = memory_container(api=ApiSettings(max_pixels=1000, max_frames=2))
+    client = make_client(container, started=False)  # no worker: whatever is queued stays
     small = encode(Image.new("RGB", (40, 25)), "PNG")
 
     _assert_refused(*submit_upload(client, encode(Image.new("RGB", (40, 26)), "PNG")), "image_too_large")
