@@ -266,3 +266,8 @@ def a_request(
 def a_record(top_k: int = 3, submitted_at: datetime | None = None) -> RequestRecord:
     """A freshly queued record."""
     return RequestRecord.queued(a_request(top_k=top_k, submitted_at=submitted_at))
+
+
+def a_prediction(label: str = "cat") -> Prediction:
+    """A prediction of `label`, well ahead of one other."""
+    return Prediction((LabelScore(label, 0.75), LabelScore("other", 0.25)), "net", "1")

@@ -7,9 +7,8 @@ import asyncio
 from adapters.memory import MemoryQueue, MemoryResultStore
 from inference.domain import RequestId, RequestStatus, Start, Succeed
 from inference.processing import DeadLetterReport, SettleDeadLetters
-from tests.contract.result_store_contract import a_prediction
 from tests.images import png_bytes
-from tests.stubs import FailingResultStore
+from tests.stubs import FailingResultStore, a_prediction
 from tests.unit.test_services import clock, receive_all, submit_request
 
 PROMPT = 1.0
