@@ -24,9 +24,11 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
-from bench.load import account, closed_loop, percentiles, settle
-from bench.stack import Stack
+from bench.load import closed_loop, settle
 from demo.shapes import draw_jpegs
+from tests.harness import percentiles
+from tests.harness.cluster import launched
+from tests.harness.ledger import account
 
 
 def cpu_seconds(pid: int) -> float:
@@ -76,16 +78,17 @@ def main() -> None:
     images = [distinct[i % len(distinct)][1] for i in range(args.requests)]
     worker = [sys.executable, "-m", "bench.noop_worker"]
     env = {"INFERENCE_WORKER__MAX_BATCH_SIZE": str(args.worker_batch)}
-    with Stack(workers=args.workers, worker_command=worker, env=env) as stack:
-        processes = {"api": stack.processes[0].pid, **server_pids()}
-        processes |= {f"worker-{n}": p.pid for n, p in enumerate(stack.processes[1:])}
+    with launched(args.workers, worker_command=worker, env=env) as cluster:
+        assert cluster.api is not None
+        processes = {"api": cluster.api.pid, **server_pids()}
+        processes |= {f"worker-{n}": p.pid for n, p in enumerate(cluster.workers)}
         before = {name: cpu_seconds(pid) for name, pid in processes.items()} | {"client": own_cpu_seconds()}
         began = time.monotonic()
-        outcomes = asyncio.run(closed_loop(stack.url, images, args.clients, wait_for_results=False))
+        outcomes = asyncio.run(closed_loop(cluster.api_url, images, args.clients, wait_for_results=False))
         submitting = time.monotonic() - began
         time.sleep(1.0)  # the worker's last batches (it keeps up, so a second is plenty)
         after = {name: cpu_seconds(pid) for name, pid in processes.items()} | {"client": own_cpu_seconds()}
-        asyncio.run(settle(stack.url, outcomes))  # reading the results back is not counted
+        asyncio.run(settle(cluster.api_url, outcomes))  # reading the results back is not counted
     result = account(outcomes)
     cpu_us = {name: 1e6 * (after[name] - before[name]) / args.requests for name in after}
     accept_ms = percentiles([1000 * (o.answered - o.sent) for o in outcomes if o.request_id])
@@ -107,8 +110,8 @@ def main() -> None:
     rate = figures["accepted_per_second"]
     print(f"  accepted/s               {rate:8.0f}   (202 within p50 {accept_ms['p50']:.0f} ms)")
     print(f"  completed/s              {result.completed_per_second:8.0f}")
-    print(f"  succeeded / failed       {result.succeeded:8d} / {result.failed}")
-    print(f"  lost / duplicated        {result.lost:8d} / {result.duplicated}")
+    print(f"  succeeded / failed       {result.succeeded:8d} / {sum(result.failed.values())}")
+    print(f"  lost / duplicated        {len(result.lost):8d} / {len(result.duplicated)}")
     print("  CPU per request (µs)     " + ", ".join(f"{name} {us:.0f}" for name, us in cpu_us.items()))
     print(f"                           total {sum(cpu_us.values()):.0f}")
     if args.json:

@@ -12,10 +12,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
-import statistics
-import subprocess
-import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
@@ -27,13 +23,12 @@ from adapters.images import DecodeLimits
 from adapters.model.manifest import load_manifest
 from adapters.model.timm_classifier import TimmClassifier
 from demo.shapes import draw_jpegs
-from entrypoints.client import wait_until_ready
 from entrypoints.container import make_decoder
 from entrypoints.settings import DEMO_MANIFEST, ApiSettings
 from inference.domain import InferenceRequest, RequestId
-from tests.adapters.checkpoints import runtime
-
-SERVE = str(Path(sys.executable).parent / "inference")
+from tests.harness import SUBMIT, percentile
+from tests.harness.checkpoints import runtime
+from tests.harness.cluster import inference_serve
 
 
 def in_process(images: list[tuple[str, bytes]], batch_size: int, classifier: TimmClassifier) -> float:
@@ -48,44 +43,29 @@ def in_process(images: list[tuple[str, bytes]], batch_size: int, classifier: Tim
 
 
 def end_to_end(images: list[tuple[str, bytes]], clients: int, batch_size: int) -> dict[str, float]:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    env = {
-        **os.environ,
-        "INFERENCE_WORKER__MAX_BATCH_SIZE": str(batch_size),
-        "INFERENCE_LOG_LEVEL": "WARNING",
-    }
-    server = subprocess.Popen([SERVE, "serve", "--port", str(port)], env=env, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        if not wait_until_ready(url, timeout=120):
-            raise RuntimeError("the service did not become ready")
-        with httpx.Client(base_url=url, timeout=60) as client:
+    env = {"INFERENCE_WORKER__MAX_BATCH_SIZE": str(batch_size), "INFERENCE_LOG_LEVEL": "WARNING"}
+    with inference_serve(timeout=120, env=env) as (url, _), httpx.Client(base_url=url, timeout=60) as client:
 
-            def one(item: tuple[str, bytes]) -> tuple[float, bool]:
-                label, data = item
-                began = time.perf_counter()
-                location = client.post(
-                    "/api/inference/requests", content=data, headers={"content-type": "image/jpeg"}
-                ).headers["location"]
-                body = client.get(location, params={"wait": 30}).json()
-                return time.perf_counter() - began, body["status"] == "succeeded" and body["result"][
-                    "label"
-                ] == label
+        def one(item: tuple[str, bytes]) -> tuple[float, bool]:
+            label, data = item
+            began = time.perf_counter()
+            location = client.post(SUBMIT, content=data, headers={"content-type": "image/jpeg"}).headers[
+                "location"
+            ]
+            body = client.get(location, params={"wait": 30}).json()
+            return time.perf_counter() - began, body["status"] == "succeeded" and body["result"][
+                "label"
+            ] == label
 
-            start = time.perf_counter()
-            with ThreadPoolExecutor(clients) as pool:
-                outcomes = list(pool.map(one, images))
-            elapsed = time.perf_counter() - start
-    finally:
-        server.terminate()
-        server.wait(30)
-    latencies = sorted(latency for latency, _ in outcomes)
+        start = time.perf_counter()
+        with ThreadPoolExecutor(clients) as pool:
+            outcomes = list(pool.map(one, images))
+        elapsed = time.perf_counter() - start
+    latencies = [latency for latency, _ in outcomes]
     return {
         "images_per_second": len(images) / elapsed,
-        "p50_ms": 1000 * statistics.median(latencies),
-        "p95_ms": 1000 * latencies[int(0.95 * (len(latencies) - 1))],
+        "p50_ms": 1000 * percentile(latencies, 0.5),
+        "p95_ms": 1000 * percentile(latencies, 0.95),
         "correct": sum(ok for _, ok in outcomes) / len(outcomes),
     }
 

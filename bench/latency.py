@@ -21,13 +21,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench.load import closed_loop, percentiles
+from bench.load import closed_loop
 from bench.model import write_model
-from bench.stack import Stack
 from demo.shapes import draw_jpegs
 from entrypoints.container import create_container
 from entrypoints.settings import Settings
 from inference.domain import InferenceRequest, RequestId
+from tests.harness import percentiles
+from tests.harness.cluster import launched
 
 
 def model_times_ms(manifest: Path, images: list[bytes]) -> list[float]:
@@ -57,9 +58,9 @@ def main() -> None:
         write_model(Path(directory), args.architecture, args.size)
         manifest = Path(directory) / "model.yaml"
         model = model_times_ms(manifest, images)
-        with Stack(env={"INFERENCE_MODEL__MANIFEST": str(manifest)}) as stack:
-            asyncio.run(closed_loop(stack.url, images[:5], 1, wait_for_results=True))  # warm up
-            outcomes = asyncio.run(closed_loop(stack.url, images, 1, wait_for_results=True))
+        with launched(env={"INFERENCE_MODEL__MANIFEST": str(manifest)}) as cluster:
+            asyncio.run(closed_loop(cluster.api_url, images[:5], 1, wait_for_results=True))  # warm up
+            outcomes = asyncio.run(closed_loop(cluster.api_url, images, 1, wait_for_results=True))
     done = [o for o in outcomes if o.finished is not None and o.finished_wall is not None and o.record]
     e2e = [1000 * (o.finished - o.sent) for o in done if o.finished is not None]
     heard = [

@@ -25,10 +25,7 @@ from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
-import timm
 import torch
-import yaml
-from safetensors.torch import save_file
 
 from adapters.model.base import BackendError
 from adapters.model.manifest import ModelManifest, load_manifest
@@ -36,8 +33,9 @@ from adapters.model.onnxruntime_classifier import OnnxRuntimeClassifier
 from adapters.model.openvino_classifier import OpenVINOClassifier
 from adapters.model.timm_classifier import TimmClassifier
 from adapters.model.timm_model import build_model
-from bench.timing import flops_per_image, matmul_gflops, percentile, timed_calls, top1_agreement
-from tests.adapters.checkpoints import decoder_for, runtime
+from bench.timing import flops_per_image, matmul_gflops, timed_calls, top1_agreement
+from tests.harness import percentile
+from tests.harness.checkpoints import decoder_for, runtime, write_checkpoint
 
 Array = npt.NDArray[np.float32]
 Forward = Callable[[Array], npt.NDArray[np.generic]]
@@ -102,13 +100,17 @@ class Row:
 
 
 def write_model(directory: Path, architecture: str, size: int) -> ModelManifest:
-    torch.manual_seed(0)
-    save_file(timm.create_model(architecture).state_dict(), str(directory / "weights.safetensors"))
+    """`architecture` at `size` with random weights and 1000 classes: a model's speed does not
+    depend on what it learnt."""
     labels = [f"class {i}" for i in range(1000)]
-    manifest = {"name": architecture, "architecture": architecture, "labels": labels, "input_size": size}
-    manifest["weights"] = "weights.safetensors"
-    (directory / "model.yaml").write_text(yaml.safe_dump(manifest))
-    return load_manifest(directory / "model.yaml")
+    fields = {
+        "name": architecture,
+        "input_size": size,
+        "version": None,
+        "crop_pct": None,
+        "interpolation": None,
+    }
+    return load_manifest(write_checkpoint(directory, architecture, labels, **fields))
 
 
 def naive_forward(manifest: ModelManifest) -> Forward:

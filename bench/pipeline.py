@@ -23,13 +23,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench.load import account, closed_loop
+from bench.load import closed_loop
 from bench.model import write_model
-from bench.stack import Stack
 from demo.shapes import draw_jpegs
 from entrypoints.container import create_container
 from entrypoints.settings import Settings
 from inference.domain import InferenceRequest, RequestId
+from tests.harness.cluster import launched
+from tests.harness.ledger import account
 
 SIZES = ((640, 480), (1920, 1080))
 
@@ -55,18 +56,20 @@ def in_process(manifest: Path, images: list[bytes], rounds: int = 2) -> dict[str
 def end_to_end(
     manifest: Path, images: list[bytes], clients: int, workers: int, env: dict[str, str] | None = None
 ) -> dict[str, Any]:
-    with Stack(workers=workers, env={"INFERENCE_MODEL__MANIFEST": str(manifest), **(env or {})}) as stack:
-        asyncio.run(closed_loop(stack.url, images[: clients * 2], clients, wait_for_results=True))  # warm
+    with launched(workers, env={"INFERENCE_MODEL__MANIFEST": str(manifest), **(env or {})}) as cluster:
+        asyncio.run(
+            closed_loop(cluster.api_url, images[: clients * 2], clients, wait_for_results=True)
+        )  # warm
         began = time.monotonic()
-        outcomes = asyncio.run(closed_loop(stack.url, images, clients, wait_for_results=True))
+        outcomes = asyncio.run(closed_loop(cluster.api_url, images, clients, wait_for_results=True))
         elapsed = time.monotonic() - began
     result = account(outcomes)
     return {
-        "images_per_second": (result.succeeded + result.failed) / elapsed,
+        "images_per_second": (result.succeeded + sum(result.failed.values())) / elapsed,
         "time_to_result_ms": result.time_to_result_ms,
         "accepted": result.accepted,
         "succeeded": result.succeeded,
-        "lost": result.lost,
+        "lost": len(result.lost),
         "refused": result.refused,
     }
 

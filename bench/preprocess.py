@@ -7,8 +7,9 @@ EfficientNet-B0's eval transform (a 320 px centre crop of the image resized to 3
 ImageNet normalisation) on quality-90 photos of 1920 x 1080 and 640 x 480 (demo.shapes), for:
 
 - naive: timm's `create_transform` on each fully decoded `Image.open`, then `torch.stack`;
-- previous: this repository before the preprocessing work: draft mode, resize the whole image,
-  crop, four float passes and a transposing copy per image, then `np.stack`;
+- previous: the plain Pillow + numpy path, the baseline BatchDecoder's work is measured against:
+  draft mode, resize the whole image, crop, four float passes and a transposing copy per image,
+  then `np.stack`;
 - BatchDecoder with 1 and 2 threads: draft mode, one resample of the cropped region, one lookup
   pass into the preallocated batch, images spread over the threads.
 

@@ -1,9 +1,9 @@
-"""Measuring helpers for the benchmarks: timed loops, percentiles, FLOPs, the machine's matmul peak."""
+"""Measuring helpers for the benchmarks: timed loops, FLOPs, the machine's matmul peak."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 
 import numpy as np
 import numpy.typing as npt
@@ -20,11 +20,6 @@ def timed_calls(call: Callable[[], object], seconds: float) -> tuple[float, list
         call()
         latencies.append(time.perf_counter() - began)
     return elapsed, latencies
-
-
-def percentile(values: Sequence[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[round(fraction * (len(ordered) - 1))]
 
 
 def flops_per_image(model: torch.nn.Module, size: int) -> float:

@@ -1,22 +1,24 @@
-"""Fixtures shared by the HTTP and worker tests: the real container in memory mode."""
+"""Fixtures shared by the unit tests: the real container in memory mode, over a test client."""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
+from typing import Any
 
 import pytest
-from dependency_injector import providers
 from fastapi.testclient import TestClient
 
-from entrypoints.container import Container, create_container
-from entrypoints.embedded import create_embedded_app
-from entrypoints.settings import Settings
+from entrypoints.container import Container
+from tests.service import memory_client, memory_container
 from tests.stubs import StubClassifier
 
 # The tests serve the small shapes model (its classes catch channel-order and crop bugs), unless
 # a test asks for the ImageNet default; processes they start inherit this.
 os.environ.setdefault("INFERENCE_MODEL__MANIFEST", "demo")
+
+MakeClient = Callable[..., TestClient]
 
 
 @pytest.fixture
@@ -25,16 +27,23 @@ def stub_classifier() -> StubClassifier:
 
 
 @pytest.fixture
-def container(stub_classifier: StubClassifier) -> Iterator[Container]:
-    container = create_container(Settings(mode="embedded"))
-    with (
-        container.classifier.override(providers.Object(stub_classifier)),
-        container.model_info.override(providers.Object(stub_classifier.model)),
-    ):
-        yield container
+def container(stub_classifier: StubClassifier) -> Container:
+    return memory_container(classifier=stub_classifier)
 
 
 @pytest.fixture
 def client(container: Container) -> Iterator[TestClient]:
-    with TestClient(create_embedded_app(container)) as client:
+    with memory_client(container) as client:
         yield client
+
+
+@pytest.fixture
+def make_client() -> Iterator[MakeClient]:
+    """`make_client(**settings, classifier=…, started=…)`: clients as `tests.service.memory_client`
+    builds them, each stopped when the test ends."""
+    with ExitStack() as clients:
+
+        def make(container: Container | None = None, **options: Any) -> TestClient:
+            return clients.enter_context(memory_client(container, **options))
+
+        yield make

@@ -1,7 +1,8 @@
-"""Hostile and odd images, built by hand where Pillow would refuse to write them.
+"""Every image the tests build: ordinary ones, odd ones, and hostile ones built by hand where
+Pillow would refuse to write them.
 
-Each builder returns encoded bytes. The bombs are tiny files whose headers claim huge sizes or
-frame counts; nothing here ever holds their pixels.
+Each builder returns encoded bytes (`shape` excepted). The bombs are tiny files whose headers
+claim huge sizes or frame counts; nothing here ever holds their pixels.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import io
 import random
 import struct
+import zlib
 
 import numpy as np
 from PIL import Image
@@ -16,12 +18,13 @@ from PIL import Image
 from adapters.images.decoding import DecodeLimits
 from demo.shapes import draw
 from entrypoints.settings import ApiSettings
-from tests.stubs import png_chunk
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 MAX_PIXELS = ApiSettings().max_pixels  # the service's default pixel limit
 # The decoder's limits at the service's defaults.
 LIMITS = DecodeLimits(MAX_PIXELS, ApiSettings().max_side, ApiSettings().max_jpeg_scans)
+
+Colour = tuple[int, int, int]
 
 
 def encode(image: Image.Image, fmt: str, **options: object) -> bytes:
@@ -33,6 +36,31 @@ def encode(image: Image.Image, fmt: str, **options: object) -> bytes:
 def shape(label: str = "red circle", size: tuple[int, int] = (160, 120), seed: int = 7) -> Image.Image:
     """A demo-model image of `label` (RGB), the same for the same arguments."""
     return draw(label, random.Random(seed), size=size)
+
+
+def encoded_image(fmt: str, width: int = 8, height: int = 8, colour: Colour = (200, 30, 30)) -> bytes:
+    """A solid-colour image encoded by Pillow in `fmt` ("PNG", "JPEG", "WEBP", ...)."""
+    return encode(Image.new("RGB", (width, height), colour), fmt)
+
+
+def png_bytes(width: int = 8, height: int = 8, colour: Colour = (200, 30, 30)) -> bytes:
+    return encoded_image("PNG", width, height, colour)
+
+
+def jpeg_bytes(width: int = 8, height: int = 8, colour: Colour = (200, 30, 30)) -> bytes:
+    return encoded_image("JPEG", width, height, colour)
+
+
+def png_chunk(kind: bytes, data: bytes) -> bytes:
+    """One PNG chunk: length, type, data and CRC."""
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+def png_with_broken_data(data: bytes, width: int = 8, height: int = 8) -> bytes:
+    """A PNG with a valid header (an RGB IHDR) whose image data is `data`: not zlib, so only a
+    full decode finds out."""
+    header = png_chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+    return PNG_SIGNATURE + header + png_chunk(b"IDAT", data)
 
 
 def png_header_claiming(width: int, height: int) -> bytes:

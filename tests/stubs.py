@@ -7,16 +7,11 @@ must control: a classifier with known answers, and stores and queues that can be
 from __future__ import annotations
 
 import asyncio
-import io
-import struct
 import threading
-import zlib
 from collections.abc import Callable, Coroutine, Sequence
 from concurrent.futures import Future
 from datetime import UTC, datetime
 from typing import Any, TypeVar
-
-from PIL import Image
 
 from adapters.memory import MemoryQueue, MemoryResultStore
 from inference.domain import (
@@ -39,16 +34,13 @@ from inference.errors import (
 )
 from inference.media import sniff_media_type
 from inference.ports import Classifier, Delivery, ImageInspector
+from tests.images import PNG_SIGNATURE, png_with_broken_data
 
 T = TypeVar("T")
-
-Colour = tuple[int, int, int]
 
 # The stub's rules, by content: a test builds such an image with the helpers below.
 UNDECODABLE_MARKER = b"BAD"
 CRASH_MARKER = b"CRASH"
-
-_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
 class StubClassifier(Classifier):
@@ -131,10 +123,12 @@ class StubImageInspector(ImageInspector):
         media_type = sniff_media_type(image)
         if self._error is not None:
             raise self._error
-        return ImageHeader(media_type, *self._size, frames=self._frames)
+        # A real inspector stops counting past the limit, so the stub does too.
+        return ImageHeader(media_type, *self._size, frames=min(self._frames, max_frames + 1))
 
     def inspect_quickly(self, image: bytes, max_frames: int) -> ImageHeader | None:
-        return None  # always the full inspection, so that `max_frames_seen` records each call
+        sniff_media_type(image)  # what no inspection could accept is refused at once, as a real one does
+        return None  # otherwise always the full inspection, so that `max_frames_seen` records each call
 
 
 class FailingQueue(MemoryQueue):
@@ -237,33 +231,6 @@ class FakeClock:
         self.now += seconds
 
 
-def encoded_image(fmt: str, width: int = 8, height: int = 8, colour: Colour = (200, 30, 30)) -> bytes:
-    """A solid-colour image encoded by Pillow in `fmt` ("PNG", "JPEG", "WEBP", ...)."""
-    buffer = io.BytesIO()
-    Image.new("RGB", (width, height), colour).save(buffer, format=fmt)
-    return buffer.getvalue()
-
-
-def png_bytes(width: int = 8, height: int = 8, colour: Colour = (200, 30, 30)) -> bytes:
-    return encoded_image("PNG", width, height, colour)
-
-
-def jpeg_bytes(width: int = 8, height: int = 8, colour: Colour = (200, 30, 30)) -> bytes:
-    return encoded_image("JPEG", width, height, colour)
-
-
-def png_chunk(kind: bytes, data: bytes) -> bytes:
-    """One PNG chunk: length, type, data and CRC."""
-    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-
-def png_with_broken_data(data: bytes, width: int = 8, height: int = 8) -> bytes:
-    """A PNG with a valid header (an RGB IHDR) whose image data is `data`: not zlib, so only a
-    full decode finds out."""
-    header = png_chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
-    return _PNG_SIGNATURE + header + png_chunk(b"IDAT", data)
-
-
 def undecodable_image() -> bytes:
     """Bytes whose header reads as a PNG's but whose pixels no decoder can read."""
     return png_with_broken_data(UNDECODABLE_MARKER + b" truncated image data")
@@ -297,7 +264,7 @@ def a_request(
     """A valid request; by default a unique PNG-signed body, so no two requests are equal."""
     return InferenceRequest(
         id=RequestId.new(),
-        image=image if image is not None else _PNG_SIGNATURE + RequestId.new().value.bytes,
+        image=image if image is not None else PNG_SIGNATURE + RequestId.new().value.bytes,
         media_type="image/png",
         top_k=top_k,
         submitted_at=submitted_at or datetime.now(UTC),
@@ -307,3 +274,8 @@ def a_request(
 def a_record(top_k: int = 3, submitted_at: datetime | None = None) -> RequestRecord:
     """A freshly queued record."""
     return RequestRecord.queued(a_request(top_k=top_k, submitted_at=submitted_at))
+
+
+def a_prediction(label: str = "cat") -> Prediction:
+    """A prediction of `label`, well ahead of one other."""
+    return Prediction((LabelScore(label, 0.75), LabelScore("other", 0.25)), "net", "1")

@@ -6,10 +6,11 @@ The config is open even when API keys are configured: the page must learn that i
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from fastapi import APIRouter, FastAPI, Request
-from fastapi.staticfiles import StaticFiles
+from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field
 
 from entrypoints.http.routes import MAX_WAIT_SECONDS
@@ -39,7 +40,19 @@ async def config(request: Request) -> PageConfig:
 
 
 def install_page(app: FastAPI, api_key_required: bool) -> None:
-    """`/api/config`, then the page's files at `/`: mounted last, so every API route wins."""
+    """`/api/config`, the page at `/`, and each of its files by name. Not a catch-all mount at
+    `/`: that would answer every unknown path (and a GET of a POST-only route, or its HEAD)
+    with the page's 404 instead of the API's JSON 404 or 405."""
     app.state.api_key_required = api_key_required
     app.include_router(config_router)
-    app.mount("/", StaticFiles(directory=STATIC, html=True), name="page")
+    app.add_api_route("/", _file(STATIC / "index.html"), methods=["GET"], include_in_schema=False)
+    for path in sorted(STATIC.iterdir()):
+        if path.is_file() and path.name != "index.html":
+            app.add_api_route(f"/{path.name}", _file(path), methods=["GET"], include_in_schema=False)
+
+
+def _file(path: Path) -> Callable[[], Awaitable[FileResponse]]:
+    async def serve() -> FileResponse:
+        return FileResponse(path)
+
+    return serve

@@ -22,8 +22,6 @@ from hypothesis.stateful import Bundle, RuleBasedStateMachine, rule, run_state_m
 from inference.domain import (
     Fail,
     Failure,
-    LabelScore,
-    Prediction,
     RequestId,
     RequestRecord,
     RequestStatus,
@@ -36,7 +34,7 @@ from inference.ports import ResultStore
 from tests import stubs
 from tests.queues import transition
 from tests.queues import transition as transition_one
-from tests.stubs import in_another_thread
+from tests.stubs import a_prediction, in_another_thread
 
 LONG_WAIT = 10.0
 PROMPT = 1.0
@@ -63,10 +61,6 @@ class StoreHarness:
 
 def a_record(top_k: int = 3) -> RequestRecord:
     return stubs.a_record(top_k=top_k, submitted_at=EPOCH)
-
-
-def a_prediction(label: str = "cat") -> Prediction:
-    return Prediction((LabelScore(label, 0.75), LabelScore("other", 0.25)), "net", "1")
 
 
 def at(seconds: int) -> datetime:

@@ -22,10 +22,9 @@ from pathlib import Path
 import pytest
 
 from demo.shapes import draw_jpegs
-from entrypoints.client import wait_until_ready
 from tests.e2e import docker_engine
-from tests.e2e.cluster import Ledger
-from tests.servers import free_port
+from tests.harness import free_port, wait_until_ready
+from tests.harness.ledger import Ledger
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(3600)]
 
@@ -141,7 +140,8 @@ def under_load(deployment: Deployment, images: list[tuple[str, bytes]], title: s
     finally:
         stop.set()
         pool.shutdown(wait=True)
-    account = ledger.account(ledger.settle(deployment.api_url, timeout=240), {})
+    ledger.settle(deployment.api_url, timeout=240)
+    account = ledger.account({})
     print(account.report(title))
     assert account.accepted > 0, ledger.errors[:3]
     assert account.lost == [], account.report(title)
@@ -156,7 +156,8 @@ def test_the_deployment_classifies_real_images_through_the_published_port(
     assert wait_until_ready(deployment.api_url, timeout=60)
     ledger = Ledger()
     ledger.submit_all(deployment.api_url, images, threads=2)
-    account = ledger.account(ledger.settle(deployment.api_url), {})
+    ledger.settle(deployment.api_url)
+    account = ledger.account({})
     print(account.report("up"))
 
     assert account.accepted == len(images), ledger.errors[:3]
@@ -230,8 +231,9 @@ def test_the_durable_queue_and_the_stored_results_survive_restarting_the_servers
     assert wait_until_ready(deployment.api_url, timeout=120)
 
     after = done.settle(deployment.api_url)
-    kept = done.account(after, {})
-    across = queued.account(queued.settle(deployment.api_url, timeout=240), {})
+    kept = done.account({})
+    queued.settle(deployment.api_url, timeout=240)
+    across = queued.account({})
     print(kept.report("restart: results stored before"))
     print(across.report("restart: queued across it"))
     assert {rid: body["status"] for rid, body in after.items()} == {

@@ -22,7 +22,9 @@ from demo.shapes import draw_jpegs
 from entrypoints.container import create_container, stop_adapters
 from entrypoints.settings import QueueSettings, Settings
 from inference.domain import InferenceRequest, RequestId, RequestRecord, RequestStatus
-from tests.e2e.cluster import SUBMIT, Cluster, Ledger
+from tests.harness import SUBMIT
+from tests.harness.cluster import Cluster
+from tests.harness.ledger import Ledger
 from tests.images import truncated_jpeg
 from tests.queues import redis_store
 from tests.servers.rabbitmq import PrivateRabbitMQ, private_rabbitmq
@@ -31,6 +33,14 @@ from tests.servers.redis import PrivateRedis, private_redis
 pytestmark = [pytest.mark.slow, pytest.mark.server]
 
 WORKERS = 2
+# Short store and broker timeouts so that an outage shows within the test; one model thread each,
+# as the workers share the machine's cores with everything else.
+FAULT_ENV = {
+    "INFERENCE_STORE__TIMEOUT_SECONDS": "1",
+    "INFERENCE_QUEUE__TIMEOUT_SECONDS": "3",
+    "INFERENCE_MODEL__THREADS": "1",
+    "INFERENCE_LOG_LEVEL": "INFO",
+}
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +59,8 @@ def redis_server() -> Iterator[PrivateRedis]:
 def cluster(
     rabbitmq: PrivateRabbitMQ, redis_server: PrivateRedis, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Cluster]:
-    cluster = Cluster(rabbitmq.url, redis_server.url, tmp_path_factory.mktemp("cluster"))
+    root = tmp_path_factory.mktemp("cluster")
+    cluster = Cluster(rabbitmq.url, redis_server.url, root, env=FAULT_ENV, tag="test.e2e")
     cluster.start_api()
     for _ in range(WORKERS):
         cluster.start_worker()
@@ -87,9 +98,8 @@ def under_load(cluster: Cluster, images: list[tuple[str, bytes]]) -> Iterator[Le
 
 
 def account_for(cluster: Cluster, ledger: Ledger, title: str) -> None:
-    final = ledger.settle(cluster.api_url)
-    stored = cluster.store_keys()
-    account = ledger.account(final, stored)
+    ledger.settle(cluster.api_url)
+    account = ledger.account(cluster.store_keys())
     print("\n" + account.report(title))
     assert account.lost == [], f"{len(account.lost)} accepted requests never finished\n{cluster.logs()}"
     assert account.duplicated == []
@@ -253,7 +263,7 @@ async def _publish_twice(cluster: Cluster, request: InferenceRequest) -> None:
     )
     container = create_container(settings)
     try:
-        queue = container.consumer()
+        queue = container.publisher()
         await queue.publish(request)
         await queue.publish(request)
     finally:

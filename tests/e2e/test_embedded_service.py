@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import random
 import subprocess
 from collections.abc import Iterator
@@ -11,32 +10,27 @@ from pathlib import Path
 import httpx
 import pytest
 from fastapi.testclient import TestClient
-from PIL import Image
 
 from demo.shapes import LABELS, draw
 from entrypoints.container import create_container
 from entrypoints.embedded import create_embedded_app
 from entrypoints.settings import Settings
-from tests.e2e.cluster import INFERENCE, ROOT, inference_serve  # the console script a user runs
+from tests.harness import SUBMIT
+from tests.harness.cluster import INFERENCE, ROOT, inference_serve  # the console script a user runs
+from tests.images import encode
 
 pytestmark = pytest.mark.slow
-
-SUBMIT = "/api/inference/requests"
-
-
-def _encode(image: Image.Image, fmt: str) -> bytes:
-    out = io.BytesIO()
-    image.save(out, fmt, **({"quality": 90} if fmt == "JPEG" else {}))
-    return out.getvalue()
 
 
 def _fresh_images(seed: int, per_label: int) -> list[tuple[str, bytes]]:
     rng = random.Random(seed)  # a seed the training script never used
-    return [
-        (label, _encode(draw(label, rng), rng.choice(["PNG", "JPEG"])))
-        for label in LABELS
-        for _ in range(per_label)
-    ]
+    images = []
+    for label in LABELS:
+        for _ in range(per_label):
+            image = draw(label, rng)
+            fmt = rng.choice(["PNG", "JPEG"])
+            images.append((label, encode(image, fmt, **({"quality": 90} if fmt == "JPEG" else {}))))
+    return images
 
 
 def test_the_demo_model_classifies_freshly_drawn_images_through_the_api() -> None:

@@ -24,8 +24,9 @@ from entrypoints.container import create_container
 from entrypoints.embedded import create_embedded_app
 from entrypoints.http.server import build_server
 from entrypoints.settings import ApiSettings, Settings
-from tests.servers import free_port
-from tests.stubs import StubClassifier, png_bytes
+from tests.harness import free_port
+from tests.images import png_bytes
+from tests.stubs import StubClassifier
 
 SUBMIT = "/api/inference/requests"
 SECRET = "s3cret-key-value"

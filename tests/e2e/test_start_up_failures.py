@@ -16,8 +16,9 @@ import pika
 import pytest
 from pika.exceptions import ChannelClosedByBroker
 
-from tests.e2e.cluster import INFERENCE, ROOT
-from tests.servers import RABBITMQ_URL, free_port, require_server
+from tests.harness import free_port
+from tests.harness.cluster import INFERENCE, ROOT
+from tests.servers import RABBITMQ_URL, require_server
 
 # A process that imports the model libraries and gives up; slow CI machines take their time.
 EXIT_TIMEOUT = 300.0

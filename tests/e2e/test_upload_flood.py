@@ -15,8 +15,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.e2e.cluster import SUBMIT, inference_serve
-from tests.stubs import png_bytes
+from tests.harness import SUBMIT
+from tests.harness.cluster import inference_serve
+from tests.images import png_bytes
 
 pytestmark = pytest.mark.slow
 

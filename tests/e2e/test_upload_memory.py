@@ -18,10 +18,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from entrypoints.client import wait_until_ready
-from tests.e2e.cluster import ROOT
-from tests.servers import free_port
-from tests.stubs import png_bytes
+from tests.harness import free_port, wait_until_ready
+from tests.harness.cluster import ROOT
+from tests.images import png_bytes
 
 pytestmark = pytest.mark.slow
 

@@ -35,10 +35,3 @@ def require_server(name: str, url: str) -> None:
     if in_ci():
         pytest.fail(f"{reason}; CI must run every test against the real servers")
     pytest.skip(f"{reason}; start it (see the README) to run these tests")
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port

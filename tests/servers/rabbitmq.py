@@ -29,7 +29,8 @@ import pika
 import pika.exceptions
 import pytest
 
-from tests.servers import free_port, in_ci
+from tests.harness import free_port
+from tests.servers import in_ci
 
 # The installation's own scripts first: the PATH's rabbitmq-server may be a distribution wrapper
 # (see the module docstring). INFERENCE_TEST_RABBITMQ_SBIN points at another installation.

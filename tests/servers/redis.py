@@ -20,7 +20,8 @@ from pathlib import Path
 import pytest
 import redis
 
-from tests.servers import free_port, in_ci
+from tests.harness import free_port
+from tests.servers import in_ci
 
 START_TIMEOUT = 20.0
 STOP_TIMEOUT = 20.0

@@ -14,19 +14,13 @@ import pytest
 from dependency_injector import providers
 from fastapi.testclient import TestClient
 
-from entrypoints.client import (
-    AsyncClient,
-    Client,
-    RequestFailed,
-    Result,
-    ServiceError,
-    WaitTimeout,
-)
+from entrypoints.client import AsyncClient, Client, RequestFailed, Result, ServiceError, WaitTimeout
 from entrypoints.container import Container, create_container
 from entrypoints.embedded import create_embedded_app
 from entrypoints.http.app import create_app
 from entrypoints.settings import Settings
-from tests.stubs import StubClassifier, png_bytes, undecodable_image
+from tests.images import png_bytes
+from tests.stubs import StubClassifier, undecodable_image
 
 URL = "http://service.test"
 

@@ -7,9 +7,9 @@ import asyncio
 from adapters.memory import MemoryQueue, MemoryResultStore
 from inference.domain import RequestId, RequestStatus, Start, Succeed
 from inference.use_cases.worker import DeadLetterReport, SettleDeadLetters
-from tests.contract.result_store_contract import a_prediction
+from tests.images import png_bytes
 from tests.queues import memory_queue, memory_store, transition
-from tests.stubs import FailingResultStore, png_bytes
+from tests.stubs import FailingResultStore, a_prediction
 from tests.unit.test_services import clock, receive_all, submit_request
 
 PROMPT = 1.0

@@ -18,7 +18,8 @@ from entrypoints.http.errors import UploadError
 from entrypoints.http.uploads import UploadBudget
 from entrypoints.settings import ApiSettings, Settings
 from inference.errors import QueueUnavailable, StoreUnavailable
-from tests.stubs import FailingQueue, FailingResultStore, StubClassifier, png_bytes
+from tests.images import png_bytes
+from tests.stubs import FailingQueue, FailingResultStore, StubClassifier
 
 SUBMIT = "/api/inference/requests"
 # What a real broker and Redis say when they refuse: nothing a client should ever read.

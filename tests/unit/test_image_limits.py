@@ -9,7 +9,8 @@ import pytest
 from inference.domain import ImageHeader
 from inference.errors import ImageTooLarge, InvalidImage, TooManyFrames
 from inference.media import ImageLimits
-from tests.stubs import FailingQueue, FailingResultStore, StubImageInspector, png_bytes
+from tests.images import png_bytes
+from tests.stubs import FailingQueue, FailingResultStore, StubImageInspector
 from tests.unit.test_services import receive_all, submit_request
 
 LIMITS = ImageLimits(max_pixels=1_000_000, max_frames=10, max_side=10_000)

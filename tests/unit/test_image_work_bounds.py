@@ -24,8 +24,7 @@ from adapters.images.structure import MAX_COMPRESSED_CHUNKS
 from entrypoints.container import Container
 from entrypoints.settings import ApiSettings
 from inference.errors import ImageTooLarge, InvalidImage
-from tests.images import LIMITS, animated, encode, png_header_claiming, shape
-from tests.stubs import png_chunk
+from tests.images import LIMITS, animated, encode, png_chunk, png_header_claiming, shape
 
 SUBMIT = "/api/inference/requests"
 IDENTITY = Preprocessing(32, 32, "bilinear", (0, 0, 0), (1, 1, 1))

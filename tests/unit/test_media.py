@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from inference.errors import EmptyImage, InvalidImage, UnsupportedImage
 from inference.media import SUPPORTED_MEDIA_TYPES, sniff_media_type
-from tests.stubs import encoded_image
+from tests.images import encoded_image
 
 
 @pytest.mark.parametrize(

@@ -24,7 +24,8 @@ from entrypoints.settings import Settings
 from entrypoints.startup_errors import ModelLoadError
 from entrypoints.worker import serve_worker
 from inference.ports import Classifier
-from tests.stubs import StubClassifier, png_bytes
+from tests.images import png_bytes
+from tests.stubs import StubClassifier
 
 SUBMIT = "/api/inference/requests"
 READY = "/api/health/ready"

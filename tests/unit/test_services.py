@@ -30,6 +30,7 @@ from inference.media import ImageLimits
 from inference.ports import Delivery, ImageInspector, ResultStore
 from inference.use_cases.api import GetResult, SubmitRequest
 from inference.use_cases.worker import BatchReport, ProcessBatch
+from tests.images import jpeg_bytes, png_bytes
 from tests.queues import QUEUE, STORE, WORKER, Queue, memory_queue, memory_store
 from tests.stubs import (
     FailingQueue,
@@ -37,8 +38,6 @@ from tests.stubs import (
     StubClassifier,
     StubImageInspector,
     crashing_image,
-    jpeg_bytes,
-    png_bytes,
     undecodable_image,
 )
 

@@ -14,7 +14,8 @@ from entrypoints.container import create_container
 from entrypoints.settings import Settings, WorkerSettings
 from entrypoints.worker import create_worker_loop
 from inference.domain import RequestStatus
-from tests.stubs import StubClassifier, png_bytes
+from tests.images import png_bytes
+from tests.stubs import StubClassifier
 
 
 def test_the_heartbeat_file_is_touched_again_while_a_batch_is_in_the_model(tmp_path: Path) -> None:

@@ -35,8 +35,9 @@ from inference.domain import (
     Succeed,
 )
 from inference.errors import StoreUnavailable, UnknownRequest
+from tests.harness import free_port
 from tests.queues import redis_store, transition
-from tests.servers import REDIS_URL, free_port, require_server
+from tests.servers import REDIS_URL, require_server
 from tests.servers.redis import PrivateRedis, private_redis
 from tests.stubs import a_record
 

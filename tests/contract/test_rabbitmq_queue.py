@@ -26,10 +26,12 @@ import pytest
 from inference.domain import InferenceRequest, RequestId
 from inference.errors import QueueUnavailable
 from inference.ports import DeadLetter
+from tests.harness import free_port
+from tests.images import jpeg_bytes, png_bytes
 from tests.queues import Queue, RabbitMQQueue
-from tests.servers import RABBITMQ_URL, free_port, require_server
+from tests.servers import RABBITMQ_URL, require_server
 from tests.servers.rabbitmq import QUORUM_QUEUE_SETTLE_SECONDS, PrivateRabbitMQ, private_rabbitmq
-from tests.stubs import a_request, jpeg_bytes, png_bytes
+from tests.stubs import a_request
 
 pytestmark = pytest.mark.server
 

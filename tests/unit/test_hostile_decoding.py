@@ -10,8 +10,7 @@ from PIL import Image, ImageFile
 
 from adapters.images.decoding import Preprocessing, decode
 from inference.errors import ImageTooLarge, InvalidImage
-from tests.images import LIMITS, encode, png_header_claiming, truncated_jpeg
-from tests.stubs import png_with_broken_data
+from tests.images import LIMITS, encode, png_header_claiming, png_with_broken_data, truncated_jpeg
 
 IDENTITY = Preprocessing(32, 36, "bilinear", (0.0, 0.0, 0.0), (1.0, 1.0, 1.0))
 

@@ -6,27 +6,20 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import pytest
-from dependency_injector import providers
 from fastapi.testclient import TestClient
 
-from entrypoints.container import create_container
-from entrypoints.embedded import create_embedded_app
 from entrypoints.settings import ApiSettings, Settings
-from tests.stubs import StubClassifier, png_bytes
+from tests.harness import SUBMIT
+from tests.images import png_bytes
+from tests.service import memory_client
 
-SUBMIT = "/api/inference/requests"
 ALLOWED = "https://app.example.com"
 OTHER = "https://evil.example.net"
 
 
 @contextmanager
 def _client(origins: list[str], api_keys: list[str] | None = None) -> Iterator[TestClient]:
-    settings = Settings(mode="embedded", api=ApiSettings(cors_origins=origins), api_keys=api_keys or [])
-    container = create_container(settings)
-    with (
-        container.classifier.override(providers.Object(StubClassifier())),
-        TestClient(create_embedded_app(container)) as client,
-    ):
+    with memory_client(api=ApiSettings(cors_origins=origins), api_keys=api_keys or []) as client:
         yield client
 
 

@@ -2,25 +2,20 @@
 
 The reference is `create_transform(**resolve_data_config(...), is_training=False)` applied to the
 fully decoded, EXIF-rotated image: resize the shorter side, centre crop, ToTensor, Normalize.
-Differences are in normalised units, where one 8-bit level is 1 / (255 x std): 0.0175 for the
-channel with the smallest std. The photos are demo.shapes drawings (gradients, shapes, blur) with
-sensor-like noise added. Each tolerance is about twice the worst measured (Pillow 13,
-libjpeg-turbo, numpy 2.4; 12 to 20 photos per size and interpolation):
+Differences are in normalised units, where one 8-bit level is 1 / (255 x std). The photos are
+demo.shapes drawings (gradients, shapes, blur) with sensor-like noise added. Each tolerance is
+about twice the worst difference seen when it was set:
 
 - Plain path (everything but a JPEG at least twice the resize size): bit-identical except where a
-  resampled value lies within float rounding of a level boundary. Resampling only the region the
-  crop keeps computes the same filter taps from float32 box coordinates, which moves under 0.8 %
-  of the values by a level (two at the very most): mean at most 0.00013, 99th percentile 0. Had
-  the two resampling passes run in the other order, 17-25 % would move. Normalisation is exact:
-  its lookup tables repeat torchvision's float32 arithmetic, as an image that needs no resampling
+  resampled value lies within float rounding of a level boundary, because resampling only the
+  region the crop keeps computes the same filter taps from float32 box coordinates. So nearly
+  every value matches and the few others move by a level or two. Normalisation is exact: its
+  lookup tables repeat torchvision's float32 arithmetic, as an image that needs no resampling
   shows.
-- Draft mode (a large JPEG): libjpeg's reduced-scale decode is a different low-pass filter from the
-  reference's full decode + resample. 1080p, 1280 x 960 and 4000 x 3000 photos: mean 0.008
-  typically, 0.017 at worst; 99th percentile at most 0.069 (4 levels); single values up to 0.49 on
-  sharp edges. That is about half of what saving the photo as a quality-90 JPEG moved in the first
-  place. Loosest when the reduced image lands exactly on the resize size and no filter is left to
-  smooth it (730 x 1300 at 365): mean at most 0.034, 99th percentile 0.19 (single values up to
-  1.1 on edges), nearly as much as the JPEG compression itself.
+- Draft mode (a large JPEG): libjpeg's reduced-scale decode is a different low-pass filter from
+  the reference's full decode + resample, so values differ by a few levels, most on sharp edges:
+  less than saving the photo as a JPEG moved them in the first place. Loosest when the reduced
+  image lands exactly on the resize size and no filter is left to smooth it.
 """
 
 from __future__ import annotations

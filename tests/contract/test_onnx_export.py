@@ -22,7 +22,7 @@ from adapters.model.manifest import HeadLayer, HeadSpec, ModelManifest, load_man
 from adapters.model.onnx_export import cache_key, exported_onnx
 from adapters.model.timm_model import build_model
 from entrypoints.cli import main
-from tests.adapters.checkpoints import safetensors_checkpoint
+from tests.harness.checkpoints import safetensors_checkpoint
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -5,24 +5,14 @@ from __future__ import annotations
 import uuid
 
 import pytest
-from dependency_injector import providers
 from fastapi.testclient import TestClient
 
-from entrypoints.container import Container, create_container
-from entrypoints.embedded import create_embedded_app
-from entrypoints.settings import ApiSettings, QueueSettings, Settings
+from entrypoints.settings import ApiSettings, QueueSettings
+from tests.conftest import MakeClient
+from tests.harness import SUBMIT
+from tests.images import jpeg_bytes, png_bytes
 from tests.queues import memory_store
-from tests.stubs import (
-    FailingQueue,
-    FailingResultStore,
-    FakeClock,
-    StubClassifier,
-    jpeg_bytes,
-    png_bytes,
-    undecodable_image,
-)
-
-SUBMIT = "/api/inference/requests"
+from tests.stubs import FailingQueue, FailingResultStore, FakeClock, StubClassifier, undecodable_image
 
 
 def _results(client: TestClient, request_id: str, wait: float = 5) -> dict[str, object]:
@@ -65,9 +55,8 @@ def test_a_submitted_image_succeeds_with_top_k_sorted_probabilities(client: Test
     assert result["model"] == {"name": "stub-net", "version": "1"}
 
 
-def test_a_request_that_is_not_finished_reads_as_queued_with_no_result(container: Container) -> None:
-    # No lifespan, so no worker: the request stays queued.
-    client = TestClient(create_embedded_app(container))
+def test_a_request_that_is_not_finished_reads_as_queued_with_no_result(make_client: MakeClient) -> None:
+    client = make_client(started=False)  # no worker: the request stays queued
     request_id = client.post(SUBMIT, files={"image": png_bytes()}).json()["request_id"]
 
     body = _results(client, request_id, wait=0)
@@ -101,17 +90,13 @@ def _assert_error(response_status: int, body: dict[str, object], status: int, co
     assert isinstance(body["detail"], str) and body["detail"]
 
 
-def test_a_body_over_the_limit_gets_413() -> None:
-    settings = Settings(mode="embedded", api=ApiSettings(max_upload_bytes=1000))
-    container = create_container(settings)
-    with (
-        container.classifier.override(providers.Object(StubClassifier())),
-        TestClient(create_embedded_app(container)) as client,
-    ):
-        raw = client.post(
-            SUBMIT, content=png_bytes(200, 200) + b"\0" * 2000, headers={"content-type": "image/png"}
-        )
-        form = client.post(SUBMIT, files={"image": b"\x89PNG\r\n\x1a\n" + b"\0" * 3000})
+def test_a_body_over_the_limit_gets_413(make_client: MakeClient) -> None:
+    client = make_client(api=ApiSettings(max_upload_bytes=1000))
+
+    raw = client.post(
+        SUBMIT, content=png_bytes(200, 200) + b"\0" * 2000, headers={"content-type": "image/png"}
+    )
+    form = client.post(SUBMIT, files={"image": b"\x89PNG\r\n\x1a\n" + b"\0" * 3000})
 
     _assert_error(raw.status_code, raw.json(), 413, "payload_too_large")
     _assert_error(form.status_code, form.json(), 413, "payload_too_large")
@@ -151,9 +136,8 @@ def test_a_bad_top_k_gets_422(client: TestClient, top_k: str) -> None:
     _assert_error(response.status_code, response.json(), 422, "invalid_top_k")
 
 
-def test_a_full_queue_gets_429_with_retry_after() -> None:
-    container = create_container(Settings(mode="embedded", queue=QueueSettings(max_length=1)))
-    client = TestClient(create_embedded_app(container))  # no worker: the queue only fills
+def test_a_full_queue_gets_429_with_retry_after(make_client: MakeClient) -> None:
+    client = make_client(queue=QueueSettings(max_length=1), started=False)  # no worker: the queue only fills
     assert client.post(SUBMIT, files={"image": png_bytes()}).status_code == 202
 
     response = client.post(SUBMIT, files={"image": png_bytes()})
@@ -162,10 +146,11 @@ def test_a_full_queue_gets_429_with_retry_after() -> None:
     assert int(response.headers["retry-after"]) >= 1
 
 
-def test_a_queue_full_of_image_bytes_gets_429_too() -> None:
+def test_a_queue_full_of_image_bytes_gets_429_too(make_client: MakeClient) -> None:
     image = png_bytes(64, 64)
-    container = create_container(Settings(mode="embedded", queue=QueueSettings(max_bytes=len(image) + 10)))
-    client = TestClient(create_embedded_app(container))  # no worker: the queue only fills
+    client = make_client(
+        queue=QueueSettings(max_bytes=len(image) + 10), started=False
+    )  # the queue only fills
     assert client.post(SUBMIT, files={"image": image}).status_code == 202
 
     response = client.post(SUBMIT, files={"image": image})
@@ -173,28 +158,23 @@ def test_a_queue_full_of_image_bytes_gets_429_too() -> None:
     _assert_error(response.status_code, response.json(), 429, "queue_full")
 
 
-def test_an_unavailable_queue_gets_503_with_retry_after_and_leaves_no_record() -> None:
-    container = create_container(Settings(mode="embedded"))
+def test_an_unavailable_queue_gets_503_with_retry_after_and_leaves_no_record(make_client: MakeClient) -> None:
     store = FailingResultStore()
-    with (
-        container.publisher.override(providers.Object(FailingQueue(down=True))),
-        container.store.override(providers.Object(store)),
-    ):
-        client = TestClient(create_embedded_app(container))
-        response = client.post(SUBMIT, files={"image": png_bytes()})
-        orphans = [client.get(f"{SUBMIT}/{rid}/results").status_code for rid in store.added_ids]
+    client = make_client(queue_adapter=FailingQueue(down=True), store_adapter=store, started=False)
+
+    response = client.post(SUBMIT, files={"image": png_bytes()})
+    orphans = [client.get(f"{SUBMIT}/{rid}/results").status_code for rid in store.added_ids]
 
     _assert_error(response.status_code, response.json(), 503, "queue_unavailable")
     assert int(response.headers["retry-after"]) >= 1
     assert orphans == [404] * len(orphans)
 
 
-def test_an_unavailable_store_gets_503_on_submit_and_on_read() -> None:
-    container = create_container(Settings(mode="embedded"))
-    with container.store.override(providers.Object(FailingResultStore(down=True))):
-        client = TestClient(create_embedded_app(container))
-        submitted = client.post(SUBMIT, files={"image": png_bytes()})
-        read = client.get(f"{SUBMIT}/{uuid.uuid4()}/results")
+def test_an_unavailable_store_gets_503_on_submit_and_on_read(make_client: MakeClient) -> None:
+    client = make_client(store_adapter=FailingResultStore(down=True), started=False)
+
+    submitted = client.post(SUBMIT, files={"image": png_bytes()})
+    read = client.get(f"{SUBMIT}/{uuid.uuid4()}/results")
 
     _assert_error(submitted.status_code, submitted.json(), 503, "store_unavailable")
     _assert_error(read.status_code, read.json(), 503, "store_unavailable")
@@ -207,15 +187,14 @@ def test_an_unknown_request_id_gets_404(client: TestClient) -> None:
     _assert_error(response.status_code, response.json(), 404, "unknown_request")
 
 
-def test_a_request_whose_record_expired_gets_404() -> None:
+def test_a_request_whose_record_expired_gets_404(make_client: MakeClient) -> None:
     clock = FakeClock()
-    container = create_container(Settings(mode="embedded"))
-    with container.store.override(providers.Object(memory_store(ttl=60, clock=clock))):
-        client = TestClient(create_embedded_app(container))
-        request_id = client.post(SUBMIT, files={"image": png_bytes()}).json()["request_id"]
-        assert client.get(f"{SUBMIT}/{request_id}/results").status_code == 200
-        clock.now += 61
-        response = client.get(f"{SUBMIT}/{request_id}/results")
+    client = make_client(store_adapter=memory_store(ttl=60, clock=clock), started=False)
+
+    request_id = client.post(SUBMIT, files={"image": png_bytes()}).json()["request_id"]
+    assert client.get(f"{SUBMIT}/{request_id}/results").status_code == 200
+    clock.now += 61
+    response = client.get(f"{SUBMIT}/{request_id}/results")
 
     _assert_error(response.status_code, response.json(), 404, "unknown_request")
 
@@ -244,11 +223,10 @@ def test_readiness_reports_queue_store_and_model(client: TestClient) -> None:
     assert response.json() == {"status": "ready", "checks": {"queue": "ok", "store": "ok", "model": "ok"}}
 
 
-def test_readiness_is_503_and_names_what_is_not_ready() -> None:
-    container = create_container(Settings(mode="embedded"))
-    with container.store.override(providers.Object(FailingResultStore(down=True))):
-        client = TestClient(create_embedded_app(container))  # no lifespan: the model never loads
-        response = client.get("/api/health/ready")
+def test_readiness_is_503_and_names_what_is_not_ready(make_client: MakeClient) -> None:
+    client = make_client(store_adapter=FailingResultStore(down=True), started=False)  # the model never loads
+
+    response = client.get("/api/health/ready")
 
     assert response.status_code == 503
     checks = response.json()["checks"]

@@ -6,25 +6,22 @@ import asyncio
 import time
 from pathlib import Path
 
-from dependency_injector import providers
 from fastapi.testclient import TestClient
 
-from entrypoints.container import Container, create_container
+from entrypoints.container import Container
 from entrypoints.embedded import create_embedded_app
-from entrypoints.settings import Settings, WorkerSettings
+from entrypoints.settings import WorkerSettings
 from entrypoints.worker import create_worker_loop
 from inference.domain import RequestRecord, RequestStatus
-from tests.stubs import StubClassifier, png_bytes
-
-SUBMIT = "/api/inference/requests"
+from tests.harness import SUBMIT
+from tests.images import png_bytes
+from tests.service import memory_container
+from tests.stubs import StubClassifier
 
 
 def _container(classifier: StubClassifier, max_batch_size: int = 4, in_flight: int = 1) -> Container:
     worker = WorkerSettings(max_batch_size=max_batch_size, max_batch_wait_ms=50, batches_in_flight=in_flight)
-    settings = Settings(mode="embedded", worker=worker)
-    container = create_container(settings)
-    container.classifier.override(providers.Object(classifier))
-    return container
+    return memory_container(classifier=classifier, worker=worker)
 
 
 def test_the_worker_classifies_in_batches_no_larger_than_the_configured_size() -> None:
@@ -116,9 +113,7 @@ def test_a_running_worker_marks_the_request_of_a_dead_letter_failed() -> None:
 
 def test_a_running_worker_keeps_its_heartbeat_file_fresh(tmp_path: Path) -> None:
     heartbeat = tmp_path / "worker.heartbeat"
-    settings = Settings(mode="embedded", worker=WorkerSettings(heartbeat_file=heartbeat))
-    container = create_container(settings)
-    container.classifier.override(providers.Object(StubClassifier()))
+    container = memory_container(worker=WorkerSettings(heartbeat_file=heartbeat))
 
     async def scenario() -> None:
         worker = create_worker_loop(container)

@@ -29,7 +29,7 @@ from demo.shapes import draw, iter_dataset
 from entrypoints.container import create_container
 from entrypoints.settings import DEMO_MANIFEST, Settings
 from inference.domain import Failure, Prediction
-from tests.adapters.checkpoints import LABELS, decoder_for, reference_style_checkpoint, runtime
+from tests.harness.checkpoints import LABELS, decoder_for, reference_style_checkpoint, runtime
 from tests.stubs import a_request
 
 HELDOUT_SEED = 1

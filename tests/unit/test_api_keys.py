@@ -10,23 +10,21 @@ from __future__ import annotations
 
 import hmac
 import uuid
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
 import pytest
-from dependency_injector import providers
 from fastapi.testclient import TestClient
 
-from entrypoints.container import create_container
 from entrypoints.embedded import create_embedded_app
 from entrypoints.http import auth
 from entrypoints.http.auth import ApiKeys, ApiKeysError
 from entrypoints.settings import Settings
-from tests.stubs import StubClassifier, png_bytes
-
-SUBMIT = "/api/inference/requests"
+from tests.conftest import MakeClient
+from tests.harness import SUBMIT
+from tests.images import png_bytes
+from tests.service import memory_client, memory_container
 
 
 class Response(Protocol):  # what a TestClient answers
@@ -49,20 +47,9 @@ def _bearer(key: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {key}"}
 
 
-@contextmanager
-def _keyed_client(settings: Settings) -> Iterator[TestClient]:
-    container = create_container(settings)
-    with (
-        container.classifier.override(providers.Object(StubClassifier(labels=("cat", "dog", "fish")))),
-        TestClient(create_embedded_app(container)) as client,
-    ):
-        yield client
-
-
 @pytest.fixture
-def keyed_client() -> Iterator[TestClient]:
-    with _keyed_client(Settings(mode="embedded", api_keys=KEYS)) as client:
-        yield client
+def keyed_client(make_client: MakeClient) -> TestClient:
+    return make_client(api_keys=KEYS)
 
 
 def _send(client: TestClient, endpoint: str, headers: dict[str, str] | None = None) -> Response:
@@ -220,7 +207,7 @@ def test_keys_from_a_file_work_and_its_comments_and_blank_lines_are_not_keys(tmp
     keys_file = tmp_path / "api-keys"
     keys_file.write_text("# the team's keys\n\n   file-key-one   \n#file-key-retired\nfile-key-two\n\n")
 
-    with _keyed_client(Settings(mode="embedded", api_keys_file=keys_file)) as client:
+    with memory_client(api_keys_file=keys_file) as client:
         accepted = [
             client.get("/api/models", headers=_bearer(key)).status_code
             for key in ("file-key-one", "file-key-two")
@@ -238,7 +225,7 @@ def test_keys_from_the_settings_and_from_a_file_all_work(tmp_path: Path) -> None
     keys_file = tmp_path / "api-keys"
     keys_file.write_text("file-key\n")
 
-    with _keyed_client(Settings(mode="embedded", api_keys=["listed-key"], api_keys_file=keys_file)) as client:
+    with memory_client(api_keys=["listed-key"], api_keys_file=keys_file) as client:
         statuses = [
             client.get("/api/models", headers=_bearer(key)).status_code for key in ("listed-key", "file-key")
         ]
@@ -260,7 +247,7 @@ def test_the_environment_lists_keys_comma_separated_and_names_a_keys_file(
 
 def test_a_keys_file_that_cannot_be_read_stops_the_app_from_being_built(tmp_path: Path) -> None:
     missing = tmp_path / "no-such-file"
-    container = create_container(Settings(mode="embedded", api_keys_file=missing))
+    container = memory_container(api_keys_file=missing)
 
     with pytest.raises(ApiKeysError, match=r"cannot read the API keys file .*no-such-file"):
         create_embedded_app(container)
@@ -272,7 +259,7 @@ def test_a_keys_file_that_lists_no_key_stops_the_app_rather_than_leave_it_open(
 ) -> None:
     keys_file = tmp_path / "api-keys"
     keys_file.write_bytes(content)
-    container = create_container(Settings(mode="embedded", api_keys_file=keys_file))
+    container = memory_container(api_keys_file=keys_file)
 
     with pytest.raises(ApiKeysError, match="lists no key"):
         create_embedded_app(container)
@@ -281,7 +268,7 @@ def test_a_keys_file_that_lists_no_key_stops_the_app_rather_than_leave_it_open(
 def test_a_keys_file_that_is_not_text_stops_the_app_without_quoting_it(tmp_path: Path) -> None:
     keys_file = tmp_path / "api-keys"
     keys_file.write_bytes(b"secret-\xff-key\n")
-    container = create_container(Settings(mode="embedded", api_keys_file=keys_file))
+    container = memory_container(api_keys_file=keys_file)
 
     with pytest.raises(ApiKeysError, match="not UTF-8") as error:
         create_embedded_app(container)

@@ -11,22 +11,17 @@ from __future__ import annotations
 from typing import Any
 
 import schemathesis
-from dependency_injector import providers
 from fastapi import FastAPI
 from hypothesis import settings
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
-from entrypoints.container import create_container
 from entrypoints.embedded import create_embedded_app
 from entrypoints.http.routes import MAX_WAIT_SECONDS
-from entrypoints.settings import Settings
-from tests.stubs import StubClassifier
+from tests.service import memory_container
 
 
 def _app() -> FastAPI:
-    container = create_container(Settings(mode="embedded"))
-    container.classifier.override(providers.Object(StubClassifier()))
-    return create_embedded_app(container)
+    return create_embedded_app(memory_container())
 
 
 APP = _app()

@@ -10,15 +10,11 @@ from pathlib import Path
 
 import httpx
 import pytest
-from dependency_injector import providers
-from fastapi.testclient import TestClient
 
 from entrypoints.cli import main
-from entrypoints.container import create_container
-from entrypoints.embedded import create_embedded_app
-from entrypoints.settings import Settings
-from tests.servers import free_port
-from tests.stubs import StubClassifier, png_bytes
+from tests.harness import free_port
+from tests.images import png_bytes
+from tests.service import memory_client
 
 API_KEY = "the-clients-key-0123456789"
 
@@ -95,11 +91,7 @@ def test_serve_refuses_an_api_keys_file_it_cannot_read_before_it_starts(
 @pytest.fixture
 def keyed_service(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """A service that needs API_KEY, in this process: every httpx.Client the command opens reaches it."""
-    container = create_container(Settings(mode="embedded", api_keys=[API_KEY]))
-    with (
-        container.classifier.override(providers.Object(StubClassifier(labels=("cat", "dog", "fish")))),
-        TestClient(create_embedded_app(container)) as service,
-    ):
+    with memory_client(api_keys=[API_KEY]) as service:
 
         def handle(request: httpx.Request) -> httpx.Response:
             answer = service.request(

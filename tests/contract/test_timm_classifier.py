@@ -15,7 +15,7 @@ from adapters.model.manifest import ManifestError, load_manifest
 from adapters.model.timm_classifier import TimmClassifier
 from adapters.model.timm_model import build_model
 from inference.domain import Failure, Prediction
-from tests.adapters.checkpoints import (
+from tests.harness.checkpoints import (
     LABELS,
     decoder_for,
     reference_style_checkpoint,

@@ -1,7 +1,8 @@
-"""Small checkpoints the classifier tests build themselves (no model hub, no bundled files)."""
+"""Small checkpoints the tests and benchmarks build themselves (no model hub, no bundled files)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,9 @@ FEATURES = 1280
 LABELS = ["cat", "dog", "fox"]
 
 
-def write_manifest(directory: Path, weights: str, **extra: Any) -> Path:
+def write_manifest(directory: Path, weights: str, **fields: Any) -> Path:
+    """A manifest for `weights`: the tiny model's, with `fields` changed; a field given as None is
+    left out, so that the manifest's own default applies."""
     manifest = {
         "name": "tiny",
         "version": "7",
@@ -32,18 +35,28 @@ def write_manifest(directory: Path, weights: str, **extra: Any) -> Path:
         "crop_pct": 1.0,
         "interpolation": "bilinear",
         "weights": weights,
-        **extra,
+        **fields,
     }
     path = directory / "model.yaml"
-    path.write_text(yaml.safe_dump(manifest))
+    path.write_text(yaml.safe_dump({key: value for key, value in manifest.items() if value is not None}))
     return path
 
 
-def safetensors_checkpoint(directory: Path) -> Path:
+def write_checkpoint(
+    directory: Path, architecture: str = ARCHITECTURE, labels: Sequence[str] = LABELS, **fields: Any
+) -> Path:
+    """Seeded random weights for `architecture` with a head for `labels`, as safetensors, and the
+    manifest that names them (`fields` as in `write_manifest`): the manifest's path."""
     torch.manual_seed(0)
-    model = timm.create_model(ARCHITECTURE, num_classes=len(LABELS))
+    model = timm.create_model(architecture, num_classes=len(labels))
     save_file(model.state_dict(), str(directory / "weights.safetensors"))
-    return write_manifest(directory, "weights.safetensors")
+    return write_manifest(
+        directory, "weights.safetensors", architecture=architecture, labels=list(labels), **fields
+    )
+
+
+def safetensors_checkpoint(directory: Path) -> Path:
+    return write_checkpoint(directory)
 
 
 def reference_head_layers(in_features: int = FEATURES) -> list[dict[str, Any]]:

@@ -18,13 +18,15 @@ from tests.images import (
     animated,
     apng_declaring,
     encode,
+    encoded_image,
     gif_claiming_screen,
     gif_with_frames,
+    png_chunk,
     png_header_claiming,
+    png_with_broken_data,
     tiff_with_pages,
     truncated_jpeg,
 )
-from tests.stubs import encoded_image, png_chunk, png_with_broken_data
 
 inspector = PillowImageInspector(max_jpeg_scans=100)
 

@@ -5,24 +5,21 @@ from __future__ import annotations
 import io
 import random
 from collections.abc import Iterator
+from contextlib import AbstractContextManager
 
-from dependency_injector import providers
 from fastapi.testclient import TestClient
 from PIL import Image
 
-from entrypoints.container import create_container
-from entrypoints.embedded import create_embedded_app
-from entrypoints.settings import ApiSettings, Settings
-from tests.stubs import StubClassifier, png_bytes
+from entrypoints.settings import ApiSettings
+from tests.harness import SUBMIT
+from tests.images import png_bytes
+from tests.service import memory_client
 
-SUBMIT = "/api/inference/requests"
 LIMIT = 50_000
 
 
-def limited_client(limit: int = LIMIT) -> TestClient:
-    container = create_container(Settings(mode="embedded", api=ApiSettings(max_upload_bytes=limit)))
-    container.classifier.override(providers.Object(StubClassifier()))
-    return TestClient(create_embedded_app(container))
+def limited_client(limit: int = LIMIT) -> AbstractContextManager[TestClient]:
+    return memory_client(api=ApiSettings(max_upload_bytes=limit))
 
 
 def chunks(total: int, size: int = 8192) -> Iterator[bytes]:
