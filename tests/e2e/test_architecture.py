@@ -48,7 +48,11 @@ VIOLATIONS = [
     ("Dependencies point inward", "inference/use_cases/api.py", "import entrypoints.settings"),
     ("The core imports only the standard library", "inference/domain.py", "import pydantic"),
     ("Adapters are independent of each other", "adapters/model/timm_classifier.py", "import adapters.memory"),
-    ("Adapters are independent of each other", "adapters/rabbitmq/consumer.py", "import adapters.redis.codec"),
+    (
+        "Adapters are independent of each other",
+        "adapters/rabbitmq/consumer.py",
+        "import adapters.redis.codec",
+    ),
     ("Adapters are independent of each other", "adapters/model/base.py", "import adapters.images.decoding"),
     ("The in-memory adapters need no broker", "adapters/memory/queue.py", "import redis"),
     ("Only the container chooses adapters", "entrypoints/http/routes.py", "import adapters.memory"),
