@@ -122,6 +122,11 @@ class MemoryQueue(Publisher, Consumer, DeadLetters):
     async def ping(self) -> None:
         return None
 
+    def depth_by_state(self) -> tuple[int, int]:
+        """Messages waiting (ready), and delivered but not yet acknowledged (unacked)."""
+        with self._lock:
+            return len(self._ready), len(self._unacked)
+
     @property
     def depth(self) -> int:
         """Messages waiting or delivered but not yet acknowledged."""

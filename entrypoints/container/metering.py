@@ -1,0 +1,66 @@
+"""What the container builds when metrics are on: the registry, and the ports wrapped to fill it.
+
+With `metrics.enabled` off every function hands back the adapter as it is: no wrapper, no cost.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Protocol
+
+from prometheus_client import start_http_server
+
+from adapters.memory import MemoryQueue
+from adapters.model import ModelManifest
+from adapters.prometheus import MeteredClassifier, MeteredConsumer, MeteredStore, Metrics
+from inference.ports import Classifier, Consumer, DeadLetters, ResultStore
+
+log = logging.getLogger(__name__)
+
+
+def metrics(
+    enabled: bool, manifest: ModelManifest, backend: str, precision: str, memory_queue: MemoryQueue | None
+) -> Metrics | None:
+    if not enabled:
+        return None
+    built = Metrics()
+    built.describe_model(manifest.name, manifest.version, backend, precision)
+    # The in-memory queue counts its own messages at no cost. A broker's depth would need a round
+    # trip per scrape (RabbitMQ's ready count; it does not tell unacked): not yet measured.
+    if memory_queue is not None:
+        built.watch_queue_depth(memory_queue.depth_by_state)
+    return built
+
+
+def classifier(inner: Classifier, metrics: Metrics | None) -> Classifier:
+    return inner if metrics is None else MeteredClassifier(inner, metrics)
+
+
+class WorkerQueue(Consumer, DeadLetters, Protocol):
+    """A worker's side of the queue: it consumes, and settles the dead letters."""
+
+
+def consumer(inner: WorkerQueue, metrics: Metrics | None) -> WorkerQueue:
+    return inner if metrics is None else MeteredConsumer(inner, inner, metrics)
+
+
+def store(inner: ResultStore, metrics: Metrics | None) -> ResultStore:
+    return inner if metrics is None else MeteredStore(inner, metrics)
+
+
+@contextmanager
+def serve_metrics(metrics: Metrics | None, port: int) -> Iterator[None]:
+    """/metrics on `port`, from prometheus_client's own HTTP server in a thread, while in the
+    block: a distributed worker's scrape target (nothing with metrics off or port 0)."""
+    if metrics is None or not port:
+        yield
+        return
+    server, _ = start_http_server(port, registry=metrics.registry)
+    log.info("metrics on :%d/metrics", port)
+    try:
+        yield
+    finally:
+        server.shutdown()
+        server.server_close()
