@@ -57,7 +57,10 @@ def serve_metrics(metrics: Metrics | None, port: int) -> Iterator[None]:
     if metrics is None or not port:
         yield
         return
-    server, _ = start_http_server(port, registry=metrics.registry)
+    try:
+        server, _ = start_http_server(port, registry=metrics.registry)
+    except OSError as exc:  # most often another worker on this host holds the port
+        raise OSError(f"INFERENCE_WORKER__METRICS_PORT={port}: {exc.strerror}") from exc
     log.info("metrics on :%d/metrics", port)
     try:
         yield

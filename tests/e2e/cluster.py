@@ -69,12 +69,17 @@ class Cluster:
 
     def start_worker(self) -> subprocess.Popen[bytes]:
         heartbeat = self.root / f"worker-{self._started}.heartbeat"
+        metrics_port = free_port()  # workers on one host cannot share the default port
         worker = self._spawn(
             f"worker-{self._started}",
             [INFERENCE, "worker"],
-            self.env(INFERENCE_WORKER__HEARTBEAT_FILE=str(heartbeat)),
+            self.env(
+                INFERENCE_WORKER__HEARTBEAT_FILE=str(heartbeat),
+                INFERENCE_WORKER__METRICS_PORT=str(metrics_port),
+            ),
         )
         worker.heartbeat = heartbeat  # type: ignore[attr-defined]
+        worker.metrics_url = f"http://127.0.0.1:{metrics_port}/metrics"  # type: ignore[attr-defined]
         self.workers.append(worker)
         return worker
 

@@ -51,9 +51,13 @@ def test_twenty_classified_images_show_in_the_metrics_with_counts_that_match(
     assert samples["inference_queue_depth", (("state", "ready"),)] == 0
     assert samples["inference_redeliveries_total", ()] == 0
     manifest = container.manifest()
-    labels = (("backend", container.config.model.backend()), ("name", manifest.name))
-    labels += (("precision", container.config.model.precision()), ("version", manifest.version))
-    assert samples["inference_model_info", labels] == 1
+    model = {
+        "backend": container.config.model.backend(),
+        "name": manifest.name,
+        "precision": container.config.model.precision(),
+        "version": manifest.version,
+    }
+    assert samples["inference_model_info", tuple(sorted(model.items()))] == 1
 
 
 def test_a_finished_request_says_where_its_time_went(client: TestClient) -> None:
