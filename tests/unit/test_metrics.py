@@ -5,7 +5,9 @@ from __future__ import annotations
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
-from entrypoints.container import Container
+from entrypoints.container import Container, create_container
+from entrypoints.embedded import create_embedded_app
+from entrypoints.settings import MetricsSettings, Settings
 from tests.images import png_header_claiming
 from tests.stubs import StubClassifier, png_bytes
 
@@ -83,3 +85,14 @@ def test_refusals_are_counted_by_their_code(client: TestClient) -> None:
     assert samples["inference_requests_total", (("outcome", "unsupported_media_type"),)] == 1
     assert samples["inference_requests_total", (("outcome", "image_too_large"),)] == 1
     assert samples["inference_requests_total", (("outcome", "accepted"),)] == 1
+
+
+def test_with_metrics_off_nothing_is_recorded_and_metrics_answer_404(stub_classifier: StubClassifier) -> None:
+    container = create_container(Settings(mode="embedded", metrics=MetricsSettings(enabled=False)))
+    container.classifier.override(stub_classifier)
+    with TestClient(create_embedded_app(container)) as client:
+        [result] = classify(client, 1)
+        assert result["status"] == "succeeded"
+        response = client.get("/metrics")
+    assert response.status_code == 404
+    assert response.json()["code"] == "not_found"
