@@ -96,7 +96,11 @@ class Stack:
         self._spawn("api", [INFERENCE, "api", "--port", port], {})
         beats = [self._logs / f"worker-{n}.beat" for n in range(self._workers)]
         for n, beat in enumerate(beats):
-            self._spawn(f"worker-{n}", self._worker_command, {"INFERENCE_WORKER__HEARTBEAT_FILE": str(beat)})
+            self._spawn(
+                f"worker-{n}",
+                self._worker_command,
+                {"INFERENCE_WORKER__HEARTBEAT_FILE": str(beat), "INFERENCE_WORKER__METRICS_PORT": "0"},
+            )
 
         def alive() -> bool:
             return all(p.poll() is None for p in self.processes)
