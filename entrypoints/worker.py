@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from entrypoints.container import Container, start_adapters, stop_adapters
-from entrypoints.container.metering import serve_metrics
+from entrypoints.container.metering import serve_metrics, watch_broker_queue
 from entrypoints.model_loading import load_model
 from inference.backoff import Backoff
 from inference.ports import Classifier, Consumer, Delivery
@@ -185,6 +185,7 @@ async def serve_worker(container: Container) -> None:
     try:
         await asyncio.to_thread(load_model, container)
         await start_adapters(container, "worker")
+        watch_broker_queue(container.metrics(), container.consumer())
         with serve_metrics(container.metrics(), container.config.worker.metrics_port()):
             worker = create_worker_loop(container)
             loop = asyncio.get_running_loop()

@@ -122,10 +122,15 @@ class MemoryQueue(Publisher, Consumer, DeadLetters):
     async def ping(self) -> None:
         return None
 
-    def depth_by_state(self) -> tuple[int, int]:
-        """Messages waiting (ready), and delivered but not yet acknowledged (unacked)."""
+    def ready_count(self) -> int:
+        """Messages waiting to be delivered."""
         with self._lock:
-            return len(self._ready), len(self._unacked)
+            return len(self._ready)
+
+    def unacked_count(self) -> int:
+        """Messages delivered but not yet acknowledged."""
+        with self._lock:
+            return len(self._unacked)
 
     @property
     def depth(self) -> int:

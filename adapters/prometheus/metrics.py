@@ -7,6 +7,8 @@ lump every forward pass into two or three buckets.
 
 from __future__ import annotations
 
+import logging
+import math
 from collections.abc import Callable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
@@ -19,7 +21,9 @@ MODEL_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.02, 0.035, 0.05, 0.075, 0.1, 0.15
 PREPROCESS_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1)
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128)
 
-QueueDepth = Callable[[], tuple[int, int]]
+log = logging.getLogger(__name__)
+
+Count = Callable[[], int]
 
 
 class Metrics:
@@ -90,11 +94,23 @@ class Metrics:
     def describe_model(self, name: str, version: str, backend: str, precision: str) -> None:
         self.model_info.labels(name, version, backend, precision).set(1)
 
-    def watch_queue_depth(self, depth: QueueDepth) -> None:
-        """Read the depth at each scrape, from `depth()` = (ready, unacked)."""
-        self.queue_depth.labels("ready").set_function(lambda: depth()[0])
-        self.queue_depth.labels("unacked").set_function(lambda: depth()[1])
+    def watch_queue_depth(self, ready: Count, unacked: Count | None = None) -> None:
+        """Read the queue's depth at each scrape; a count that fails reads as NaN, not a failed scrape."""
+        self.queue_depth.labels("ready").set_function(_or_nan(ready))
+        if unacked is not None:
+            self.queue_depth.labels("unacked").set_function(_or_nan(unacked))
 
     def exposition(self) -> bytes:
         """The text format a scrape reads."""
         return generate_latest(self.registry)
+
+
+def _or_nan(count: Count) -> Callable[[], float]:
+    def read() -> float:
+        try:
+            return float(count())
+        except Exception:
+            log.warning("could not read the queue's depth", exc_info=True)
+            return math.nan
+
+    return read

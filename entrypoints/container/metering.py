@@ -15,6 +15,7 @@ from prometheus_client import start_http_server
 from adapters.memory import MemoryQueue
 from adapters.model import ModelManifest
 from adapters.prometheus import MeteredClassifier, MeteredConsumer, MeteredStore, Metrics
+from adapters.rabbitmq import RabbitMQConsumer
 from inference.ports import Classifier, Consumer, DeadLetters, ResultStore
 
 log = logging.getLogger(__name__)
@@ -27,11 +28,16 @@ def metrics(
         return None
     built = Metrics()
     built.describe_model(manifest.name, manifest.version, backend, precision)
-    # The in-memory queue counts its own messages at no cost. A broker's depth would need a round
-    # trip per scrape (RabbitMQ's ready count; it does not tell unacked): not yet measured.
-    if memory_queue is not None:
-        built.watch_queue_depth(memory_queue.depth_by_state)
+    if memory_queue is not None:  # the API's process holds the queue: its depth is at hand
+        built.watch_queue_depth(memory_queue.ready_count, memory_queue.unacked_count)
     return built
+
+
+def watch_broker_queue(metrics: Metrics | None, consumer: object) -> None:
+    """A distributed worker reports the broker queue's ready count (a round trip per scrape;
+    RabbitMQ does not say how many are unacknowledged this way: read its own metrics for that)."""
+    if metrics is not None and isinstance(consumer, RabbitMQConsumer):
+        metrics.watch_queue_depth(consumer.ready_count)
 
 
 def classifier(inner: Classifier, metrics: Metrics | None) -> Classifier:

@@ -121,7 +121,7 @@ def models(request: Request) -> ModelBody:  # sync: may wait for the model to fi
 
 
 @metrics_router.get("/metrics", summary="Prometheus metrics", response_class=PlainTextResponse)
-def metrics(request: Request) -> Response:
+def prometheus_metrics(request: Request) -> Response:
     """The text format Prometheus scrapes; 404 with metrics off (INFERENCE_METRICS__ENABLED)."""
     registry = _container(request).metrics()
     if registry is None:

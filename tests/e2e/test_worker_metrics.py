@@ -55,6 +55,7 @@ def test_each_process_serves_the_metrics_of_its_own_side_of_the_queue(cluster: C
     assert in_worker["inference_queue_wait_seconds_count", ()] == 5
     assert in_worker["inference_batch_size_sum", ()] == 5
     assert any(name == "inference_model_info" for name, _ in in_worker)
+    assert in_worker["inference_queue_depth", (("state", "ready"),)] == 0  # a passive declare's count
 
     in_api = samples(f"{cluster.api_url}/metrics")
     assert in_api["inference_requests_total", (("outcome", "accepted"),)] == 5
