@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import UTC, datetime, timedelta
 
 from adapters.redis.codec import decode_record, encode_record
 from inference.domain import Fail, Failure, InferenceRequest, RequestId, RequestRecord, Start
 from inference.timings import Timings
+from inference.use_cases.worker import ProcessBatch
+from tests.queues import memory_queue, memory_store
+from tests.stubs import StubClassifier, a_request
 
 SUBMITTED = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
 
@@ -34,3 +38,24 @@ def test_a_record_stored_before_timings_existed_reads_without_them() -> None:
     document = json.loads(encode_record(record))
     del document["timings"]
     assert decode_record(json.dumps(document)).timings is None
+
+
+def test_a_worker_records_the_queue_wait_and_total_by_its_clock_and_the_batchs_durations() -> None:
+    queue, store = memory_queue(), memory_store()
+    ticks = iter([SUBMITTED + timedelta(seconds=2), SUBMITTED + timedelta(seconds=5)])
+    step = ProcessBatch(
+        queue, store, StubClassifier(), max_attempts=3, store_patience=1, clock=lambda: next(ticks)
+    )
+    request = a_request(submitted_at=SUBMITTED)
+
+    async def scenario() -> RequestRecord:
+        await store.add(RequestRecord.queued(request))
+        await queue.publish(request)
+        await step(await queue.receive(max_count=4, fill_wait=0, idle_wait=1))
+        return await store.get(request.id)
+
+    timings = asyncio.run(scenario()).timings
+    assert timings is not None
+    assert (timings.queue_wait, timings.total) == (2.0, 5.0)
+    assert timings.preprocess is not None and timings.preprocess >= 0
+    assert timings.model is not None and timings.model >= 0
