@@ -2,6 +2,7 @@
 does no work, so every request costs only HTTP, RabbitMQ, Redis and the worker loop.
 
     uv run python -m bench.capacity [--requests 8000] [--clients 64] [--workers 1] [--json out.json]
+                                    [--metrics on|off|both]
 
 Clients POST real JPEGs as fast as the API takes them (closed loop, no retries); afterwards
 every accepted request's record is read back. Completed requests/s runs from the first
@@ -9,7 +10,8 @@ acceptance to the last completion, by the service's own timestamps; "lost" count
 requests with no terminal record. The worker takes batches of up to 32 (`--worker-batch`):
 with no model, a batch costs only its store and broker round trips. CPU time per request is
 read for each process (the API, the workers, the local RabbitMQ and Redis, this client), to
-show where a request's cost goes.
+show where a request's cost goes. `--metrics both` runs it with metrics off, then on, and
+prints their ratio: what the instrumentation costs.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import sys
 import time
 from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 from bench.load import closed_loop, settle
 from demo.shapes import draw_jpegs
@@ -71,13 +74,29 @@ def main() -> None:
     parser.add_argument("--worker-batch", type=int, default=32, help="the workers' max batch size")
     parser.add_argument("--size", default="640x480", help="JPEG size, WxH")
     parser.add_argument("--json", type=Path, help="also write the figures here")
+    parser.add_argument(
+        "--metrics", choices=("on", "off", "both"), default="on", help="both: off, then on, and their ratio"
+    )
     args = parser.parse_args()
 
     width, height = (int(n) for n in args.size.split("x"))
     distinct = draw_jpegs(64, seed=7, size=(width, height))
     images = [distinct[i % len(distinct)][1] for i in range(args.requests)]
+    runs = {"on": ["true"], "off": ["false"], "both": ["false", "true"]}[args.metrics]
+    all_figures = [measure(args, images, distinct, metrics) for metrics in runs]
+    if len(all_figures) == 2:
+        off, on = all_figures
+        for rate in ("accepted_per_second", "completed_per_second"):
+            print(f"metrics on / off, {rate.replace('_', ' ')}: {on[rate] / off[rate]:.3f}")
+    if args.json:
+        args.json.write_text(json.dumps(all_figures if len(all_figures) > 1 else all_figures[0], indent=2))
+
+
+def measure(
+    args: argparse.Namespace, images: list[bytes], distinct: list[tuple[str, bytes]], metrics: str
+) -> dict[str, Any]:
     worker = [sys.executable, "-m", "bench.noop_worker"]
-    env = {"INFERENCE_WORKER__MAX_BATCH_SIZE": str(args.worker_batch)}
+    env = {"INFERENCE_WORKER__MAX_BATCH_SIZE": str(args.worker_batch), "INFERENCE_METRICS__ENABLED": metrics}
     with launched(args.workers, worker_command=worker, env=env) as cluster:
         assert cluster.api is not None
         processes = {"api": cluster.api.pid, **server_pids()}
@@ -96,6 +115,7 @@ def main() -> None:
     figures = {
         "machine": f"{os.cpu_count()} CPUs",
         "images": f"{len(distinct)} distinct JPEGs, {args.size}, {average_kib:.0f} KiB on average",
+        "metrics": metrics,
         "workers": args.workers,
         "clients": args.clients,
         "accepted_per_second": result.accepted / submitting,
@@ -103,7 +123,10 @@ def main() -> None:
         "cpu_us_per_request": cpu_us,
         **asdict(result),
     }
-    print(f"capacity, do-nothing classifier: {args.workers} worker(s), {args.clients} clients")
+    print(
+        f"capacity, do-nothing classifier: {args.workers} worker(s), {args.clients} clients, "
+        f"metrics {metrics}"
+    )
     print(f"  {figures['images']}")
     print(f"  submitted                {result.submitted:8d}")
     print(f"  accepted (202)           {result.accepted:8d}   refused {result.refused or 'none'}")
@@ -114,8 +137,7 @@ def main() -> None:
     print(f"  lost / duplicated        {len(result.lost):8d} / {len(result.duplicated)}")
     print("  CPU per request (µs)     " + ", ".join(f"{name} {us:.0f}" for name, us in cpu_us.items()))
     print(f"                           total {sum(cpu_us.values()):.0f}")
-    if args.json:
-        args.json.write_text(json.dumps(figures, indent=2))
+    return figures
 
 
 if __name__ == "__main__":

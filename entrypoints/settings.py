@@ -127,6 +127,9 @@ class WorkerSettings(BaseModel):
     heartbeat_file: Path | None = Field(
         None, description="A file the worker touches every few seconds, for a liveness check."
     )
+    metrics_port: int = Field(
+        9100, ge=0, le=65535, description="Where a distributed worker serves /metrics (0: nowhere)."
+    )
 
 
 def _default_cache_dir() -> Path:
@@ -183,6 +186,10 @@ class StoreSettings(BaseModel):
     timeout_seconds: float = Field(2, gt=0, description="Longest wait for Redis; past that, 503.")
 
 
+class MetricsSettings(BaseModel):
+    enabled: bool = Field(True, description="Record Prometheus metrics (API /metrics, workers' port).")
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="INFERENCE_", env_nested_delimiter="__")
 
@@ -201,3 +208,4 @@ class Settings(BaseSettings):
     model: ModelSettings = ModelSettings()
     queue: QueueSettings = QueueSettings()
     store: StoreSettings = StoreSettings()
+    metrics: MetricsSettings = MetricsSettings()

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from entrypoints.container import Container, start_adapters, stop_adapters
+from entrypoints.container.metering import serve_metrics, watch_broker_queue
 from entrypoints.model_loading import load_model
 from inference.backoff import Backoff
 from inference.ports import Classifier, Consumer, Delivery
@@ -167,7 +168,7 @@ def create_worker_loop(container: Container) -> WorkerLoop:
     worker = container.config.worker
     heartbeat = worker.heartbeat_file()
     return WorkerLoop(
-        consumer=container.consumer(),
+        consumer=container.worker_consumer(),
         load_classifier=lambda: load_model(container),
         process_batch=container.process_batch,
         settle_dead_letters=container.settle_dead_letters,
@@ -184,11 +185,13 @@ async def serve_worker(container: Container) -> None:
     try:
         await asyncio.to_thread(load_model, container)
         await start_adapters(container, "worker")
-        worker = create_worker_loop(container)
-        loop = asyncio.get_running_loop()
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(signum, _stopper(worker, signum))
-        await worker.run()
+        watch_broker_queue(container.metrics(), container.consumer())
+        with serve_metrics(container.metrics(), container.config.worker.metrics_port()):
+            worker = create_worker_loop(container)
+            loop = asyncio.get_running_loop()
+            for signum in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(signum, _stopper(worker, signum))
+            await worker.run()
         log.info("worker stopped after %d deliveries", worker.processed)
     finally:
         await stop_adapters(container)
@@ -203,10 +206,5 @@ def _stopper(worker: WorkerLoop, signum: int) -> Callable[[], None]:
 
 
 def _log_report(report: BatchReport) -> None:
-    log.debug(
-        "batch: %d succeeded, %d failed, %d skipped, %d requeued",
-        report.succeeded,
-        report.failed,
-        report.skipped,
-        report.requeued,
-    )
+    counts = (report.succeeded, report.failed, report.skipped, report.requeued)
+    log.debug("batch: %d succeeded, %d failed, %d skipped, %d requeued", *counts)

@@ -13,6 +13,7 @@ from enum import StrEnum
 from typing import Literal
 
 from inference.errors import InferenceError, InvalidImage, InvalidRequestId, InvalidTopK, InvalidTransition
+from inference.timings import Timings
 
 # The most labels a request may ask for: far more than any client reads, and it bounds a
 # record's size whatever the model.
@@ -148,12 +149,14 @@ class Start:
 class Succeed:
     prediction: Prediction
     at: datetime
+    timings: Timings | None = None
 
 
 @dataclass(frozen=True)
 class Fail:
     failure: Failure
     at: datetime
+    timings: Timings | None = None
 
 
 Transition = Start | Succeed | Fail
@@ -170,6 +173,7 @@ class RequestRecord:
     attempts: int = 0
     prediction: Prediction | None = None
     failure: Failure | None = None
+    timings: Timings | None = None
 
     @classmethod
     def queued(cls, request: InferenceRequest) -> RequestRecord:
@@ -195,15 +199,21 @@ class RequestRecord:
                 return replace(
                     self, status=RequestStatus.PROCESSING, updated_at=at, attempts=self.attempts + 1
                 )
-            case Succeed(prediction=prediction, at=at):
+            case Succeed(prediction=prediction, at=at, timings=timings):
                 return replace(
                     self,
                     status=RequestStatus.SUCCEEDED,
                     updated_at=at,
                     completed_at=at,
                     prediction=prediction,
+                    timings=timings,
                 )
-            case Fail(failure=failure, at=at):
+            case Fail(failure=failure, at=at, timings=timings):
                 return replace(
-                    self, status=RequestStatus.FAILED, updated_at=at, completed_at=at, failure=failure
+                    self,
+                    status=RequestStatus.FAILED,
+                    updated_at=at,
+                    completed_at=at,
+                    failure=failure,
+                    timings=timings,
                 )

@@ -21,6 +21,7 @@ from inference.domain import (
     Transition,
 )
 from inference.errors import InvalidTransition, UnknownRequest
+from inference.timings import BatchTimings
 
 
 class Classifier(Protocol):
@@ -39,6 +40,13 @@ class Classifier(Protocol):
         hold min(top_k, number of labels) labels sorted by probability, best first. Blocking
         and CPU-bound: callers run it off their event loop.
         """
+
+    def classify_timed(
+        self, batch: Sequence[InferenceRequest]
+    ) -> tuple[list[Prediction | Failure], BatchTimings | None]:
+        """`classify`, and how long the batch took to preprocess and to run through the model;
+        None from a classifier that cannot tell (this default)."""
+        return self.classify(batch), None
 
 
 class ImageInspector(Protocol):

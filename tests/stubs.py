@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections.abc import Callable, Coroutine, Sequence
 from concurrent.futures import Future
 from datetime import UTC, datetime
@@ -34,6 +35,7 @@ from inference.errors import (
 )
 from inference.media import sniff_media_type
 from inference.ports import Classifier, Delivery, ImageInspector
+from inference.timings import BatchTimings
 from tests.images import PNG_SIGNATURE, png_with_broken_data
 
 T = TypeVar("T")
@@ -85,11 +87,20 @@ class StubClassifier(Classifier):
         return self._model
 
     def classify(self, batch: Sequence[InferenceRequest]) -> list[Prediction | Failure]:
+        return self.classify_timed(batch)[0]
+
+    def classify_timed(
+        self, batch: Sequence[InferenceRequest]
+    ) -> tuple[list[Prediction | Failure], BatchTimings]:
+        """Timed as a real classifier is: the markers' checks stand for decoding, the scores for the model."""
+        started = time.perf_counter()
         with self._lock:
             self.batch_sizes.append(len(batch))
         if self._crash_marker is not None and any(self._crash_marker in r.image for r in batch):
             raise RuntimeError("the stub model crashed on this batch")
-        return [self._classify_one(request) for request in batch]
+        checked = time.perf_counter()
+        outcomes = [self._classify_one(request) for request in batch]
+        return outcomes, BatchTimings(preprocess=checked - started, model=time.perf_counter() - checked)
 
     def _classify_one(self, request: InferenceRequest) -> Prediction | Failure:
         if UNDECODABLE_MARKER in request.image:

@@ -122,6 +122,16 @@ class MemoryQueue(Publisher, Consumer, DeadLetters):
     async def ping(self) -> None:
         return None
 
+    def ready_count(self) -> int:
+        """Messages waiting to be delivered."""
+        with self._lock:
+            return len(self._ready)
+
+    def unacked_count(self) -> int:
+        """Messages delivered but not yet acknowledged."""
+        with self._lock:
+            return len(self._unacked)
+
     @property
     def depth(self) -> int:
         """Messages waiting or delivered but not yet acknowledged."""

@@ -7,6 +7,7 @@ rest of the Classifier port lives here once, in numpy, so the backends cannot dr
 from __future__ import annotations
 
 import threading
+import time
 from abc import abstractmethod
 from collections.abc import Sequence
 from typing import Protocol
@@ -18,6 +19,7 @@ from adapters.model.manifest import ModelManifest
 from inference.domain import Failure, InferenceRequest, LabelScore, ModelInfo, Prediction
 from inference.errors import ImageTooLarge, InvalidImage
 from inference.ports import Classifier
+from inference.timings import BatchTimings
 
 Pixels = npt.NDArray[np.float32]
 
@@ -67,9 +69,18 @@ class ArrayClassifier(Classifier):
         return self._manifest.info
 
     def classify(self, batch: Sequence[InferenceRequest]) -> list[Prediction | Failure]:
+        return self.classify_timed(batch)[0]
+
+    def classify_timed(
+        self, batch: Sequence[InferenceRequest]
+    ) -> tuple[list[Prediction | Failure], BatchTimings]:
+        started = time.perf_counter()
         pixels, errors = self._decoder.decode([request.image for request in batch])
+        decoded = time.perf_counter()
         with self._model_lock:  # one forward pass at a time: each already uses every core
+            # The wait for the lock is the model's time too: another batch holds it.
             probabilities = self.probabilities(pixels) if len(pixels) else pixels
+        timings = BatchTimings(preprocess=decoded - started, model=time.perf_counter() - decoded)
         outcomes: list[Prediction | Failure] = []
         row = 0
         for request, error in zip(batch, errors, strict=True):
@@ -79,7 +90,7 @@ class ArrayClassifier(Classifier):
             else:
                 code = ImageTooLarge.code if isinstance(error, ImageTooLarge) else InvalidImage.code
                 outcomes.append(Failure(code, str(error)))
-        return outcomes
+        return outcomes, timings
 
     def probabilities(self, pixels: Pixels) -> Pixels:
         """Class probabilities, one row per image of a preprocessed (n, 3, size, size) array."""

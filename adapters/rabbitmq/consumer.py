@@ -67,6 +67,20 @@ class RabbitMQConsumer(Consumer, DeadLetters):
     def shutdown(self) -> None:
         self._amqp.stop(self._timeout)
 
+    def ready_count(self) -> int:
+        """Messages waiting in the queue, from a passive declare on a channel of its own (the
+        broker does not tell unacknowledged ones this way). Blocks up to the timeout."""
+
+        def count() -> int:
+            assert self._connection is not None  # the connection's thread runs it only when connected
+            channel = self._connection.channel()
+            try:
+                return int(channel.queue_declare(self._name, passive=True).method.message_count)
+            finally:
+                channel.close()
+
+        return self._amqp.call(count).result(self._timeout)
+
     # --- the ports ---
 
     async def receive(self, max_count: int, fill_wait: float, idle_wait: float) -> list[Delivery]:

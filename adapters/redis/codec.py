@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import json
 import uuid
+from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 
 from inference.domain import Failure, LabelScore, Prediction, RequestId, RequestRecord, RequestStatus
+from inference.timings import Timings
 
 VERSION = 1
 
@@ -38,6 +40,8 @@ def encode_record(record: RequestRecord) -> bytes:
             "model_version": prediction.model_version,
         },
         "failure": None if failure is None else {"code": failure.code, "message": failure.message},
+        # Added within version 1: a record written before it has no key, and reads as None.
+        "timings": None if record.timings is None else asdict(record.timings),
     }
     return json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode()
 
@@ -73,6 +77,19 @@ def _decode(document: dict[str, Any]) -> RequestRecord:
             model_version=str(prediction["model_version"]),
         ),
         failure=None if failure is None else Failure(str(failure["code"]), str(failure["message"])),
+        timings=_decode_timings(document.get("timings")),
+    )
+
+
+def _decode_timings(timings: dict[str, Any] | None) -> Timings | None:
+    if timings is None:
+        return None
+    preprocess, model = timings["preprocess"], timings["model"]
+    return Timings(
+        queue_wait=float(timings["queue_wait"]),
+        preprocess=None if preprocess is None else float(preprocess),
+        model=None if model is None else float(model),
+        total=float(timings["total"]),
     )
 
 

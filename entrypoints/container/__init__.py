@@ -19,7 +19,7 @@ from adapters.memory import MemoryQueue, MemoryResultStore
 from adapters.model import load_manifest
 from adapters.rabbitmq import QueueTopology, RabbitMQConsumer, RabbitMQPublisher
 from adapters.redis import RedisResultStore
-from entrypoints.container import resources
+from entrypoints.container import metering, resources
 from entrypoints.container.resources import make_decoder
 from entrypoints.settings import Settings
 from inference.media import ImageLimits
@@ -130,6 +130,20 @@ class Container(containers.DeclarativeContainer):
             resources.openvino_classifier, options=_model_options, cache_dir=config.model.cache_dir
         ),
     )
+    # None when metrics are off. A worker's ports are wrapped to fill it; the API's are not (it
+    # counts its submissions itself), and the bare providers above stay what tests inspect.
+    metrics = providers.Singleton(
+        metering.metrics,
+        enabled=config.metrics.enabled,
+        manifest=manifest,
+        backend=config.model.backend,
+        precision=config.model.precision,
+        memory_queue=providers.Selector(
+            config.mode, embedded=_memory_queue, distributed=providers.Object(None)
+        ),
+    )
+    worker_consumer = providers.Factory(metering.consumer, consumer, metrics)
+    _worker_store = providers.Factory(metering.store, store, metrics)
     # `inference export-onnx`: what the ONNX backends load, exported ahead of time.
     onnx_export = providers.Callable(
         resources.exported_onnx, manifest=manifest, cache_dir=config.model.cache_dir
@@ -152,13 +166,15 @@ class Container(containers.DeclarativeContainer):
     get_result = providers.Factory(GetResult, store=store)
     process_batch = providers.Factory(
         ProcessBatch,
-        consumer=consumer,
-        store=store,
-        classifier=classifier,
+        consumer=worker_consumer,
+        store=_worker_store,
+        classifier=providers.Callable(metering.classifier, classifier, metrics),
         max_attempts=config.worker.max_attempts,
         store_patience=config.worker.store_patience_seconds,
     )
-    settle_dead_letters = providers.Factory(SettleDeadLetters, dead_letters=consumer, store=store)
+    settle_dead_letters = providers.Factory(
+        SettleDeadLetters, dead_letters=worker_consumer, store=_worker_store
+    )
 
 
 def create_container(settings: Settings | None = None) -> Container:

@@ -19,7 +19,7 @@ from entrypoints.http import auth
 from entrypoints.http.errors import install_error_handlers
 from entrypoints.http.middleware import HeadAsGet, JsonCORSMiddleware
 from entrypoints.http.page import install_page
-from entrypoints.http.routes import health_router, router
+from entrypoints.http.routes import health_router, metrics_router, router
 from entrypoints.http.uploads import UploadBudget
 
 log = logging.getLogger(__name__)
@@ -69,6 +69,8 @@ def create_app(
     _allow_cross_origin(app, container.config.api.cors_origins())
     app.add_middleware(HeadAsGet)  # outermost: every layer inside sees a GET
     app.include_router(health_router)
+    # Open like health: a scraper holds no API key, and the figures name no request.
+    app.include_router(metrics_router)
     if api_keys:
         log.info("API keys required (%d configured) on every endpoint but health", len(api_keys))
         app.include_router(router, dependencies=auth.api_key_dependencies(api_keys), responses=auth.RESPONSES)

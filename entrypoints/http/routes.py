@@ -10,7 +10,10 @@ import logging
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, Response
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
+from prometheus_client import CONTENT_TYPE_LATEST
+from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect
 
 from entrypoints.container import Container
 from entrypoints.http.schemas import Accepted, ErrorBody, Health, ModelBody, Readiness, RequestView
@@ -24,6 +27,7 @@ REQUEST_ID_PATTERN = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{
 
 router = APIRouter(prefix="/api")
 health_router = APIRouter(prefix="/api")
+metrics_router = APIRouter()
 
 
 def _container(request: Request) -> Container:
@@ -63,19 +67,33 @@ async def submit(
     """Send the image as multipart/form-data (field `image`) or as the raw body with an image/*
     Content-Type. Answers at once with the request's id; read the result at `results_url`."""
     container = _container(request)
-    settings = container.config.api
-    reservation = request.app.state.upload_budget.reserve()
-    try:  # the image's bytes count against the budget until it is handed on
-        image = await read_image(request, settings.max_upload_bytes(), reservation)
-        record = await container.submit_request()(image, top_k or settings.default_top_k())
-    finally:
-        reservation.release()
+    settings, metrics = container.config.api, container.metrics()
+    try:
+        reservation = request.app.state.upload_budget.reserve()
+        try:  # the image's bytes count against the budget until it is handed on
+            image = await read_image(request, settings.max_upload_bytes(), reservation)
+            record = await container.submit_request()(image, top_k or settings.default_top_k())
+        finally:
+            reservation.release()
+    except Exception as refusal:
+        if metrics is not None:  # the code its client reads (a 500's own, for the unexpected)
+            metrics.requests.labels(_refusal_code(refusal)).inc()
+        raise
+    if metrics is not None:
+        metrics.requests.labels("accepted").inc()
     # The path by hand: Starlette's url_for searches every route, a few % of the API's CPU.
     url = (
         f"{request.scope.get('root_path', '')}{router.prefix}/inference/requests/{record.request_id}/results"
     )
     response.headers["Location"] = url
     return Accepted(request_id=record.request_id.value, created_at=record.created_at, results_url=url)
+
+
+def _refusal_code(refusal: Exception) -> str:
+    code = getattr(refusal, "code", None)  # a domain or HTTP-layer error's, as its client reads it
+    if isinstance(code, str):
+        return code
+    return "client_disconnected" if isinstance(refusal, ClientDisconnect) else "internal_error"
 
 
 @router.get(
@@ -100,6 +118,15 @@ async def get_result(
 @router.get("/models", response_model=ModelBody, summary="The served model")
 def models(request: Request) -> ModelBody:  # sync: may wait for the model to finish loading
     return ModelBody.of(_container(request).model_info())
+
+
+@metrics_router.get("/metrics", summary="Prometheus metrics", response_class=PlainTextResponse)
+def prometheus_metrics(request: Request) -> Response:
+    """The text format Prometheus scrapes; 404 with metrics off (INFERENCE_METRICS__ENABLED)."""
+    registry = _container(request).metrics()
+    if registry is None:
+        raise HTTPException(404, "metrics are off")
+    return Response(registry.exposition(), media_type=CONTENT_TYPE_LATEST)
 
 
 @health_router.get("/health", response_model=Health, summary="Liveness")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from datetime import datetime
 from typing import Literal
 from uuid import UUID
@@ -45,6 +46,17 @@ class FailureBody(BaseModel):
     message: str
 
 
+class TimingsBody(BaseModel):
+    """Where the request's time went, in seconds."""
+
+    queue_wait: float = Field(description="Submitted → taken by a worker.")
+    preprocess: float | None = Field(
+        description="Decoding its batch's images (None if it never reached the model)."
+    )
+    model: float | None = Field(description="Its batch's forward pass (None if it never reached the model).")
+    total: float = Field(description="Submitted → outcome stored.")
+
+
 class RequestView(BaseModel):
     request_id: UUID
     status: Literal["queued", "processing", "succeeded", "failed"]
@@ -54,6 +66,7 @@ class RequestView(BaseModel):
     attempts: int
     result: ResultBody | None
     error: FailureBody | None
+    timings: TimingsBody | None = Field(None, description="Set once the request is terminal.")
 
     @classmethod
     def of(cls, record: RequestRecord) -> RequestView:
@@ -74,6 +87,7 @@ class RequestView(BaseModel):
                 model=ModelRef(name=prediction.model_name, version=prediction.model_version),
             ),
             error=None if failure is None else FailureBody(code=failure.code, message=failure.message),
+            timings=None if record.timings is None else TimingsBody(**asdict(record.timings)),
         )
 
 

@@ -10,6 +10,7 @@ import logging
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 from inference.clock import Clock, utc_now
 from inference.domain import (
@@ -25,6 +26,7 @@ from inference.domain import (
 from inference.errors import AttemptsExhausted, ModelError, StoreUnavailable, UnknownRequest
 from inference.ports import Classifier, Consumer, DeadLetter, DeadLetters, Delivery, ResultStore
 from inference.retry import StoreRetry
+from inference.timings import BatchTimings, Timings
 
 log = logging.getLogger(__name__)
 
@@ -72,24 +74,34 @@ class ProcessBatch:
         exhausted = [d for d in firsts if d.attempt > self._max_attempts]
         tally.update(
             await self._finish(
-                [(d, Fail(Failure.of(AttemptsExhausted(d.attempt - 1)), now)) for d in exhausted]
+                [
+                    (d, Fail(Failure.of(AttemptsExhausted(d.attempt - 1)), now, _timings(d, now, now, None)))
+                    for d in exhausted
+                ]
             )
         )
         fresh = [d for d in firsts if d.attempt <= self._max_attempts]
+        taken_at = now
         started = await self._apply([(d, Start(now)) for d in fresh])
         runnable = [d for d, state in zip(fresh, started, strict=True) if state == "applied"]
         tally.update(state for state in started if state != "applied")
         # (A batch of redeliveries alone has nothing to run: no thread hop for it.)
-        outcomes = await asyncio.to_thread(self._classify, [d.request for d in runnable]) if runnable else []
-        now = self._clock()
-        tally.update(
-            await self._finish(
-                [
-                    (d, Succeed(outcome, now) if isinstance(outcome, Prediction) else Fail(outcome, now))
-                    for d, outcome in zip(runnable, outcomes, strict=True)
-                ]
-            )
+        outcomes, spent = (
+            await asyncio.to_thread(self._classify, [d.request for d in runnable]) if runnable else ([], None)
         )
+        now = self._clock()
+        finished: list[tuple[Delivery, Succeed | Fail]] = []
+        for d, outcome in zip(runnable, outcomes, strict=True):
+            timings = _timings(d, taken_at, now, spent)
+            finished.append(
+                (
+                    d,
+                    Succeed(outcome, now, timings)
+                    if isinstance(outcome, Prediction)
+                    else Fail(outcome, now, timings),
+                )
+            )
+        tally.update(await self._finish(finished))
         # A second copy of a request in this batch (a duplicate publish): its first copy is now
         # stored and acknowledged, or back in the queue, so this one has nothing left to do.
         await self._ack_all(duplicates)
@@ -127,13 +139,15 @@ class ProcessBatch:
     async def _ack_all(self, deliveries: Sequence[Delivery]) -> None:
         await asyncio.gather(*(self._consumer.ack(delivery) for delivery in deliveries))
 
-    def _classify(self, batch: list[InferenceRequest]) -> list[Prediction | Failure]:
+    def _classify(
+        self, batch: list[InferenceRequest]
+    ) -> tuple[list[Prediction | Failure], BatchTimings | None]:
         try:
-            return self._classifier.classify(batch)
+            return self._classifier.classify_timed(batch)
         except Exception:
             # One request that crashes the model must not fail its batch-mates: retry alone.
             log.exception("batch of %d failed; classifying one by one", len(batch))
-            return [self._classify_alone(request) for request in batch]
+            return [self._classify_alone(request) for request in batch], None
 
     def _classify_alone(self, request: InferenceRequest) -> Prediction | Failure:
         try:
@@ -141,6 +155,19 @@ class ProcessBatch:
         except Exception as exc:
             log.exception("request %s makes the model fail", request.id)
             return Failure.of(ModelError(f"the model failed on this image: {type(exc).__name__}"))
+
+
+def _timings(
+    delivery: Delivery, taken_at: datetime, done_at: datetime, spent: BatchTimings | None
+) -> Timings:
+    # Another host's clock may run ahead of this one's: a wait is never negative.
+    submitted_at = delivery.request.submitted_at
+    return Timings(
+        queue_wait=max(0.0, (taken_at - submitted_at).total_seconds()),
+        preprocess=spent.preprocess if spent else None,
+        model=spent.model if spent else None,
+        total=max(0.0, (done_at - submitted_at).total_seconds()),
+    )
 
 
 def _first_of_each_request(deliveries: Sequence[Delivery]) -> tuple[list[Delivery], list[Delivery]]:

@@ -71,11 +71,16 @@ class Cluster:
     def start_worker(self) -> subprocess.Popen[bytes]:
         number = len(self.workers)
         heartbeat = self.root / f"worker-{number}.heartbeat"
+        metrics_port = free_port()  # workers on one host cannot share the default port
         worker = self._spawn(
             f"worker-{number}",
             self._worker_command,
-            self.env(INFERENCE_WORKER__HEARTBEAT_FILE=str(heartbeat)),
+            self.env(
+                INFERENCE_WORKER__HEARTBEAT_FILE=str(heartbeat),
+                INFERENCE_WORKER__METRICS_PORT=str(metrics_port),
+            ),
         )
+        worker.metrics_url = f"http://127.0.0.1:{metrics_port}/metrics"  # type: ignore[attr-defined]
         self._heartbeats[worker.pid] = heartbeat
         self.workers.append(worker)
         return worker
