@@ -87,6 +87,9 @@ def deployment() -> Iterator[Deployment]:
             "COMPOSE_PROJECT_NAME": f"inference-{tag}",
             "INFERENCE_IMAGE_TAG": tag,
             "INFERENCE_API_PORT": str(free_port()),
+            # The shapes model: the ledger knows each drawn image's true label.
+            "MODEL_MANIFEST": "demo/model/model.yaml",
+            "INFERENCE_MODEL__MANIFEST": "demo",
         }
         print({key: env[key] for key in docker_engine.BASES})
         deployment = Deployment(

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Page, Request, expect
+from playwright.sync_api import Browser, Page, Request, expect, sync_playwright
 
 from demo.shapes import draw
 from tests.e2e.serving import inference_serve, photo
@@ -32,21 +32,41 @@ if not shutil.which(CHROMIUM) and not os.environ.get("CI"):
     pytest.skip(f"needs {CHROMIUM} (apt-get install chromium)", allow_module_level=True)
 
 
-@pytest.fixture(scope="session")
-def browser_type_launch_args() -> dict[str, Any]:
-    return {
-        "executable_path": CHROMIUM,
-        "args": [
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-        ],
-    }
+LAUNCH: dict[str, Any] = {
+    "executable_path": CHROMIUM,
+    "args": [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+    ],
+}
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    # Playwright's sync API keeps an event loop running in this thread while it is started: a
+    # session-long one (pytest-playwright's fixtures) made every later asyncio.run() in the run
+    # fail, so the browser lives as long as this module.
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(**LAUNCH)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    context = browser.new_context()
+    try:
+        yield context.new_page()
+    finally:
+        context.close()
 
 
 @pytest.fixture(scope="module")
