@@ -20,7 +20,8 @@ from entrypoints.container.metering import serve_metrics, watch_broker_queue
 from entrypoints.model_loading import load_model
 from inference.backoff import Backoff
 from inference.ports import Classifier, Consumer, Delivery
-from inference.use_cases.worker import BatchReport, ProcessBatch, SettleDeadLetters
+from inference.use_cases.dead_letters import SettleDeadLetters
+from inference.use_cases.worker import BatchReport, ProcessBatch
 
 log = logging.getLogger(__name__)
 

@@ -24,7 +24,8 @@ from entrypoints.container.resources import make_decoder
 from entrypoints.settings import Settings
 from inference.media import ImageLimits
 from inference.use_cases.api import GetResult, SubmitRequest
-from inference.use_cases.worker import ProcessBatch, SettleDeadLetters
+from inference.use_cases.dead_letters import SettleDeadLetters
+from inference.use_cases.worker import ProcessBatch
 
 
 class Container(containers.DeclarativeContainer):

@@ -1,2 +1,2 @@
-"""The use cases, by who calls them: `api` (submit, read a result) and `worker` (process a batch,
-settle dead letters). They speak only in domain types and ports; HTTP and AMQP live outside."""
+"""The use cases, by who calls them: `api` (submit, read a result), `worker` (process a batch)
+and `dead_letters` (the worker's dead-letter loop). They speak only in domain types and ports."""

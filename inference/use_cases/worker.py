@@ -1,6 +1,6 @@
-"""The worker's use cases: process a batch of deliveries, and settle dead letters.
+"""The worker's main use case: process a batch of deliveries (dead letters: `dead_letters`).
 
-Both keep the delivery rule: a message is acknowledged only once its outcome is stored.
+It keeps the delivery rule: a message is acknowledged only once its outcome is stored.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from inference.domain import (
     Succeed,
 )
 from inference.errors import AttemptsExhausted, ModelError, StoreUnavailable, UnknownRequest
-from inference.ports import Classifier, Consumer, DeadLetter, DeadLetters, Delivery, ResultStore
+from inference.ports import Classifier, Consumer, Delivery, ResultStore
 from inference.retry import StoreRetry
 from inference.timings import BatchTimings, Timings
 
@@ -178,44 +178,3 @@ def _first_of_each_request(deliveries: Sequence[Delivery]) -> tuple[list[Deliver
         (duplicates if delivery.request.id in seen else firsts).append(delivery)
         seen.add(delivery.request.id)
     return firsts, duplicates
-
-
-@dataclass(frozen=True)
-class DeadLetterReport:
-    released: int = 0  # its request is marked failed (or was already terminal): the letter is gone
-    requeued: int = 0  # the store was down: the letters wait in the dead-letter queue
-
-
-class SettleDeadLetters:
-    """Mark the request of each dead letter failed, then release the letter.
-
-    A letter whose request is already finished, expired, or unnamed is released as it is; one
-    whose failure cannot be stored (the store is down) goes back to the dead-letter queue.
-    """
-
-    def __init__(self, dead_letters: DeadLetters, store: ResultStore, clock: Clock = utc_now) -> None:
-        self._dead_letters = dead_letters
-        self._store = store
-        self._clock = clock
-
-    async def __call__(self, max_count: int, wait: float) -> DeadLetterReport:
-        """Settle up to `max_count` letters, waiting up to `wait` seconds for a first one."""
-        tally: Counter[str] = Counter()
-        for letter in await self._dead_letters.receive_dead_letters(max_count, wait):
-            try:
-                await self._fail(letter)
-            except StoreUnavailable:
-                await self._dead_letters.release_dead_letter(letter, requeue=True)
-                tally["requeued"] += 1
-                continue
-            log.info("dead letter settled: request %s, %s", letter.request_id, letter.failure.code)
-            await self._dead_letters.release_dead_letter(letter, requeue=False)
-            tally["released"] += 1
-        return DeadLetterReport(tally["released"], tally["requeued"])
-
-    async def _fail(self, letter: DeadLetter) -> None:
-        if letter.request_id is None:
-            return
-        # A request that finished after all, or expired, keeps what its client can read: the
-        # store answers InvalidTransition or UnknownRequest for it, and there is nothing to do.
-        await self._store.transition([(letter.request_id, Fail(letter.failure, self._clock()))])

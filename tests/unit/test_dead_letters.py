@@ -6,7 +6,7 @@ import asyncio
 
 from adapters.memory import MemoryQueue, MemoryResultStore
 from inference.domain import RequestId, RequestStatus, Start, Succeed
-from inference.use_cases.worker import DeadLetterReport, SettleDeadLetters
+from inference.use_cases.dead_letters import DeadLetterReport, SettleDeadLetters
 from tests.images import png_bytes
 from tests.queues import memory_queue, memory_store, transition
 from tests.stubs import FailingResultStore, a_prediction
