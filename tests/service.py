@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import httpx
 from dependency_injector import providers
 from fastapi.testclient import TestClient
 
@@ -55,3 +56,21 @@ def memory_client(
         return
     with TestClient(app) as client:
         yield client
+
+
+def transport_to(service: TestClient) -> httpx.MockTransport:
+    """An httpx transport that hands each request to `service` (an app in a TestClient), so
+    the real client code runs against the in-memory service."""
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        answer = service.request(
+            request.method,
+            request.url.raw_path.decode("ascii"),
+            headers=dict(request.headers),
+            content=request.read(),
+        )
+        return httpx.Response(
+            answer.status_code, headers=answer.headers.multi_items(), content=answer.content
+        )
+
+    return httpx.MockTransport(handle)

@@ -14,7 +14,7 @@ import pytest
 from entrypoints.cli import main
 from tests.harness import free_port
 from tests.images import png_bytes
-from tests.service import memory_client
+from tests.service import memory_client, transport_to
 
 API_KEY = "the-clients-key-0123456789"
 
@@ -92,19 +92,7 @@ def test_serve_refuses_an_api_keys_file_it_cannot_read_before_it_starts(
 def keyed_service(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """A service that needs API_KEY, in this process: every httpx.Client the command opens reaches it."""
     with memory_client(api_keys=[API_KEY]) as service:
-
-        def handle(request: httpx.Request) -> httpx.Response:
-            answer = service.request(
-                request.method,
-                request.url.raw_path.decode("ascii"),
-                headers=dict(request.headers),
-                content=request.read(),
-            )
-            return httpx.Response(
-                answer.status_code, headers=answer.headers.multi_items(), content=answer.content
-            )
-
-        transport = httpx.MockTransport(handle)
+        transport = transport_to(service)
         monkeypatch.setattr(httpx, "Client", functools.partial(httpx.Client, transport=transport))
         yield
 

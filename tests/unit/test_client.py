@@ -20,31 +20,18 @@ from entrypoints.embedded import create_embedded_app
 from entrypoints.http.app import create_app
 from entrypoints.settings import Settings
 from tests.images import png_bytes
+from tests.service import transport_to
 from tests.stubs import StubClassifier, undecodable_image
 
 URL = "http://service.test"
 
 
-def _through(service: TestClient) -> httpx.MockTransport:
-    """A transport that hands each request to `service` (an app running in a TestClient)."""
-
-    def handle(request: httpx.Request) -> httpx.Response:
-        answer = service.request(
-            request.method,
-            request.url.raw_path.decode("ascii"),
-            headers=dict(request.headers),
-            content=request.read(),
-        )
-        return httpx.Response(
-            answer.status_code, headers=answer.headers.multi_items(), content=answer.content
-        )
-
-    return httpx.MockTransport(handle)
-
-
 @pytest.fixture
 def service(container: Container) -> Iterator[Client]:
-    with TestClient(create_embedded_app(container)) as app, Client(URL, transport=_through(app)) as client:
+    with (
+        TestClient(create_embedded_app(container)) as app,
+        Client(URL, transport=transport_to(app)) as client,
+    ):
         yield client
 
 
@@ -97,7 +84,7 @@ def test_classify_many_yields_every_image_once_with_its_own_outcome(service: Cli
 
 
 def test_wait_gives_up_after_its_timeout_when_no_worker_runs(container: Container) -> None:
-    with TestClient(create_app(container)) as app, Client(URL, transport=_through(app)) as client:
+    with TestClient(create_app(container)) as app, Client(URL, transport=transport_to(app)) as client:
         job = client.submit(png_bytes())
         with pytest.raises(WaitTimeout):
             job.wait(timeout=0.3)
