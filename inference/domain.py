@@ -162,6 +162,26 @@ class Fail:
 Transition = Start | Succeed | Fail
 
 
+class WebhookStatus(StrEnum):
+    PENDING = "pending"
+    DELIVERED = "delivered"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class Webhook:
+    """The URL a request's terminal record is sent to, and how that delivery is going.
+
+    `attempts` counts calls of the URL (not a request's attempts, which count deliveries to a
+    worker); `last_error` says why the latest call did not deliver.
+    """
+
+    url: str
+    status: WebhookStatus = WebhookStatus.PENDING
+    attempts: int = 0
+    last_error: str | None = None
+
+
 @dataclass(frozen=True)
 class RequestRecord:
     request_id: RequestId
@@ -174,6 +194,7 @@ class RequestRecord:
     prediction: Prediction | None = None
     failure: Failure | None = None
     timings: Timings | None = None
+    webhook: Webhook | None = None
 
     @classmethod
     def queued(cls, request: InferenceRequest) -> RequestRecord:
@@ -217,3 +238,10 @@ class RequestRecord:
                     failure=failure,
                     timings=timings,
                 )
+
+    def with_webhook(self, webhook: Webhook) -> RequestRecord:
+        """The record with its webhook's delivery state replaced, and nothing else: a delivery is
+        no transition, so a terminal record keeps its status, outcome and timestamps."""
+        if self.webhook is None or webhook.url != self.webhook.url:
+            raise ValueError(f"request {self.request_id} has no webhook {webhook.url!r}")
+        return replace(self, webhook=webhook)

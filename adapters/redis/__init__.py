@@ -1,5 +1,7 @@
-"""The result store on Redis, over redis-py's asyncio client: one JSON key per request."""
+"""The result store on Redis, over redis-py's asyncio client: one JSON key per request, and the
+webhook outbox its transitions write to."""
 
 from adapters.redis.result_store import RedisResultStore
+from adapters.redis.webhook_outbox import RedisWebhookOutbox
 
-__all__ = ["RedisResultStore"]
+__all__ = ["RedisResultStore", "RedisWebhookOutbox"]

@@ -13,7 +13,16 @@ from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 
-from inference.domain import Failure, LabelScore, Prediction, RequestId, RequestRecord, RequestStatus
+from inference.domain import (
+    Failure,
+    LabelScore,
+    Prediction,
+    RequestId,
+    RequestRecord,
+    RequestStatus,
+    Webhook,
+    WebhookStatus,
+)
 from inference.timings import Timings
 
 VERSION = 1
@@ -42,6 +51,8 @@ def encode_record(record: RequestRecord) -> bytes:
         "failure": None if failure is None else {"code": failure.code, "message": failure.message},
         # Added within version 1: a record written before it has no key, and reads as None.
         "timings": None if record.timings is None else asdict(record.timings),
+        # Added within version 1 too (absent: no webhook).
+        "webhook": None if record.webhook is None else asdict(record.webhook),
     }
     return json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode()
 
@@ -78,6 +89,19 @@ def _decode(document: dict[str, Any]) -> RequestRecord:
         ),
         failure=None if failure is None else Failure(str(failure["code"]), str(failure["message"])),
         timings=_decode_timings(document.get("timings")),
+        webhook=_decode_webhook(document.get("webhook")),
+    )
+
+
+def _decode_webhook(webhook: dict[str, Any] | None) -> Webhook | None:
+    if webhook is None:
+        return None
+    last_error = webhook["last_error"]
+    return Webhook(
+        url=str(webhook["url"]),
+        status=WebhookStatus(webhook["status"]),
+        attempts=int(webhook["attempts"]),
+        last_error=None if last_error is None else str(last_error),
     )
 
 

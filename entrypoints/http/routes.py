@@ -7,18 +7,21 @@ load balancers and container checks.
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Request, Response
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.sse import EventSourceResponse, ServerSentEvent
 from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect
 
 from entrypoints.container import Container
+from entrypoints.http.errors import UploadError
 from entrypoints.http.schemas import Accepted, ErrorBody, Health, ModelBody, Readiness, RequestView
-from entrypoints.http.uploads import OPENAPI_REQUEST_BODY, read_image
-from inference.domain import MAX_TOP_K, RequestId
+from entrypoints.http.uploads import OPENAPI_REQUEST_BODY, WEBHOOK_FIELD, read_image
+from inference.domain import MAX_TOP_K, RequestId, RequestRecord
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +40,12 @@ def _container(request: Request) -> Container:
 
 def _errors(*statuses: int) -> dict[int | str, dict[str, object]]:
     return {status: {"model": ErrorBody} for status in statuses}
+
+
+def _json_errors(*statuses: int) -> dict[int | str, dict[str, object]]:
+    """As `_errors`, for a route whose own answers are not JSON (a status stream's errors are)."""
+    schema = {"$ref": "#/components/schemas/ErrorBody"}  # there already: every other route uses it
+    return {status: {"content": {"application/json": {"schema": schema}}} for status in statuses}
 
 
 # What a client does next with a 202, for OpenAPI tools (and schemathesis's stateful tests).
@@ -63,6 +72,12 @@ async def submit(
     response: Response,
     # Declared as a plain integer (not integer-or-null): a query parameter cannot be null.
     top_k: int = Query(None, ge=1, le=MAX_TOP_K, description="Labels to return (default 5)."),
+    webhook: str = Query(
+        None,
+        max_length=2048,
+        description="An http(s) URL to POST the record to once it is terminal, signed (Standard "
+        "Webhooks); or the form field of the same name.",
+    ),
 ) -> Accepted:
     """Send the image as multipart/form-data (field `image`) or as the raw body with an image/*
     Content-Type. Answers at once with the request's id; read the result at `results_url`."""
@@ -71,8 +86,10 @@ async def submit(
     try:
         reservation = request.app.state.upload_budget.reserve()
         try:  # the image's bytes count against the budget until it is handed on
-            image = await read_image(request, settings.max_upload_bytes(), reservation)
-            record = await container.submit_request()(image, top_k or settings.default_top_k())
+            upload = await read_image(request, settings.max_upload_bytes(), reservation)
+            record = await container.submit_request()(
+                upload.image, top_k or settings.default_top_k(), _webhook(webhook, upload.fields)
+            )
         finally:
             reservation.release()
     except Exception as refusal:
@@ -87,6 +104,13 @@ async def submit(
     )
     response.headers["Location"] = url
     return Accepted(request_id=record.request_id.value, created_at=record.created_at, results_url=url)
+
+
+def _webhook(query: str | None, fields: dict[str, str]) -> str | None:
+    form = fields.get(WEBHOOK_FIELD)
+    if query is not None and form is not None:
+        raise UploadError(422, "invalid_webhook_url", "give the webhook as a query parameter or a form field")
+    return query if form is None else form
 
 
 def _refusal_code(refusal: Exception) -> str:
@@ -113,6 +137,39 @@ async def get_result(
 ) -> RequestView:
     record = await _container(request).get_result()(RequestId.parse(request_id), wait)
     return RequestView.of(record)
+
+
+async def _watched_record(
+    request: Request,
+    request_id: Annotated[str, Path(pattern=REQUEST_ID_PATTERN, description="The id a submission returned.")],
+) -> RequestRecord:
+    # Read before the stream starts, so that an unknown id is a 404, not a stream that breaks.
+    return await _container(request).get_result()(RequestId.parse(request_id))
+
+
+@router.get(
+    "/inference/requests/{request_id}/events",
+    response_class=EventSourceResponse,
+    operation_id="stream_status",
+    summary="Stream a request's status as Server-Sent Events",
+    responses=_json_errors(404, 422, 503),
+)
+async def events(
+    request: Request, current: Annotated[RequestRecord, Depends(_watched_record)]
+) -> AsyncIterator[ServerSentEvent]:
+    """A `status` event (data: the record, as results answer it) at once, then one each time the
+    record changes; the stream ends after the terminal one, or after the API's
+    `events_seconds` (reconnect: the current state comes first again). Comment lines keep it
+    alive through proxies meanwhile."""
+    container = _container(request)
+    watch = container.watch_request()
+    duration = container.config.api.events_seconds()
+    async for record in watch(current.request_id, duration, current):
+        yield ServerSentEvent(
+            raw_data=RequestView.of(record).model_dump_json(),
+            event="status",
+            id=record.updated_at.isoformat(),
+        )
 
 
 @router.get("/models", response_model=ModelBody, summary="The served model")

@@ -1,22 +1,29 @@
-"""The API's use cases: submit a request, and read its result."""
+"""The API's use cases: submit a request, read its result, and watch it change."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
+from collections.abc import AsyncIterator
+from dataclasses import replace
 
 from inference.clock import Clock, utc_now
-from inference.domain import InferenceRequest, RequestId, RequestRecord
-from inference.errors import StoreUnavailable
+from inference.domain import InferenceRequest, RequestId, RequestRecord, Webhook
+from inference.errors import InvalidWebhookUrl, StoreUnavailable
 from inference.media import ImageLimits
-from inference.ports import ImageInspector, Publisher, ResultStore
+from inference.ports import ImageInspector, Publisher, ResultStore, WebhookSender
 
 log = logging.getLogger(__name__)
 
 
 class SubmitRequest:
     """Accept an image: read its header and hold it to the limits, record it as queued, then
-    enqueue it (so no worker finds it unknown). A refused image leaves nothing behind."""
+    enqueue it (so no worker finds it unknown). A refused image leaves nothing behind.
+
+    A webhook is checked (`WebhookSender.check`: the SSRF guard) before anything is stored;
+    without a `webhooks` sender (no signing secret configured) one is refused.
+    """
 
     def __init__(
         self,
@@ -25,20 +32,26 @@ class SubmitRequest:
         inspector: ImageInspector,
         limits: ImageLimits,
         clock: Clock = utc_now,
+        webhooks: WebhookSender | None = None,
     ) -> None:
+        self._webhooks = webhooks
         self._publisher = publisher
         self._store = store
         self._inspector = inspector
         self._limits = limits
         self._clock = clock
 
-    async def __call__(self, image: bytes, top_k: int) -> RequestRecord:
+    async def __call__(self, image: bytes, top_k: int, webhook: str | None = None) -> RequestRecord:
         # A real header takes microseconds, read on the loop; one that needs more (a hostile
         # file can take far longer) is read in a thread, which costs the hop only then.
         header = self._inspector.inspect_quickly(image, self._limits.max_frames)
         if header is None:
             header = await asyncio.to_thread(self._inspector.inspect, image, self._limits.max_frames)
         self._limits.check(header)
+        if webhook is not None:
+            if self._webhooks is None:
+                raise InvalidWebhookUrl("this service sends no webhooks (it has no signing secret)")
+            await self._webhooks.check(webhook)
         request = InferenceRequest(
             id=RequestId.new(),
             image=image,
@@ -47,6 +60,8 @@ class SubmitRequest:
             submitted_at=self._clock(),
         )
         record = RequestRecord.queued(request)
+        if webhook is not None:
+            record = replace(record, webhook=Webhook(webhook))
         await self._store.add(record)
         try:
             await self._publisher.publish(request)
@@ -71,3 +86,25 @@ class GetResult:
         if wait > 0:
             return await self._store.wait_for_terminal(request_id, wait)
         return await self._store.get(request_id)
+
+
+class WatchRequest:
+    """A request's record as it stands, then each change of it, until it is terminal or
+    `duration` seconds have passed (a status stream's events)."""
+
+    def __init__(self, store: ResultStore) -> None:
+        self._store = store
+
+    async def __call__(
+        self, request_id: RequestId, duration: float, current: RequestRecord | None = None
+    ) -> AsyncIterator[RequestRecord]:
+        """`current`, if the caller read it already, stands for the record as it stands."""
+        deadline = time.monotonic() + duration
+        record = current if current is not None else await self._store.get(request_id)
+        yield record
+        while not record.status.is_terminal and (remaining := deadline - time.monotonic()) > 0:
+            changed = await self._store.wait_for_change(request_id, record, remaining)
+            if changed == record:
+                return  # the time is up
+            record = changed
+            yield record
