@@ -29,8 +29,8 @@ class InvalidSignature(ValueError):
 def secret_key(secret: str) -> bytes:
     """The key a `whsec_<base64>` secret (or its base64 alone) stands for; ValueError otherwise."""
     encoded = secret.removeprefix(SECRET_PREFIX)
-    try:
-        key = base64.b64decode(encoded, validate=True)
+    try:  # unpadded base64 is accepted, as the reference libraries accept it
+        key = base64.b64decode(encoded + "=" * (-len(encoded) % 4), validate=True)
     except binascii.Error as exc:
         raise ValueError(f"a webhook secret is {SECRET_PREFIX}<base64>: {exc}") from None
     if len(key) < MIN_KEY_BYTES:
