@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -14,10 +15,13 @@ from inference.domain import (
     Failure,
     LabelScore,
     Prediction,
+    RequestRecord,
     RequestStatus,
     Start,
     Succeed,
     Transition,
+    Webhook,
+    WebhookStatus,
 )
 from inference.errors import InvalidTransition
 from tests.stubs import a_record
@@ -36,13 +40,23 @@ predictions = st.builds(
     model_name=st.just("net"),
     model_version=st.just("1"),
 )
+webhooks = st.builds(
+    Webhook,
+    url=st.just("https://hooks.example.com/"),
+    status=st.sampled_from(WebhookStatus),
+    attempts=st.integers(0, 50),
+    last_error=st.none() | st.just("HTTP 503"),
+)
 failures = st.builds(Failure, code=st.sampled_from(["invalid_image", "model_error"]), message=st.just("x"))
 
 
 class RequestLifecycle(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
-        self.record = a_record(top_k=2, submitted_at=EPOCH)
+        self.record = replace(
+            a_record(top_k=2, submitted_at=EPOCH), webhook=Webhook("https://hooks.example.com/")
+        )
+        self.terminal: tuple[object, ...] | None = None  # the outcome, once terminal
         self.starts = 0
         self.last_applied_at = EPOCH
         self.outcome: Prediction | Failure | None = None
@@ -56,7 +70,15 @@ class RequestLifecycle(RuleBasedStateMachine):
             return False
         self.record = before.apply(transition)
         self.last_applied_at = transition.at
+        if self.record.status.is_terminal:
+            self.terminal = _outcome(self.record)
         return True
+
+    @rule(webhook=webhooks)
+    def record_a_webhook_delivery(self, webhook: Webhook) -> None:
+        # A delivery's state is no transition: any state, at any time, leaves the outcome be.
+        self.record = self.record.with_webhook(webhook)
+        assert self.record.webhook == webhook
 
     @rule(at=times)
     def start(self, at: datetime) -> None:
@@ -104,9 +126,18 @@ class RequestLifecycle(RuleBasedStateMachine):
             assert self.starts >= 1
 
     @invariant()
+    def a_terminal_outcome_never_changes(self) -> None:
+        if self.terminal is not None:
+            assert _outcome(self.record) == self.terminal
+
+    @invariant()
     def identity_and_creation_never_change(self) -> None:
         assert self.record.created_at == EPOCH
         assert self.record.top_k == 2
+
+
+def _outcome(record: RequestRecord) -> tuple[object, ...]:
+    return (record.status, record.prediction, record.failure, record.completed_at, record.updated_at)
 
 
 RequestLifecycle.TestCase.settings = settings(max_examples=150, stateful_step_count=20, deadline=None)
@@ -133,3 +164,11 @@ def test_a_terminal_record_keeps_its_first_result() -> None:
             done.apply(late)
         assert refused.value.current == done
         assert refused.value.current.prediction == prediction
+
+
+def test_only_a_record_with_that_webhook_records_its_delivery() -> None:
+    with pytest.raises(ValueError, match="no webhook"):
+        a_record(submitted_at=EPOCH).with_webhook(Webhook("https://hooks.example.com/"))
+    record = replace(a_record(submitted_at=EPOCH), webhook=Webhook("https://hooks.example.com/"))
+    with pytest.raises(ValueError, match="no webhook"):
+        record.with_webhook(Webhook("https://elsewhere.example.com/"))
