@@ -83,10 +83,13 @@ class AsyncClient:
     async def aclose(self) -> None:
         await self._http.aclose()
 
-    async def submit(self, image: Image, top_k: int | None = None) -> AsyncJob:
+    async def submit(self, image: Image, top_k: int | None = None, webhook: str | None = None) -> AsyncJob:
+        """As Client.submit."""
         # Reading a path blocks; images are small enough that a thread hop is not worth it.
         name, data = image_part(image)
-        params = {"top_k": top_k} if top_k else {}
+        params: dict[str, Any] = {"top_k": top_k} if top_k else {}
+        if webhook is not None:
+            params["webhook"] = webhook
         body = await self._call("POST", SUBMIT, params=params, files={"image": (name, data)})
         return AsyncJob(self, str(body["request_id"]))
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -90,10 +91,13 @@ class Client:
     def close(self) -> None:
         self._http.close()
 
-    def submit(self, image: Image, top_k: int | None = None) -> Job:
-        """Upload one image; the Job comes back as soon as the service has queued it."""
+    def submit(self, image: Image, top_k: int | None = None, webhook: str | None = None) -> Job:
+        """Upload one image; the Job comes back as soon as the service has queued it. The
+        service POSTs the finished request to `webhook`, if given (see `verify_webhook`)."""
         name, data = image_part(image)
-        params = {"top_k": top_k} if top_k else {}
+        params: dict[str, Any] = {"top_k": top_k} if top_k else {}
+        if webhook is not None:
+            params["webhook"] = webhook
         body = self._call("POST", SUBMIT, params=params, files={"image": (name, data)})
         return Job(self, str(body["request_id"]))
 
@@ -104,6 +108,28 @@ class Client:
     def status(self, request_id: str, wait: float = 0.0) -> Status:
         params = {"wait": round(wait, 3)} if wait > 0 else {}
         return status_of(self._call("GET", f"{SUBMIT}/{request_id}/results", params=params))
+
+    def events(self, request_id: str, timeout: float = 300.0) -> Iterator[Status]:
+        """The request as it is, then each time it changes, until it is terminal: the server's
+        status stream (Server-Sent Events), reconnected if the server ends it first. WaitTimeout
+        past `timeout` seconds; ServiceError (404 unknown_request, …) as `status` raises it."""
+        deadline, last = time.monotonic() + timeout, None
+        while time.monotonic() < deadline:
+            try:
+                with self._http.stream("GET", f"{SUBMIT}/{request_id}/events") as response:
+                    if not response.is_success:
+                        response.read()
+                        check(response)
+                    for data in _event_data(response.iter_lines()):
+                        current = status_of(json.loads(data))
+                        if current != last:  # a reconnection replays the state last seen
+                            yield current
+                            last = current
+                        if current.is_terminal:
+                            return
+            except httpx.TransportError as error:
+                raise Unreachable(f"{self._http.base_url}: {error}") from error
+        raise WaitTimeout(f"request {request_id} not finished within {timeout:g} s")
 
     def classify(self, image: Image, top_k: int | None = None, timeout: float = 60.0) -> Result:
         """Submit and wait: the image's result, or the ClientError that stopped it."""
@@ -146,6 +172,18 @@ class Client:
             except httpx.TransportError as error:
                 raise Unreachable(f"{self._http.base_url}: {error}") from error
         raise AssertionError("unreachable")  # the loop returns or raises
+
+
+def _event_data(lines: Iterable[str]) -> Iterator[str]:
+    """The data of each Server-Sent Event in `lines` (comments and other fields skipped)."""
+    data: list[str] = []
+    for line in lines:
+        if not line:
+            if data:
+                yield "\n".join(data)
+            data = []
+        elif line.startswith("data:"):
+            data.append(line[5:].removeprefix(" "))
 
 
 def _source(image: Image, index: int) -> str:
