@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import time
+from typing import Any
 
 import pytest
 
@@ -50,7 +51,9 @@ def test_a_call_signed_with_another_secret_or_changed_is_refused() -> None:
 
 
 def test_submit_sends_the_webhook_and_the_record_shows_it() -> None:
-    settings = {"webhook": {"secret": SECRET, "dispatch": False, "allowed_networks": "127.0.0.0/8"}}
+    settings: dict[str, Any] = {
+        "webhook": {"secret": SECRET, "dispatch": False, "allowed_networks": "127.0.0.0/8"}
+    }
     with memory_client(started=False, **settings) as app, Client(URL, transport=transport_to(app)) as client:
         job = client.submit(png_bytes(), webhook="http://127.0.0.1:9/hook")
         assert (
