@@ -68,7 +68,8 @@ class Cluster:
         port = self.api_url.rsplit(":", 1)[1]
         self.api = self._spawn("api", [INFERENCE, "api", "--port", port], self.env())
 
-    def start_worker(self) -> subprocess.Popen[bytes]:
+    def start_worker(self, **env: str) -> subprocess.Popen[bytes]:
+        """A worker, with `env` added to the cluster's environment for it alone."""
         number = len(self.workers)
         heartbeat = self.root / f"worker-{number}.heartbeat"
         metrics_port = free_port()  # workers on one host cannot share the default port
@@ -78,6 +79,7 @@ class Cluster:
             self.env(
                 INFERENCE_WORKER__HEARTBEAT_FILE=str(heartbeat),
                 INFERENCE_WORKER__METRICS_PORT=str(metrics_port),
+                **env,
             ),
         )
         worker.metrics_url = f"http://127.0.0.1:{metrics_port}/metrics"  # type: ignore[attr-defined]
