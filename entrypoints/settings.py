@@ -214,11 +214,18 @@ def _networks(networks: list[str]) -> list[str]:
     return networks
 
 
+def _unset_if_empty(value: object) -> object:
+    # An empty variable (compose's `${INFERENCE_WEBHOOK__SECRET:-}`) means none.
+    return None if value == "" else value
+
+
 class WebhookSettings(BaseModel):
-    secret: Annotated[SecretStr | None, AfterValidator(_webhook_secret)] = Field(
-        None,
-        description="Signs webhooks (Standard Webhooks: whsec_<base64 of 24-64 random bytes>); "
-        "none: POSTs naming a webhook get 422.",
+    secret: Annotated[SecretStr | None, BeforeValidator(_unset_if_empty), AfterValidator(_webhook_secret)] = (
+        Field(
+            None,
+            description="Signs webhooks (Standard Webhooks: whsec_<base64 of 24-64 random bytes>); "
+            "none: POSTs naming a webhook get 422.",
+        )
     )
     allowed_networks: Annotated[CommaSeparated, AfterValidator(_networks)] = Field(
         default_factory=list,

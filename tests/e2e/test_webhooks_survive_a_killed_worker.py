@@ -26,7 +26,7 @@ import redis
 from demo.shapes import draw_jpegs
 from entrypoints.client import InvalidSignature, verify_webhook
 from tests.harness import SUBMIT
-from tests.harness.cluster import Cluster
+from tests.harness.cluster import Cluster, inference_serve
 from tests.harness.ledger import Ledger
 from tests.servers import RABBITMQ_URL, REDIS_URL, require_server
 
@@ -35,6 +35,16 @@ pytestmark = pytest.mark.server
 SECRET = "whsec_" + base64.b64encode(b"e2e webhook secret, 32 bytes....").decode()
 REQUESTS = 20
 BUSY_CALLS = 3
+ENV = {
+    "INFERENCE_WEBHOOK__SECRET": SECRET,
+    "INFERENCE_WEBHOOK__ALLOWED_NETWORKS": "127.0.0.0/8",
+    # Quick retries and leases, so that the test takes seconds.
+    "INFERENCE_WEBHOOK__FIRST_RETRY_SECONDS": "0.2",
+    "INFERENCE_WEBHOOK__MAX_RETRY_SECONDS": "1",
+    "INFERENCE_WEBHOOK__POLL_SECONDS": "0.2",
+    "INFERENCE_WEBHOOK__LEASE_SECONDS": "5",
+    "INFERENCE_MODEL__THREADS": "1",
+}
 
 
 class Receiver:
@@ -85,18 +95,8 @@ def receiver() -> Iterator[Receiver]:
 def cluster() -> Iterator[Cluster]:
     require_server("RabbitMQ", RABBITMQ_URL)
     require_server("Redis", REDIS_URL)
-    env = {
-        "INFERENCE_WEBHOOK__SECRET": SECRET,
-        "INFERENCE_WEBHOOK__ALLOWED_NETWORKS": "127.0.0.0/8",
-        # Quick retries and leases, so that the test takes seconds.
-        "INFERENCE_WEBHOOK__FIRST_RETRY_SECONDS": "0.2",
-        "INFERENCE_WEBHOOK__MAX_RETRY_SECONDS": "1",
-        "INFERENCE_WEBHOOK__POLL_SECONDS": "0.2",
-        "INFERENCE_WEBHOOK__LEASE_SECONDS": "5",
-        "INFERENCE_MODEL__THREADS": "1",
-    }
     with tempfile.TemporaryDirectory(prefix="webhook-cluster-") as root:
-        cluster = Cluster(RABBITMQ_URL, REDIS_URL, Path(root), env=env, tag="test.webhooks")
+        cluster = Cluster(RABBITMQ_URL, REDIS_URL, Path(root), env=ENV, tag="test.webhooks")
         try:
             cluster.start_api()
             yield cluster
@@ -140,6 +140,27 @@ def test_every_finished_request_is_called_back_at_least_once_across_a_killed_wor
     # Each call recorded was made (a claim whose lease ran out may call once more than it records).
     assert sum(r["webhook"]["attempts"] for r in records.values()) <= sum(receiver.calls.values())
     assert due_webhooks(cluster) == 0
+
+
+def test_the_embedded_service_calls_webhooks_itself(receiver: Receiver) -> None:
+    with inference_serve(env=ENV) as (url, _), httpx.Client(base_url=url, timeout=30) as client:
+        accepted = set()
+        for _, image in draw_jpegs(5, seed=12):
+            answer = client.post(
+                SUBMIT, params={"webhook": receiver.url}, files={"image": ("shape.jpg", image)}
+            )
+            assert answer.status_code == 202, answer.text
+            accepted.add(answer.json()["request_id"])
+        deadline = time.monotonic() + 60
+        while set(receiver.delivered) != accepted and time.monotonic() < deadline:
+            time.sleep(0.2)
+        records = [client.get(f"{SUBMIT}/{rid}/results").json() for rid in accepted]
+    assert set(receiver.delivered) == accepted and receiver.bad_signatures == []
+    assert sum(receiver.calls.values()) >= len(accepted) + BUSY_CALLS
+    assert {r["webhook"]["status"] for r in records} <= {
+        "delivered",
+        "pending",
+    }  # settled just after the call
 
 
 def due_webhooks(cluster: Cluster) -> int:
