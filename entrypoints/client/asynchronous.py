@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import AsyncIterator, Iterable
 from pathlib import Path
@@ -15,6 +16,7 @@ from entrypoints.client.results import (
     LONG_POLL_SECONDS,
     RETRY_LATER,
     ClientError,
+    EventData,
     Image,
     Outcome,
     Result,
@@ -99,6 +101,29 @@ class AsyncClient:
     async def status(self, request_id: str, wait: float = 0.0) -> Status:
         params = {"wait": round(wait, 3)} if wait > 0 else {}
         return status_of(await self._call("GET", f"{SUBMIT}/{request_id}/results", params=params))
+
+    async def events(self, request_id: str, timeout: float = 300.0) -> AsyncIterator[Status]:
+        """As Client.events."""
+        deadline, last = time.monotonic() + timeout, None
+        while time.monotonic() < deadline:
+            try:
+                async with self._http.stream("GET", f"{SUBMIT}/{request_id}/events") as response:
+                    if not response.is_success:
+                        await response.aread()
+                        check(response)
+                    parser = EventData()
+                    async for line in response.aiter_lines():
+                        if (data := parser.feed(line)) is None:
+                            continue
+                        current = status_of(json.loads(data))
+                        if current != last:  # a reconnection replays the state last seen
+                            yield current
+                            last = current
+                        if current.is_terminal:
+                            return
+            except httpx.TransportError as error:
+                raise Unreachable(f"{self._http.base_url}: {error}") from error
+        raise WaitTimeout(f"request {request_id} not finished within {timeout:g} s")
 
     async def classify(self, image: Image, top_k: int | None = None, timeout: float = 60.0) -> Result:
         return await (await self.submit(image, top_k)).wait(timeout)

@@ -16,6 +16,7 @@ from entrypoints.client.results import (
     LONG_POLL_SECONDS,
     RETRY_LATER,
     ClientError,
+    EventData,
     Image,
     Outcome,
     Result,
@@ -111,8 +112,9 @@ class Client:
 
     def events(self, request_id: str, timeout: float = 300.0) -> Iterator[Status]:
         """The request as it is, then each time it changes, until it is terminal: the server's
-        status stream (Server-Sent Events), reconnected if the server ends it first. WaitTimeout
-        past `timeout` seconds; ServiceError (404 unknown_request, …) as `status` raises it."""
+        status stream (Server-Sent Events), reconnected if the server ends it first, until
+        `timeout` seconds have passed (then WaitTimeout); ServiceError (404 unknown_request, …)
+        as `status` raises it."""
         deadline, last = time.monotonic() + timeout, None
         while time.monotonic() < deadline:
             try:
@@ -120,7 +122,10 @@ class Client:
                     if not response.is_success:
                         response.read()
                         check(response)
-                    for data in _event_data(response.iter_lines()):
+                    parser = EventData()
+                    for line in response.iter_lines():
+                        if (data := parser.feed(line)) is None:
+                            continue
                         current = status_of(json.loads(data))
                         if current != last:  # a reconnection replays the state last seen
                             yield current
@@ -172,18 +177,6 @@ class Client:
             except httpx.TransportError as error:
                 raise Unreachable(f"{self._http.base_url}: {error}") from error
         raise AssertionError("unreachable")  # the loop returns or raises
-
-
-def _event_data(lines: Iterable[str]) -> Iterator[str]:
-    """The data of each Server-Sent Event in `lines` (comments and other fields skipped)."""
-    data: list[str] = []
-    for line in lines:
-        if not line:
-            if data:
-                yield "\n".join(data)
-            data = []
-        elif line.startswith("data:"):
-            data.append(line[5:].removeprefix(" "))
 
 
 def _source(image: Image, index: int) -> str:

@@ -8,8 +8,9 @@ import time
 from typing import Any
 
 import pytest
+from fastapi.testclient import TestClient
 
-from entrypoints.client import Client, InvalidSignature, ServiceError, verify_webhook
+from entrypoints.client import AsyncClient, Client, InvalidSignature, ServiceError, verify_webhook
 from entrypoints.views import record_json
 from inference.domain import Succeed
 from inference.signatures import secret_key, signed_headers
@@ -75,3 +76,14 @@ def test_events_follow_a_request_to_its_end() -> None:
         with pytest.raises(ServiceError) as unknown:
             list(client.events("00000000-0000-4000-8000-000000000000"))
         assert unknown.value.code == "unknown_request"
+
+
+def test_the_async_client_follows_a_request_to_its_end_too() -> None:
+    async def follow(app: TestClient) -> list[str]:
+        async with AsyncClient(URL, transport=transport_to(app)) as client:
+            job = await client.submit(png_bytes())
+            await job.wait(10)
+            return [status.status async for status in client.events(job.request_id, timeout=10)]
+
+    with memory_client() as app:
+        assert asyncio.run(follow(app)) == ["succeeded"]
