@@ -20,6 +20,7 @@ from starlette.requests import ClientDisconnect
 from entrypoints.container import Container
 from entrypoints.http.errors import UploadError
 from entrypoints.http.schemas import Accepted, ErrorBody, Health, ModelBody, Readiness, RequestView
+from entrypoints.http.status_stream import status_events
 from entrypoints.http.uploads import OPENAPI_REQUEST_BODY, WEBHOOK_FIELD, read_image
 from inference.domain import MAX_TOP_K, RequestId, RequestRecord
 
@@ -161,15 +162,8 @@ async def events(
     record changes; the stream ends after the terminal one, or after the API's
     `events_seconds` (reconnect: the current state comes first again). Comment lines keep it
     alive through proxies meanwhile."""
-    container = _container(request)
-    watch = container.watch_request()
-    duration = container.config.api.events_seconds()
-    async for record in watch(current.request_id, duration, current):
-        yield ServerSentEvent(
-            raw_data=RequestView.of(record).model_dump_json(),
-            event="status",
-            id=record.updated_at.isoformat(),
-        )
+    async for event in status_events(request, _container(request), current):
+        yield event
 
 
 @router.get("/models", response_model=ModelBody, summary="The served model")

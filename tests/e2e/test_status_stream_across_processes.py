@@ -69,3 +69,31 @@ def test_a_client_following_from_the_start_sees_queued_processing_succeeded_in_o
         final = client.get(f"{SUBMIT}/{request_id}/results").json()
     assert [e.data["status"] for e in seen] == ["queued", "processing", "succeeded"], cluster.logs()
     assert seen[-1].data == final
+
+
+def test_an_api_asked_to_stop_ends_its_open_streams_instead_of_waiting_for_them(cluster: Cluster) -> None:
+    # The stream of a request no worker takes would last INFERENCE_API__EVENTS_SECONDS (300 s).
+    [(_, image)] = draw_jpegs(1, seed=6)
+    first, ended = threading.Event(), threading.Event()
+
+    def follow(request_id: str) -> None:
+        with (
+            httpx.Client(base_url=cluster.api_url, timeout=400) as client,
+            client.stream("GET", f"{SUBMIT}/{request_id}/events") as stream,
+        ):
+            for event in events(stream.iter_lines()):
+                seen.append(event)
+                first.set()
+        ended.set()
+
+    seen: list[Event] = []
+    request_id = httpx.post(
+        f"{cluster.api_url}{SUBMIT}", files={"image": ("shape.jpg", image)}, timeout=30
+    ).json()["request_id"]
+    threading.Thread(target=follow, args=(request_id,), daemon=True).start()
+    assert first.wait(30), cluster.logs()
+    assert cluster.api is not None
+    cluster.api.terminate()
+    cluster.api.wait(timeout=30)  # far less than the stream's 300 s
+    assert ended.wait(10)
+    assert [e.data["status"] for e in seen] == ["queued"]
