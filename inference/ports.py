@@ -221,7 +221,8 @@ class KeyClaim:
     """What an idempotency key stands for: the submission that first used it.
 
     `fingerprint` sums up that submission's image and parameters; `confirmed` is False while the
-    claim is pending (its request not yet safely enqueued) and True once it is for good.
+    claim is pending (its request not yet safely enqueued) and True once it is for good;
+    `created_at` is when the request was accepted (once confirmed; when it was claimed before).
     """
 
     fingerprint: str
@@ -243,9 +244,10 @@ class IdempotencyKeys(Protocol):
         """
 
     @abstractmethod
-    async def confirm(self, key: str, request_id: RequestId) -> bool:
-        """Make the pending claim of `request_id` under `key` final, kept for the keys'
-        time-to-live; False (and no change) if the key no longer holds that claim."""
+    async def confirm(self, key: str, request_id: RequestId, created_at: datetime) -> bool:
+        """Make the pending claim of `request_id` under `key` final, accepted at `created_at`,
+        kept for the keys' time-to-live; False (and no change) if the key no longer holds that
+        claim. True again for a claim already confirmed."""
 
     @abstractmethod
     async def release(self, key: str, request_id: RequestId) -> None:

@@ -6,6 +6,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import replace
+from datetime import datetime
 
 from inference.domain import RequestId
 from inference.errors import StoreUnavailable
@@ -38,12 +39,14 @@ class MemoryIdempotencyKeys(IdempotencyKeys):
             self._claims[key] = (replace(claim, confirmed=False), self._clock() + lease)
             return None
 
-    async def confirm(self, key: str, request_id: RequestId) -> bool:
+    async def confirm(self, key: str, request_id: RequestId, created_at: datetime) -> bool:
         with self._lock:
             held = self._live(key)
             if held is None or held.request_id != request_id:
                 return False
-            self._claims[key] = (replace(held, confirmed=True), self._clock() + self._ttl)
+            if not held.confirmed:
+                confirmed = replace(held, created_at=created_at, confirmed=True)
+                self._claims[key] = (confirmed, self._clock() + self._ttl)
             return True
 
     async def release(self, key: str, request_id: RequestId) -> None:

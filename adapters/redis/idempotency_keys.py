@@ -46,21 +46,21 @@ class RedisIdempotencyKeys(IdempotencyKeys):
                 if held is not None:  # else it lapsed between the two calls: claim again
                     return _decode(held)
 
-    async def confirm(self, key: str, request_id: RequestId) -> bool:
+    async def confirm(self, key: str, request_id: RequestId, created_at: datetime) -> bool:
         async with self._reaching_redis("confirm"):
-            return await self._rewrite(key, request_id, confirm=True)
+            return await self._rewrite(key, request_id, created_at)
 
     async def release(self, key: str, request_id: RequestId) -> None:
         async with self._reaching_redis("release"):
-            await self._rewrite(key, request_id, confirm=False)
+            await self._rewrite(key, request_id, None)
 
     async def get(self, key: str) -> KeyClaim | None:
         async with self._reaching_redis("get"):
             held = await (await self._client.client()).get(self._name(key))
         return None if held is None else _decode(held)
 
-    async def _rewrite(self, key: str, request_id: RequestId, confirm: bool) -> bool:
-        """Confirm (or else delete) the key's pending claim if it is still `request_id`'s."""
+    async def _rewrite(self, key: str, request_id: RequestId, confirm_at: datetime | None) -> bool:
+        """Confirm (at `confirm_at`; else delete) the key's pending claim if still `request_id`'s."""
         name = self._name(key)
         client = await self._client.client()
         async with client.pipeline(transaction=True) as pipe:
@@ -73,13 +73,13 @@ class RedisIdempotencyKeys(IdempotencyKeys):
                         await pipe.unwatch()  # type: ignore[no-untyped-call]
                         return held is not None and held.request_id == request_id and held.confirmed
                     pipe.multi()  # type: ignore[no-untyped-call]  # redis-py leaves it unannotated
-                    if confirm:
-                        confirmed = KeyClaim(held.fingerprint, held.request_id, held.created_at, True)
+                    if confirm_at is not None:
+                        confirmed = KeyClaim(held.fingerprint, held.request_id, confirm_at, True)
                         pipe.set(name, _encode(confirmed), px=self._ttl_ms)
                     else:
                         pipe.delete(name)
                     await pipe.execute()
-                    return confirm
+                    return confirm_at is not None
                 except WatchError:
                     continue  # the claim changed under us (it lapsed, say): look again
 

@@ -139,7 +139,7 @@ class SubmitOnce:
                 log.warning("could not release Idempotency-Key claim for request %s", request_id)
             raise
         try:
-            confirmed = await self._keys.confirm(key, request_id)
+            confirmed = await self._keys.confirm(key, request_id, record.created_at)
         except StoreUnavailable:
             # The request is enqueued and will run: the client must learn its id. The claim's
             # lease ends, and a retry would then enqueue it again (at-least-once, as documented).
