@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -14,37 +14,24 @@ from tests.conftest import MakeClient
 from tests.harness import SUBMIT
 from tests.harness.ledger import Submission, account
 from tests.images import png_bytes
-from tests.stubs import StubClassifier
+from tests.stubs import FailingQueue, GatedScores, StubClassifier
 
 
-class GatedModel:
-    """Scores for a StubClassifier that wait for `gate` and record every image the model ran."""
-
-    def __init__(self) -> None:
-        self.gate = threading.Event()
-        self.ran: list[bytes] = []
-        self._lock = threading.Lock()
-
-    def __call__(self, image: bytes) -> list[float]:
-        self.gate.wait(timeout=30)
-        with self._lock:
-            self.ran.append(image)
-        return [0.7, 0.2, 0.1]
-
-
-def _one_at_a_time(make_client: MakeClient, scores: Callable[[bytes], list[float]]) -> TestClient:
+def one_at_a_time(
+    make_client: MakeClient, scores: Callable[[bytes], list[float]], **overrides: Any
+) -> TestClient:
     # One request per batch and one batch in hand: the rest wait in the queue, as behind a busy model.
     worker = WorkerSettings(max_batch_size=1, batches_in_flight=1, prefetch_batches=1)
-    return make_client(classifier=StubClassifier(scores=scores), worker=worker)
+    return make_client(classifier=StubClassifier(scores=scores), worker=worker, **overrides)
 
 
-def _submit(client: TestClient, image: bytes) -> str:
+def submit_png(client: TestClient, image: bytes) -> str:
     response = client.post(SUBMIT, files={"image": ("x.png", image, "image/png")})
     assert response.status_code == 202, response.text
     return str(response.json()["request_id"])
 
 
-def _wait_for_status(client: TestClient, request_id: str, status: str) -> None:
+def wait_for_status(client: TestClient, request_id: str, status: str) -> None:
     for _ in range(500):
         if client.get(f"{SUBMIT}/{request_id}/results").json()["status"] == status:
             return
@@ -53,12 +40,12 @@ def _wait_for_status(client: TestClient, request_id: str, status: str) -> None:
 
 
 def test_of_fifty_queued_requests_exactly_the_twenty_five_canceled_never_run(make_client: MakeClient) -> None:
-    model = GatedModel()
-    client = _one_at_a_time(make_client, model)
+    model = GatedScores()
+    client = one_at_a_time(make_client, model)
     images = [png_bytes(colour=(i, 100, 100)) for i in range(50)]
-    ledger = [Submission(202, request_id=_submit(client, image)) for image in images]
+    ledger = [Submission(202, request_id=submit_png(client, image)) for image in images]
     ids = [str(s.request_id) for s in ledger]
-    _wait_for_status(client, ids[0], "processing")  # the model holds the first; 49 wait behind it
+    wait_for_status(client, ids[0], "processing")  # the model holds the first; 49 wait behind it
 
     canceled = set(ids[1::2])  # 25 of them, none the one in the model's hands
     for request_id in canceled:
@@ -81,16 +68,20 @@ def test_of_fifty_queued_requests_exactly_the_twenty_five_canceled_never_run(mak
 def test_a_request_canceled_while_processing_keeps_canceled_and_its_result_is_discarded(
     make_client: MakeClient,
 ) -> None:
-    model = GatedModel()
-    client = _one_at_a_time(make_client, model)
-    request_id = _submit(client, png_bytes())
-    _wait_for_status(client, request_id, "processing")
+    model = GatedScores()
+    queue = FailingQueue()
+    client = one_at_a_time(make_client, model, queue_adapter=queue)
+    request_id = submit_png(client, png_bytes())
+    wait_for_status(client, request_id, "processing")
 
     canceled = client.post(f"{SUBMIT}/{request_id}/cancel").json()
     model.gate.set()
-    while not model.ran:  # the model finishes its run, whose result then finds the record terminal
+    # The model finishes its run; its result finds the record terminal, and the message is acked.
+    for _ in range(500):
+        if model.ran and queue.depth == 0:
+            break
         time.sleep(0.01)
-    time.sleep(0.1)
+    assert model.ran and queue.depth == 0
 
     after = client.get(f"{SUBMIT}/{request_id}/results").json()
     assert canceled["status"] == after["status"] == "canceled"
@@ -99,7 +90,7 @@ def test_a_request_canceled_while_processing_keeps_canceled_and_its_result_is_di
 
 
 def test_canceling_a_finished_request_answers_409_with_its_status(client: TestClient) -> None:
-    request_id = _submit(client, png_bytes())
+    request_id = submit_png(client, png_bytes())
     client.get(f"{SUBMIT}/{request_id}/results", params={"wait": 5})
 
     response = client.post(f"{SUBMIT}/{request_id}/cancel")
@@ -111,7 +102,7 @@ def test_canceling_a_finished_request_answers_409_with_its_status(client: TestCl
 
 def test_canceling_twice_answers_409_the_second_time(make_client: MakeClient) -> None:
     client = make_client(started=False)
-    request_id = _submit(client, png_bytes())
+    request_id = submit_png(client, png_bytes())
 
     first = client.post(f"{SUBMIT}/{request_id}/cancel")
     second = client.post(f"{SUBMIT}/{request_id}/cancel")
@@ -137,6 +128,6 @@ def test_canceling_an_unknown_or_malformed_id_is_refused(
 
 def test_a_cancel_is_counted_among_the_results_by_its_status(make_client: MakeClient) -> None:
     client = make_client(started=False)
-    client.post(f"{SUBMIT}/{_submit(client, png_bytes())}/cancel")
+    client.post(f"{SUBMIT}/{submit_png(client, png_bytes())}/cancel")
 
     assert 'inference_results_total{code="none",status="canceled"} 1.0' in client.get("/metrics").text

@@ -12,14 +12,15 @@ from entrypoints.settings import ApiSettings
 from tests.conftest import MakeClient
 from tests.harness import SUBMIT
 from tests.images import png_bytes
-from tests.unit.test_cancellation import GatedModel, _one_at_a_time, _submit, _wait_for_status
+from tests.stubs import GatedScores
+from tests.unit.test_cancellation import one_at_a_time, submit_png, wait_for_status
 
 
 def test_a_request_whose_deadline_passed_in_the_queue_fails_without_running(make_client: MakeClient) -> None:
-    model = GatedModel()
-    client = _one_at_a_time(make_client, model)
-    first = _submit(client, png_bytes(colour=(1, 2, 3)))
-    _wait_for_status(client, first, "processing")  # the model is busy with it
+    model = GatedScores()
+    client = one_at_a_time(make_client, model)
+    first = submit_png(client, png_bytes(colour=(1, 2, 3)))
+    wait_for_status(client, first, "processing")  # the model is busy with it
     late_image = png_bytes(colour=(4, 5, 6))
     response = client.post(SUBMIT, params={"deadline": 0.05}, files={"image": ("x.png", late_image)})
     late = response.json()["request_id"]
@@ -48,7 +49,7 @@ def test_a_request_within_its_deadline_runs_and_shows_its_deadline(client: TestC
 def test_the_servers_default_deadline_applies_when_the_client_gives_none(make_client: MakeClient) -> None:
     client = make_client(started=False, api=ApiSettings(default_deadline_seconds=30))
 
-    record = client.get(f"{SUBMIT}/{_submit(client, png_bytes())}/results").json()
+    record = client.get(f"{SUBMIT}/{submit_png(client, png_bytes())}/results").json()
 
     created, deadline = (datetime.fromisoformat(record[k]) for k in ("created_at", "deadline_at"))
     assert (deadline - created).total_seconds() == pytest.approx(30)
@@ -57,7 +58,7 @@ def test_the_servers_default_deadline_applies_when_the_client_gives_none(make_cl
 def test_without_any_deadline_a_request_has_none(make_client: MakeClient) -> None:
     client = make_client(started=False)
 
-    assert client.get(f"{SUBMIT}/{_submit(client, png_bytes())}/results").json()["deadline_at"] is None
+    assert client.get(f"{SUBMIT}/{submit_png(client, png_bytes())}/results").json()["deadline_at"] is None
 
 
 @pytest.mark.parametrize("deadline", ["0", "-1", "61", "soon"])
