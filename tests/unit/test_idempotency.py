@@ -128,3 +128,25 @@ def test_a_claim_left_by_a_crashed_api_is_taken_over_once_its_lease_ends(make_cl
 
     assert response.status_code == 202
     assert response.json()["request_id"] != str(crashed.request_id)
+
+
+def test_twenty_submits_gathered_with_one_key_enqueue_one_request() -> None:
+    queue = FailingQueue()
+    container = memory_container(queue_adapter=queue)
+
+    async def scenario() -> set[str]:
+        submit = container.submit_once()
+        answers = await asyncio.gather(*(submit(png_bytes(), 5, None, "same") for _ in range(20)))
+        return {str(answer.request_id) for answer in answers}
+
+    assert len(asyncio.run(scenario())) == 1
+    assert queue.depth == 1
+
+
+def test_the_openapi_document_describes_cancel_deadline_and_the_key(make_client: MakeClient) -> None:
+    schema = make_client(started=False).get("/api/openapi.json").json()
+
+    submit = schema["paths"]["/api/inference/requests"]["post"]
+    assert {p["name"] for p in submit["parameters"]} >= {"top_k", "deadline", "Idempotency-Key"}
+    assert "post" in schema["paths"]["/api/inference/requests/{request_id}/cancel"]
+    assert "canceled" in schema["components"]["schemas"]["RequestView"]["properties"]["status"]["enum"]
