@@ -56,7 +56,7 @@ class WebhookBody(BaseModel):
 
 class RequestView(BaseModel):
     request_id: UUID
-    status: Literal["queued", "processing", "succeeded", "failed"]
+    status: Literal["queued", "processing", "succeeded", "failed", "canceled"]
     created_at: datetime
     updated_at: datetime
     completed_at: datetime | None
@@ -64,6 +64,9 @@ class RequestView(BaseModel):
     result: ResultBody | None
     error: FailureBody | None
     timings: TimingsBody | None = Field(None, description="Set once the request is terminal.")
+    deadline_at: datetime | None = Field(
+        None, description="Past this, a request no worker has run yet fails `deadline_exceeded`."
+    )
     webhook: WebhookBody | None = Field(
         None, description="How the call of the request's webhook went, if any."
     )
@@ -88,6 +91,7 @@ class RequestView(BaseModel):
             ),
             error=None if failure is None else FailureBody(code=failure.code, message=failure.message),
             timings=None if record.timings is None else TimingsBody(**asdict(record.timings)),
+            deadline_at=record.deadline_at,
             webhook=None
             if record.webhook is None
             else WebhookBody(

@@ -14,7 +14,6 @@ import httpx
 
 from entrypoints.client.results import (
     LONG_POLL_SECONDS,
-    RETRY_LATER,
     ClientError,
     EventData,
     Image,
@@ -29,6 +28,8 @@ from entrypoints.client.results import (
     finished,
     image_part,
     status_of,
+    submit_options,
+    worth_retrying,
 )
 from entrypoints.client.sync import SUBMIT
 
@@ -50,6 +51,10 @@ class AsyncJob:
             if current.is_terminal:
                 return finished(current)
         raise WaitTimeout(f"request {self.request_id} not finished within {timeout:g} s")
+
+    async def cancel(self) -> Status:
+        """Cancel the request if it has not finished (see `Job.cancel`)."""
+        return await self._client.cancel(self.request_id)
 
     def __repr__(self) -> str:
         return f"AsyncJob({self.request_id!r})"
@@ -85,14 +90,20 @@ class AsyncClient:
     async def aclose(self) -> None:
         await self._http.aclose()
 
-    async def submit(self, image: Image, top_k: int | None = None, webhook: str | None = None) -> AsyncJob:
-        """As Client.submit."""
+    async def submit(
+        self,
+        image: Image,
+        top_k: int | None = None,
+        *,
+        deadline: float | None = None,
+        idempotency_key: str | None = None,
+        webhook: str | None = None,
+    ) -> AsyncJob:
+        """See `Client.submit`."""
         # Reading a path blocks; images are small enough that a thread hop is not worth it.
         name, data = image_part(image)
-        params: dict[str, Any] = {"top_k": top_k} if top_k else {}
-        if webhook is not None:
-            params["webhook"] = webhook
-        body = await self._call("POST", SUBMIT, params=params, files={"image": (name, data)})
+        options = submit_options(top_k, deadline, idempotency_key, webhook)
+        body = await self._call("POST", SUBMIT, files={"image": (name, data)}, **options)
         return AsyncJob(self, str(body["request_id"]))
 
     def job(self, request_id: str) -> AsyncJob:
@@ -101,6 +112,9 @@ class AsyncClient:
     async def status(self, request_id: str, wait: float = 0.0) -> Status:
         params = {"wait": round(wait, 3)} if wait > 0 else {}
         return status_of(await self._call("GET", f"{SUBMIT}/{request_id}/results", params=params))
+
+    async def cancel(self, request_id: str) -> Status:
+        return status_of(await self._call("POST", f"{SUBMIT}/{request_id}/cancel"))
 
     async def events(self, request_id: str, timeout: float = 300.0) -> AsyncIterator[Status]:
         """As Client.events."""
@@ -159,7 +173,7 @@ class AsyncClient:
             try:
                 return check(await self._http.request(method, path, **options))
             except ServiceError as error:
-                if error.status not in RETRY_LATER or attempt == self._retries:
+                if not worth_retrying(error) or attempt == self._retries:
                     raise
                 await asyncio.sleep(backoff(attempt, error.retry_after))
             except httpx.TransportError as error:

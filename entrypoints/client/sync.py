@@ -14,7 +14,6 @@ import httpx
 
 from entrypoints.client.results import (
     LONG_POLL_SECONDS,
-    RETRY_LATER,
     ClientError,
     EventData,
     Image,
@@ -29,6 +28,8 @@ from entrypoints.client.results import (
     finished,
     image_part,
     status_of,
+    submit_options,
+    worth_retrying,
 )
 
 SUBMIT = "/api/inference/requests"
@@ -52,6 +53,11 @@ class Job:
             if current.is_terminal:
                 return finished(current)
         raise WaitTimeout(f"request {self.request_id} not finished within {timeout:g} s")
+
+    def cancel(self) -> Status:
+        """Cancel the request if it has not finished: its status, now `canceled`. ServiceError
+        with code `already_terminal` (409) if it finished first."""
+        return self._client.cancel(self.request_id)
 
     def __repr__(self) -> str:
         return f"Job({self.request_id!r})"
@@ -92,14 +98,25 @@ class Client:
     def close(self) -> None:
         self._http.close()
 
-    def submit(self, image: Image, top_k: int | None = None, webhook: str | None = None) -> Job:
-        """Upload one image; the Job comes back as soon as the service has queued it. The
-        service POSTs the finished request to `webhook`, if given (see `verify_webhook`)."""
+    def submit(
+        self,
+        image: Image,
+        top_k: int | None = None,
+        *,
+        deadline: float | None = None,
+        idempotency_key: str | None = None,
+        webhook: str | None = None,
+    ) -> Job:
+        """Upload one image; the Job comes back as soon as the service has queued it.
+
+        `deadline`: seconds after which the service gives up on it if no worker ran it yet.
+        `idempotency_key`: submitting again with the same key (and the same image and
+        parameters) answers the same Job instead of classifying twice, so a retry is safe.
+        `webhook`: a URL the service POSTs the finished request to, signed (see `verify_webhook`).
+        """
         name, data = image_part(image)
-        params: dict[str, Any] = {"top_k": top_k} if top_k else {}
-        if webhook is not None:
-            params["webhook"] = webhook
-        body = self._call("POST", SUBMIT, params=params, files={"image": (name, data)})
+        options = submit_options(top_k, deadline, idempotency_key, webhook)
+        body = self._call("POST", SUBMIT, files={"image": (name, data)}, **options)
         return Job(self, str(body["request_id"]))
 
     def job(self, request_id: str) -> Job:
@@ -109,6 +126,10 @@ class Client:
     def status(self, request_id: str, wait: float = 0.0) -> Status:
         params = {"wait": round(wait, 3)} if wait > 0 else {}
         return status_of(self._call("GET", f"{SUBMIT}/{request_id}/results", params=params))
+
+    def cancel(self, request_id: str) -> Status:
+        """See `Job.cancel`."""
+        return status_of(self._call("POST", f"{SUBMIT}/{request_id}/cancel"))
 
     def events(self, request_id: str, timeout: float = 300.0) -> Iterator[Status]:
         """The request as it is, then each time it changes, until it is terminal: the server's
@@ -171,7 +192,7 @@ class Client:
             try:
                 return check(self._http.request(method, path, **options))
             except ServiceError as error:
-                if error.status not in RETRY_LATER or attempt == self._retries:
+                if not worth_retrying(error) or attempt == self._retries:
                     raise
                 time.sleep(backoff(attempt, error.retry_after))
             except httpx.TransportError as error:

@@ -15,17 +15,18 @@ from typing import Literal
 from dependency_injector import containers, providers
 
 from adapters.images import PillowImageInspector
-from adapters.memory import MemoryQueue, MemoryResultStore
+from adapters.memory import MemoryIdempotencyKeys, MemoryQueue, MemoryResultStore
 from adapters.model import load_manifest
 from adapters.rabbitmq import QueueTopology, RabbitMQConsumer, RabbitMQPublisher
-from adapters.redis import RedisResultStore, RedisWebhookOutbox
+from adapters.redis import RedisIdempotencyKeys, RedisResultStore, RedisWebhookOutbox
 from entrypoints.container import metering, resources, webhooks
 from entrypoints.container.resources import make_decoder
 from entrypoints.settings import Settings
 from entrypoints.views import record_json
 from inference.media import ImageLimits
-from inference.use_cases.api import GetResult, SubmitRequest, WatchRequest
+from inference.use_cases.api import CancelRequest, GetResult, SubmitRequest, WatchRequest
 from inference.use_cases.dead_letters import SettleDeadLetters
+from inference.use_cases.idempotency import SubmitOnce
 from inference.use_cases.webhooks import DeliverWebhooks
 from inference.use_cases.worker import ProcessBatch
 
@@ -93,6 +94,19 @@ class Container(containers.DeclarativeContainer):
             ttl=config.store.ttl_seconds,
             key_prefix=config.store.key_prefix,
             timeout=config.store.timeout_seconds,
+        ),
+    )
+    # Keys last as long as the records they point at; they share the store's connections.
+    idempotency_keys = providers.Selector(
+        config.mode,
+        embedded=providers.Singleton(
+            MemoryIdempotencyKeys, ttl=config.store.ttl_seconds, max_keys=config.store.max_records
+        ),
+        distributed=providers.Singleton(
+            RedisIdempotencyKeys,
+            store=store,
+            ttl=config.store.ttl_seconds,
+            key_prefix=config.store.key_prefix,
         ),
     )
     # Redis clients close on the event loop, so their lifecycle is an async Resource of its own:
@@ -182,9 +196,19 @@ class Container(containers.DeclarativeContainer):
         store=store,
         inspector=image_inspector,
         limits=image_limits,
+        default_deadline=config.api.default_deadline_seconds,
+        max_deadline=config.api.max_deadline_seconds,
         webhooks=webhook_sender,
     )
+    submit_once = providers.Factory(
+        SubmitOnce,
+        submit=submit_request,
+        keys=idempotency_keys,
+        lease=config.api.idempotency_lease_seconds,
+        patience=config.api.idempotency_wait_seconds,
+    )
     get_result = providers.Factory(GetResult, store=store)
+    cancel_request = providers.Factory(CancelRequest, store=store)
     watch_request = providers.Factory(WatchRequest, store=store)
     deliver_webhooks = providers.Factory(
         DeliverWebhooks,

@@ -16,6 +16,9 @@ from inference.domain import ModelInfo
 class ErrorBody(BaseModel):
     detail: str = Field(description="What went wrong, for people.")
     code: str = Field(description="A stable machine-readable name of the error.")
+    status: str | None = Field(
+        None, description="With `already_terminal`: the request's status, which a cancel came too late for."
+    )
 
 
 class Accepted(BaseModel):

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
 from inference.domain import (
+    Cancel,
     Fail,
     Failure,
     LabelScore,
@@ -40,9 +41,10 @@ predictions = st.builds(
     model_name=st.just("net"),
     model_version=st.just("1"),
 )
+URL = "https://hooks.example.com/"
 webhooks = st.builds(
     Webhook,
-    url=st.just("https://hooks.example.com/"),
+    url=st.just(URL),
     status=st.sampled_from(WebhookStatus),
     attempts=st.integers(0, 50),
     last_error=st.none() | st.just("HTTP 503"),
@@ -53,13 +55,12 @@ failures = st.builds(Failure, code=st.sampled_from(["invalid_image", "model_erro
 class RequestLifecycle(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
-        self.record = replace(
-            a_record(top_k=2, submitted_at=EPOCH), webhook=Webhook("https://hooks.example.com/")
-        )
-        self.terminal: tuple[object, ...] | None = None  # the outcome, once terminal
+        self.record = replace(a_record(top_k=2, submitted_at=EPOCH), webhook=Webhook(URL))
         self.starts = 0
         self.last_applied_at = EPOCH
         self.outcome: Prediction | Failure | None = None
+        self.canceled = False
+        self.first_terminal: RequestRecord | None = None
 
     def _apply(self, transition: Transition) -> bool:
         before = self.record
@@ -71,14 +72,8 @@ class RequestLifecycle(RuleBasedStateMachine):
         self.record = before.apply(transition)
         self.last_applied_at = transition.at
         if self.record.status.is_terminal:
-            self.terminal = _outcome(self.record)
+            self.first_terminal = self.record
         return True
-
-    @rule(webhook=webhooks)
-    def record_a_webhook_delivery(self, webhook: Webhook) -> None:
-        # A delivery's state is no transition: any state, at any time, leaves the outcome be.
-        self.record = self.record.with_webhook(webhook)
-        assert self.record.webhook == webhook
 
     @rule(at=times)
     def start(self, at: datetime) -> None:
@@ -94,6 +89,40 @@ class RequestLifecycle(RuleBasedStateMachine):
     def fail(self, failure: Failure, at: datetime) -> None:
         if self._apply(Fail(failure, at)):
             self.outcome = failure
+
+    @rule(at=times)
+    def fail_past_its_deadline(self, at: datetime) -> None:
+        # What a worker stores for a request whose deadline passed before it ran.
+        if self._apply(Fail(Failure("deadline_exceeded", "x"), at)):
+            self.outcome = self.record.failure
+
+    @rule(at=times)
+    def cancel(self, at: datetime) -> None:
+        if self._apply(Cancel(at)):
+            self.canceled = True
+
+    @rule(webhook=webhooks, at=times)
+    def record_a_webhook_delivery(self, webhook: Webhook, at: datetime) -> None:
+        # A delivery's state is no transition: recorded at any time, it changes nothing else,
+        # and the record it gives obeys the state machine as the record itself does.
+        delivered = self.record.with_webhook(webhook)
+        assert delivered.webhook == webhook
+        assert replace(delivered, webhook=self.record.webhook) == self.record
+        if self.record.status.is_terminal:
+            with pytest.raises(InvalidTransition):
+                delivered.apply(Start(at))
+
+    @invariant()
+    def a_terminal_record_never_changes_whatever_comes_after(self) -> None:
+        if self.first_terminal is not None:
+            assert self.record is self.first_terminal
+
+    @invariant()
+    def canceled_exactly_when_a_cancel_landed_before_any_outcome(self) -> None:
+        assert (self.record.status is RequestStatus.CANCELED) == self.canceled
+        if self.canceled:
+            assert self.record.prediction is None
+            assert self.record.failure is None
 
     @invariant()
     def attempts_count_the_starts_that_were_applied(self) -> None:
@@ -126,18 +155,9 @@ class RequestLifecycle(RuleBasedStateMachine):
             assert self.starts >= 1
 
     @invariant()
-    def a_terminal_outcome_never_changes(self) -> None:
-        if self.terminal is not None:
-            assert _outcome(self.record) == self.terminal
-
-    @invariant()
     def identity_and_creation_never_change(self) -> None:
         assert self.record.created_at == EPOCH
         assert self.record.top_k == 2
-
-
-def _outcome(record: RequestRecord) -> tuple[object, ...]:
-    return (record.status, record.prediction, record.failure, record.completed_at, record.updated_at)
 
 
 RequestLifecycle.TestCase.settings = settings(max_examples=150, stateful_step_count=20, deadline=None)
@@ -166,9 +186,30 @@ def test_a_terminal_record_keeps_its_first_result() -> None:
         assert refused.value.current.prediction == prediction
 
 
+def test_a_queued_request_is_canceled_at_once() -> None:
+    canceled = a_record(submitted_at=EPOCH).apply(Cancel(EPOCH + timedelta(seconds=1)))
+    assert canceled.status is RequestStatus.CANCELED
+    assert canceled.status.is_terminal
+    assert canceled.completed_at == EPOCH + timedelta(seconds=1)
+
+
+def test_a_result_arriving_after_a_cancel_is_refused() -> None:
+    prediction = Prediction((LabelScore("cat", 0.9),), "net", "1")
+    canceled = a_record(submitted_at=EPOCH).apply(Start(EPOCH)).apply(Cancel(EPOCH))
+    for late in (
+        Start(EPOCH),
+        Succeed(prediction, EPOCH),
+        Fail(Failure("model_error", "x"), EPOCH),
+        Cancel(EPOCH),
+    ):
+        with pytest.raises(InvalidTransition) as refused:
+            canceled.apply(late)
+        assert refused.value.current.status is RequestStatus.CANCELED
+
+
 def test_only_a_record_with_that_webhook_records_its_delivery() -> None:
     with pytest.raises(ValueError, match="no webhook"):
-        a_record(submitted_at=EPOCH).with_webhook(Webhook("https://hooks.example.com/"))
-    record = replace(a_record(submitted_at=EPOCH), webhook=Webhook("https://hooks.example.com/"))
+        a_record(submitted_at=EPOCH).with_webhook(Webhook(URL))
+    record = replace(a_record(submitted_at=EPOCH), webhook=Webhook(URL))
     with pytest.raises(ValueError, match="no webhook"):
         record.with_webhook(Webhook("https://elsewhere.example.com/"))
