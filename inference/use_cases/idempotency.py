@@ -109,7 +109,7 @@ class SubmitOnce:
         webhook: str | None = None,
     ) -> Acceptance:
         if idempotency_key is None:
-            record = await self._submit(image, top_k, deadline, webhook=webhook)
+            record = await self._submit(image, top_k, deadline, None, webhook)
             return Acceptance(record.request_id, record.created_at)
         key = check_key(idempotency_key)
         parameters: dict[str, object] = {"top_k": top_k, "deadline": deadline}

@@ -102,3 +102,20 @@ def test_a_service_without_a_signing_secret_refuses_webhooks(make_client: MakeCl
     )
     assert (response.status_code, response.json()["code"]) == (422, "invalid_webhook_url")
     assert "secret" in response.json()["detail"]
+
+
+def test_an_idempotent_retry_must_name_the_same_webhook(make_client: MakeClient) -> None:
+    client = make_client(webhook={**WEBHOOKS, "allowed_networks": "127.0.0.0/8"}, started=False)
+    image, key = png_bytes(), {"Idempotency-Key": "order-1"}
+    first = client.post(
+        SUBMIT, params={"webhook": "http://127.0.0.1:9/a"}, files={"image": image}, headers=key
+    )
+    again = client.post(
+        SUBMIT, params={"webhook": "http://127.0.0.1:9/a"}, files={"image": image}, headers=key
+    )
+    other = client.post(
+        SUBMIT, params={"webhook": "http://127.0.0.1:9/b"}, files={"image": image}, headers=key
+    )
+    assert first.status_code == again.status_code == 202
+    assert again.json()["request_id"] == first.json()["request_id"]
+    assert (other.status_code, other.json()["code"]) == (409, "idempotency_key_reused")
