@@ -40,17 +40,20 @@ async def _until_stopping(
 ) -> AsyncIterator[RequestRecord]:
     stopping: asyncio.Event | None = getattr(request.app.state, "stopping", None)
     stop = asyncio.ensure_future(stopping.wait() if stopping is not None else asyncio.Event().wait())
+    step: asyncio.Future[RequestRecord] | None = None
     try:
         while True:
             step = asyncio.ensure_future(anext(records))
             await asyncio.wait({step, stop}, return_when=asyncio.FIRST_COMPLETED)
             if not step.done():  # the server is stopping
-                step.cancel()
-                await asyncio.wait({step})
                 return
             try:
                 yield step.result()
             except StopAsyncIteration:
                 return
     finally:
+        # Also when the client went away (this generator is then cancelled). The wait in hand is
+        # cancelled, not awaited: a Redis wait cancelled just after it began did not end promptly.
         stop.cancel()
+        if step is not None:
+            step.cancel()

@@ -3,6 +3,7 @@ heard through Redis pub/sub (the signal the long-poll waits on)."""
 
 from __future__ import annotations
 
+import subprocess
 import sys
 import tempfile
 import threading
@@ -94,6 +95,9 @@ def test_an_api_asked_to_stop_ends_its_open_streams_instead_of_waiting_for_them(
     assert first.wait(30), cluster.logs()
     assert cluster.api is not None
     cluster.api.terminate()
-    cluster.api.wait(timeout=30)  # far less than the stream's 300 s
+    try:
+        cluster.api.wait(timeout=30)  # far less than the stream's 300 s
+    except subprocess.TimeoutExpired:
+        raise AssertionError(cluster.logs()) from None
     assert ended.wait(10)
     assert [e.data["status"] for e in seen] == ["queued"]
