@@ -11,7 +11,7 @@ import pytest
 
 from adapters.memory import MemoryResultStore
 from entrypoints.views import record_json
-from inference.domain import RequestRecord, RequestStatus, Succeed, Webhook, WebhookStatus
+from inference.domain import Cancel, RequestRecord, RequestStatus, Succeed, Webhook, WebhookStatus
 from inference.errors import WebhookUnreachable, WebhookUrlForbidden
 from inference.ports import WebhookSender
 from inference.use_cases.webhooks import DeliverWebhooks
@@ -141,5 +141,18 @@ def test_retries_end_as_failed_once_the_next_would_be_past_the_maximum_age() -> 
         assert webhook is not None and webhook.status is WebhookStatus.FAILED
         assert webhook.last_error == "HTTP 503"
         assert clock.now - FINISHED <= timedelta(seconds=3600 + 600 + 30)
+
+    asyncio.run(scenario())
+
+
+def test_a_canceled_request_is_called_back_too() -> None:
+    async def scenario() -> None:
+        store, sender, clock = memory_store(), StubWebhookSender(200), Clock()
+        record = replace(a_record(), webhook=Webhook(URL))
+        await store.add(record)
+        await transition(store, record.request_id, Cancel(FINISHED))
+        assert await deliver(store, sender, clock)(10) == 1
+        [(_, _, body)] = sender.calls
+        assert json.loads(body)["status"] == "canceled"
 
     asyncio.run(scenario())
