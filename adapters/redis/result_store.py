@@ -161,6 +161,7 @@ class RedisResultStore(ResultStore):
                 heard = await completions.listen(channel)
                 try:
                     record = await self._read(client, request_id)
+                    _raise_if_cancelled()
                     remaining = deadline - loop.time()
                     if done(record) or remaining <= 0:
                         return record
@@ -218,6 +219,14 @@ class RedisResultStore(ResultStore):
             yield
         except (RedisError, OSError) as exc:
             raise StoreUnavailable(f"{self._where} is unavailable ({action}: {exc})") from exc
+
+
+def _raise_if_cancelled() -> None:
+    # A cancel that lands while redis-py sends a command is caught inside it and lost (the task
+    # still counts it as cancelling): the wait would run on to its timeout. Honour it here.
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
 
 
 def _decoded(request_id: RequestId, data: bytes | str | None) -> RequestRecord:

@@ -52,8 +52,8 @@ async def _until_stopping(
             except StopAsyncIteration:
                 return
     finally:
-        # Also when the client went away (this generator is then cancelled). The wait in hand is
-        # cancelled, not awaited: a Redis wait cancelled just after it began did not end promptly.
+        # Also when the client went away (this generator is then cancelled): the wait in hand is
+        # cancelled, not awaited, as nothing of it is needed any more.
         stop.cancel()
         if step is not None:
             step.cancel()

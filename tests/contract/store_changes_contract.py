@@ -97,6 +97,22 @@ class StoreChangesContract:
 
         asyncio.run(scenario())
 
+    def test_a_follower_cancelled_at_any_moment_stops_waiting(self, subject: StoreHarness) -> None:
+        async def scenario() -> None:
+            record = a_record()
+            await subject.store.add(record)
+            await subject.store.wait_for_change(record.request_id, None, LONG_WAIT)  # connected
+            for pause in (0, 0, 0.001, 0.01, 0.1):  # 0: as its first read is in flight
+                waiting = asyncio.ensure_future(
+                    subject.store.wait_for_change(record.request_id, record, LONG_WAIT)
+                )
+                await asyncio.sleep(pause)
+                waiting.cancel()
+                await asyncio.wait({waiting}, timeout=PROMPT)
+                assert waiting.cancelled(), f"still waiting {pause} s after it began"
+
+        asyncio.run(scenario())
+
     def test_following_an_unknown_request_raises_unknown_request(self, subject: StoreHarness) -> None:
         with pytest.raises(UnknownRequest):
             asyncio.run(subject.store.wait_for_change(a_record().request_id, None, LONG_WAIT))
