@@ -105,6 +105,11 @@ class ApiSettings(BaseModel):
     telemetry: bool = Field(
         False, description="FastAPI's OpenTelemetry traces, metrics and logs (needs an OTel SDK set up)."
     )
+    min_workers: int = Field(
+        1,
+        ge=0,
+        description="Live workers serving the API's model needed for readiness (0: readiness ignores them).",
+    )
 
 
 class WorkerSettings(BaseModel):
@@ -129,6 +134,11 @@ class WorkerSettings(BaseModel):
     )
     metrics_port: int = Field(
         9100, ge=0, le=65535, description="Where a distributed worker serves /metrics (0: nowhere)."
+    )
+    heartbeat_ttl_seconds: float = Field(
+        15,
+        gt=0,
+        description="A worker is live this long after its latest heartbeat; it beats every third of it.",
     )
 
 

@@ -2,5 +2,6 @@
 
 from adapters.memory.queue import MemoryQueue
 from adapters.memory.result_store import MemoryResultStore
+from adapters.memory.worker_registry import MemoryWorkerRegistry
 
-__all__ = ["MemoryQueue", "MemoryResultStore"]
+__all__ = ["MemoryQueue", "MemoryResultStore", "MemoryWorkerRegistry"]

@@ -29,6 +29,7 @@ Count = Callable[[], int]
 class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
+        self._workers_alive: Gauge | None = None
         r = self.registry
         self.requests = Counter(
             "inference_requests",
@@ -99,6 +100,17 @@ class Metrics:
         self.queue_depth.labels("ready").set_function(_or_nan(ready))
         if unacked is not None:
             self.queue_depth.labels("unacked").set_function(_or_nan(unacked))
+
+    def watch_workers_alive(self, count: Callable[[], float]) -> None:
+        """Expose the live workers' count, read from `count` at each scrape. Only the API's
+        registry has the gauge: a worker's cannot tell, and a 0 there would read as an outage."""
+        if self._workers_alive is None:  # an app's lifespan may run more than once
+            self._workers_alive = Gauge(
+                "inference_workers_alive",
+                "Live workers serving this API's model (NaN while the registry cannot be reached).",
+                registry=self.registry,
+            )
+        self._workers_alive.set_function(count)
 
     def exposition(self) -> bytes:
         """The text format a scrape reads."""

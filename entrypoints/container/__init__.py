@@ -15,10 +15,10 @@ from typing import Literal
 from dependency_injector import containers, providers
 
 from adapters.images import PillowImageInspector
-from adapters.memory import MemoryQueue, MemoryResultStore
+from adapters.memory import MemoryQueue, MemoryResultStore, MemoryWorkerRegistry
 from adapters.model import load_manifest
 from adapters.rabbitmq import QueueTopology, RabbitMQConsumer, RabbitMQPublisher
-from adapters.redis import RedisResultStore
+from adapters.redis import RedisResultStore, RedisWorkerRegistry
 from entrypoints.container import metering, resources
 from entrypoints.container.resources import make_decoder
 from entrypoints.settings import Settings
@@ -95,10 +95,23 @@ class Container(containers.DeclarativeContainer):
     )
     # Redis clients close on the event loop, so their lifecycle is an async Resource of its own:
     # the store itself stays a plain provider, which the use cases' factories can take as it is.
+    # Who is alive: each worker beats into it, the API lists and counts them. Beside the records
+    # in Redis, under the same prefix.
+    worker_registry = providers.Selector(
+        config.mode,
+        embedded=providers.Singleton(MemoryWorkerRegistry, ttl=config.worker.heartbeat_ttl_seconds),
+        distributed=providers.Singleton(
+            RedisWorkerRegistry,
+            url=config.redis_url,
+            ttl=config.worker.heartbeat_ttl_seconds,
+            key_prefix=config.store.key_prefix,
+            timeout=config.store.timeout_seconds,
+        ),
+    )
     store_connections = providers.Selector(
         config.mode,
         embedded=providers.Object(None),
-        distributed=providers.Resource(resources.closing_connections, store),
+        distributed=providers.Resource(resources.closing_connections, store, worker_registry),
     )
     manifest = providers.Singleton(load_manifest, config.model.manifest)
     decode_limits = providers.Singleton(
