@@ -187,6 +187,11 @@ class QueueSettings(BaseModel):
     timeout_seconds: float = Field(
         5, gt=0, description="Longest wait for the broker (a publish's confirm); past that, 503."
     )
+    max_parked: int = Field(
+        10_000,
+        ge=1,
+        description="Dead letters kept for `inference dlq` (failures are stored); past that, the oldest go.",
+    )
 
 
 class StoreSettings(BaseModel):

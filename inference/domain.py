@@ -159,7 +159,15 @@ class Fail:
     timings: Timings | None = None
 
 
-Transition = Start | Succeed | Fail
+@dataclass(frozen=True)
+class Requeue:
+    """An operator sends a failed request round again (`inference dlq requeue`): the one way
+    out of a terminal status, and never taken by the service on its own."""
+
+    at: datetime
+
+
+Transition = Start | Succeed | Fail | Requeue
 
 
 @dataclass(frozen=True)
@@ -174,6 +182,7 @@ class RequestRecord:
     prediction: Prediction | None = None
     failure: Failure | None = None
     timings: Timings | None = None
+    requeued: int = 0  # times an operator requeued it (Requeue)
 
     @classmethod
     def queued(cls, request: InferenceRequest) -> RequestRecord:
@@ -190,8 +199,26 @@ class RequestRecord:
 
         queued → processing → succeeded | failed. Processing may start again (a redelivery after
         a crashed worker), and a request may fail or succeed straight from queued (a poison
-        message that never reached the model). A terminal record keeps its first outcome.
+        message that never reached the model). A terminal record keeps its first outcome, with
+        one exception no worker ever makes: an operator's Requeue takes a failed request back to
+        queued, its attempts, failure and timings cleared and `requeued` counted.
         """
+        if isinstance(transition, Requeue):
+            if self.status is not RequestStatus.FAILED:
+                raise InvalidTransition(
+                    f"request {self.request_id} is {self.status.value}; only a failed one is requeued",
+                    current=self,
+                )
+            return replace(
+                self,
+                status=RequestStatus.QUEUED,
+                updated_at=transition.at,
+                completed_at=None,
+                attempts=0,
+                failure=None,
+                timings=None,
+                requeued=self.requeued + 1,
+            )
         if self.status.is_terminal:
             raise InvalidTransition(f"request {self.request_id} is already {self.status.value}", current=self)
         match transition:

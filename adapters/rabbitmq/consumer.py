@@ -1,7 +1,8 @@
 """The worker's side of the queue on RabbitMQ: deliveries and dead letters, with manual acks.
 
 The queues (`QueueTopology`) are declared on every connect, so a broker that lost them gets
-them back; dead letters are read from `<name>.dead`. Every call runs on the connection's own
+them back; dead letters are read from `<name>.dead` and, once settled, parked in
+`<name>.parked`. Every call runs on the connection's own
 thread (`AmqpThread`); coroutines only wait for it.
 """
 
@@ -21,9 +22,11 @@ from pika.adapters.blocking_connection import BlockingChannel, BlockingConnectio
 
 from adapters.rabbitmq.connection import AmqpThread, connection_parameters
 from adapters.rabbitmq.messages import attempt_of, dead_letter_failure, decode, request_id_of
+from adapters.rabbitmq.parking import parked_properties
 from adapters.rabbitmq.settlement import Settlements
 from adapters.rabbitmq.topology import QueueTopology
 from adapters.wakeup import WakeUp
+from inference.clock import utc_now
 from inference.errors import MalformedMessage, QueueUnavailable
 from inference.ports import Consumer, DeadLetter, DeadLetters, Delivery
 
@@ -50,11 +53,13 @@ class RabbitMQConsumer(Consumer, DeadLetters):
         self._arrivals = WakeUp(self._lock)
         self._deliveries: deque[Delivery] = deque()
         self._dead_letters: deque[DeadLetter] = deque()
+        self._letter_messages: dict[str, tuple[pika.BasicProperties, bytes]] = {}
         self._wanted: set[str] = set()  # which queues this client consumes, resumed on reconnect
         # Set on the connection's thread only:
         self._connection: BlockingConnection | None = None
         self._consumer: BlockingChannel | None = None
         self._consuming: set[str] = set()  # the queues the consumer channel has a consumer on
+        self._parker: BlockingChannel | None = None  # publishes parked letters, with confirms
         self._generation = 0  # delivery tags are valid for one consumer channel's life
 
     # --- lifecycle ---
@@ -104,8 +109,26 @@ class RabbitMQConsumer(Consumer, DeadLetters):
             await self._settlements.settle(
                 letter.tag, lambda channel, tag: channel.basic_nack(tag, requeue=True)
             )
-        else:
-            await self._settlements.settle(letter.tag, lambda channel, tag: channel.basic_ack(tag))
+            return
+        # Parked (confirmed) before the letter leaves: a crash between the two parks it twice,
+        # never not at all.
+        await self._call(lambda: self._park(letter), "park a dead letter")
+        await self._settlements.settle(letter.tag, lambda channel, tag: channel.basic_ack(tag))
+
+    def dead_letter_count(self) -> int:
+        """Dead letters waiting to be settled and parked ones, from passive declares (one
+        round trip each per scrape). Blocks up to the timeout."""
+
+        def count() -> int:
+            assert self._connection is not None  # the connection's thread runs it only when connected
+            channel = self._connection.channel()
+            try:
+                names = (self._dead_name, self._topology.parked_name)
+                return sum(int(channel.queue_declare(n, passive=True).method.message_count) for n in names)
+            finally:
+                channel.close()
+
+        return self._amqp.call(count).result(self._timeout)
 
     async def close(self) -> None:
         with self._lock:
@@ -158,10 +181,11 @@ class RabbitMQConsumer(Consumer, DeadLetters):
             self._start_consuming(queue, connection)
 
     def _on_disconnect(self) -> None:
-        self._connection = self._consumer = None
+        self._connection = self._consumer = self._parker = None
         with self._lock:
             self._deliveries.clear()  # the broker requeues them all
             self._dead_letters.clear()
+            self._letter_messages.clear()
             self._arrivals.fire()
 
     def _start_consuming(self, queue: str, connection: BlockingConnection | None = None) -> None:
@@ -185,6 +209,7 @@ class RabbitMQConsumer(Consumer, DeadLetters):
         with self._lock:
             self._deliveries.clear()
             self._dead_letters.clear()
+            self._letter_messages.clear()
 
     def _on_delivery(
         self, channel: BlockingChannel, method: Any, properties: pika.BasicProperties, body: bytes
@@ -201,6 +226,18 @@ class RabbitMQConsumer(Consumer, DeadLetters):
             self._deliveries.append(delivery)
             self._arrivals.fire()
 
+    def _park(self, letter: DeadLetter) -> None:
+        with self._lock:
+            message = self._letter_messages.pop(letter.tag, None)
+        if message is None or self._connection is None:
+            raise QueueUnavailable("the dead letter's channel is gone; the broker delivers it again")
+        if self._parker is None or not self._parker.is_open:
+            self._parker = self._connection.channel()
+            self._parker.confirm_delivery()  # basic_publish then returns once the broker confirmed
+        properties, body = message
+        parked = parked_properties(properties, letter.failure, utc_now())
+        self._parker.basic_publish("", self._topology.parked_name, body, parked, mandatory=True)
+
     def _on_dead_letter(
         self, channel: BlockingChannel, method: Any, properties: pika.BasicProperties, body: bytes
     ) -> None:
@@ -211,4 +248,5 @@ class RabbitMQConsumer(Consumer, DeadLetters):
         )
         with self._lock:
             self._dead_letters.append(letter)
+            self._letter_messages[letter.tag] = (properties, body)  # kept until parked
             self._arrivals.fire()

@@ -42,6 +42,7 @@ def encode_record(record: RequestRecord) -> bytes:
         "failure": None if failure is None else {"code": failure.code, "message": failure.message},
         # Added within version 1: a record written before it has no key, and reads as None.
         "timings": None if record.timings is None else asdict(record.timings),
+        "requeued": record.requeued,  # added within version 1 too: absent reads as 0
     }
     return json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode()
 
@@ -78,6 +79,7 @@ def _decode(document: dict[str, Any]) -> RequestRecord:
         ),
         failure=None if failure is None else Failure(str(failure["code"]), str(failure["message"])),
         timings=_decode_timings(document.get("timings")),
+        requeued=int(document.get("requeued", 0)),
     )
 
 

@@ -17,13 +17,14 @@ from dependency_injector import containers, providers
 from adapters.images import PillowImageInspector
 from adapters.memory import MemoryQueue, MemoryResultStore, MemoryWorkerRegistry
 from adapters.model import load_manifest
-from adapters.rabbitmq import QueueTopology, RabbitMQConsumer, RabbitMQPublisher
+from adapters.rabbitmq import QueueTopology, RabbitMQConsumer, RabbitMQDeadLetterAdmin, RabbitMQPublisher
 from adapters.redis import RedisResultStore, RedisWorkerRegistry
 from entrypoints.container import metering, resources
 from entrypoints.container.resources import make_decoder
 from entrypoints.settings import Settings
 from inference.media import ImageLimits
 from inference.use_cases.api import GetResult, SubmitRequest
+from inference.use_cases.dead_letter_admin import ListDeadLetters, PurgeDeadLetters, RequeueDeadLetters
 from inference.use_cases.dead_letters import SettleDeadLetters
 from inference.use_cases.worker import ProcessBatch
 
@@ -38,6 +39,7 @@ class Container(containers.DeclarativeContainer):
         max_length=config.queue.max_length,
         max_bytes=config.queue.max_bytes,
         max_attempts=config.worker.max_attempts,
+        max_parked=config.queue.max_parked,
     )
     _topology = providers.Singleton(
         QueueTopology,
@@ -45,6 +47,7 @@ class Container(containers.DeclarativeContainer):
         max_length=config.queue.max_length,
         max_bytes=config.queue.max_bytes,
         max_attempts=config.worker.max_attempts,
+        max_parked=config.queue.max_parked,
     )
     publisher = providers.Selector(
         config.mode,
@@ -189,6 +192,20 @@ class Container(containers.DeclarativeContainer):
     settle_dead_letters = providers.Factory(
         SettleDeadLetters, dead_letters=worker_consumer, store=_worker_store
     )
+    # `inference dlq`: the parked dead letters, from a connection of its own per command.
+    dead_letter_admin = providers.Selector(
+        config.mode,
+        embedded=_memory_queue,
+        distributed=providers.Singleton(
+            RabbitMQDeadLetterAdmin,
+            url=config.rabbitmq_url,
+            topology=_topology,
+            timeout=config.queue.timeout_seconds,
+        ),
+    )
+    list_dead_letters = providers.Factory(ListDeadLetters, admin=dead_letter_admin, store=store)
+    requeue_dead_letters = providers.Factory(RequeueDeadLetters, admin=dead_letter_admin, store=store)
+    purge_dead_letters = providers.Factory(PurgeDeadLetters, admin=dead_letter_admin)
 
 
 def create_container(settings: Settings | None = None) -> Container:

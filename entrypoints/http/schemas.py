@@ -67,6 +67,7 @@ class RequestView(BaseModel):
     result: ResultBody | None
     error: FailureBody | None
     timings: TimingsBody | None = Field(None, description="Set once the request is terminal.")
+    requeued: int = Field(0, description="Times an operator requeued it after it failed (`inference dlq`).")
 
     @classmethod
     def of(cls, record: RequestRecord) -> RequestView:
@@ -88,6 +89,7 @@ class RequestView(BaseModel):
             ),
             error=None if failure is None else FailureBody(code=failure.code, message=failure.message),
             timings=None if record.timings is None else TimingsBody(**asdict(record.timings)),
+            requeued=record.requeued,
         )
 
 

@@ -142,7 +142,7 @@ class Cluster:
         try:
             connection = pika.BlockingConnection(pika.URLParameters(self.rabbitmq_url))
             channel = connection.channel()
-            for name in (self.queue_name, f"{self.queue_name}.dead"):
+            for name in (self.queue_name, f"{self.queue_name}.dead", f"{self.queue_name}.parked"):
                 channel.queue_delete(name)
             connection.close()
         except pika.exceptions.AMQPError as exc:

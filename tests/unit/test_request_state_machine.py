@@ -15,6 +15,7 @@ from inference.domain import (
     LabelScore,
     Prediction,
     RequestStatus,
+    Requeue,
     Start,
     Succeed,
     Transition,
@@ -46,6 +47,7 @@ class RequestLifecycle(RuleBasedStateMachine):
         self.starts = 0
         self.last_applied_at = EPOCH
         self.outcome: Prediction | Failure | None = None
+        self.requeues = 0
 
     def _apply(self, transition: Transition) -> bool:
         before = self.record
@@ -72,6 +74,23 @@ class RequestLifecycle(RuleBasedStateMachine):
     def fail(self, failure: Failure, at: datetime) -> None:
         if self._apply(Fail(failure, at)):
             self.outcome = failure
+
+    @rule(at=times)
+    def requeue(self, at: datetime) -> None:
+        """The operator's action: allowed from failed only, whatever came before."""
+        before = self.record
+        if before.status is not RequestStatus.FAILED:
+            with pytest.raises(InvalidTransition) as refused:
+                before.apply(Requeue(at))
+            assert refused.value.current is before
+            return
+        self.record = before.apply(Requeue(at))
+        self.last_applied_at, self.starts, self.outcome = at, 0, None
+        self.requeues += 1
+
+    @invariant()
+    def requeued_counts_the_requeues_that_were_applied(self) -> None:
+        assert self.record.requeued == self.requeues
 
     @invariant()
     def attempts_count_the_starts_that_were_applied(self) -> None:
@@ -133,3 +152,25 @@ def test_a_terminal_record_keeps_its_first_result() -> None:
             done.apply(late)
         assert refused.value.current == done
         assert refused.value.current.prediction == prediction
+
+
+def test_a_requeued_request_is_queued_again_with_its_attempts_and_failure_cleared() -> None:
+    failed = a_record(submitted_at=EPOCH).apply(Start(EPOCH)).apply(Fail(Failure("model_error", "x"), EPOCH))
+    later = EPOCH + timedelta(minutes=5)
+
+    requeued = failed.apply(Requeue(later))
+
+    assert requeued.status is RequestStatus.QUEUED
+    assert (requeued.attempts, requeued.requeued, requeued.failure) == (0, 1, None)
+    assert requeued.completed_at is None and requeued.updated_at == later
+
+
+@pytest.mark.parametrize("status", ["queued", "processing", "succeeded"])
+def test_only_a_failed_request_may_be_requeued(status: str) -> None:
+    record = a_record(submitted_at=EPOCH)
+    if status != "queued":
+        record = record.apply(Start(EPOCH))
+    if status == "succeeded":
+        record = record.apply(Succeed(Prediction((LabelScore("cat", 1.0),), "net", "1"), EPOCH))
+    with pytest.raises(InvalidTransition):
+        record.apply(Requeue(EPOCH))
