@@ -68,13 +68,14 @@ class Cluster:
         port = self.api_url.rsplit(":", 1)[1]
         self.api = self._spawn("api", [INFERENCE, "api", "--port", port], self.env())
 
-    def start_worker(self) -> subprocess.Popen[bytes]:
+    def start_worker(self, command: Sequence[str] | None = None) -> subprocess.Popen[bytes]:
+        """A worker running the cluster's worker command, or `command`."""
         number = len(self.workers)
         heartbeat = self.root / f"worker-{number}.heartbeat"
         metrics_port = free_port()  # workers on one host cannot share the default port
         worker = self._spawn(
             f"worker-{number}",
-            self._worker_command,
+            list(command or self._worker_command),
             self.env(
                 INFERENCE_WORKER__HEARTBEAT_FILE=str(heartbeat),
                 INFERENCE_WORKER__METRICS_PORT=str(metrics_port),
