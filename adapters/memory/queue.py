@@ -142,7 +142,7 @@ class MemoryQueue(Publisher, Consumer, DeadLetters, DeadLetterAdmin):
                 self._dead.append(taken)
                 self._arrivals.fire()
             else:
-                parked = ParkedLetter(taken.letter.request_id, taken.letter.failure, self._clock())
+                parked = ParkedLetter(taken.letter.request_id, letter.failure, self._clock())  # as settled
                 self._parked.append((parked, taken.request))
 
     # --- the operator's side ---
