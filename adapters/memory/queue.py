@@ -45,7 +45,7 @@ class MemoryQueue(Publisher, Consumer, DeadLetters, DeadLetterAdmin):
     A message rejected on its last attempt (`last_attempt(max_attempts)`) is dead-lettered, as
     a quorum queue's `x-delivery-limit` does. Dead letters are not bounded: each must reach a
     consumer that records the request's failure. Parked letters (settled ones, kept for an
-    operator) are bounded by `max_parked`, the oldest dropped first. One object plays every
+    operator) are bounded by `max_parked` and `max_bytes`, the oldest dropped first. One object plays every
     role of the queue: the embedded mode has one process.
     """
 
@@ -144,6 +144,9 @@ class MemoryQueue(Publisher, Consumer, DeadLetters, DeadLetterAdmin):
             else:
                 parked = ParkedLetter(taken.letter.request_id, letter.failure, self._clock())  # as settled
                 self._parked.append((parked, taken.request))
+                # Bounded in bytes too (the images they keep), oldest out first, as in RabbitMQ.
+                while sum(len(request.image) for _, request in self._parked) > self._max_bytes:
+                    self._parked.popleft()
 
     # --- the operator's side ---
 

@@ -22,11 +22,10 @@ from pika.adapters.blocking_connection import BlockingChannel, BlockingConnectio
 
 from adapters.rabbitmq.connection import AmqpThread, connection_parameters
 from adapters.rabbitmq.messages import attempt_of, dead_letter_failure, decode, request_id_of
-from adapters.rabbitmq.parking import parked_properties
+from adapters.rabbitmq.parking import Parker
 from adapters.rabbitmq.settlement import Settlements
 from adapters.rabbitmq.topology import QueueTopology
 from adapters.wakeup import WakeUp
-from inference.clock import utc_now
 from inference.errors import MalformedMessage, QueueUnavailable
 from inference.ports import Consumer, DeadLetter, DeadLetters, Delivery
 
@@ -59,7 +58,7 @@ class RabbitMQConsumer(Consumer, DeadLetters):
         self._connection: BlockingConnection | None = None
         self._consumer: BlockingChannel | None = None
         self._consuming: set[str] = set()  # the queues the consumer channel has a consumer on
-        self._parker: BlockingChannel | None = None  # publishes parked letters, with confirms
+        self._parker = Parker(topology.parked_name)
         self._generation = 0  # delivery tags are valid for one consumer channel's life
 
     # --- lifecycle ---
@@ -75,12 +74,18 @@ class RabbitMQConsumer(Consumer, DeadLetters):
     def ready_count(self) -> int:
         """Messages waiting in the queue, from a passive declare on a channel of its own (the
         broker does not tell unacknowledged ones this way). Blocks up to the timeout."""
+        return self._count(self._name)
 
+    def dead_letter_count(self) -> int:
+        """Dead letters waiting to be settled, and parked ones, counted alike."""
+        return self._count(self._dead_name, self._topology.parked_name)
+
+    def _count(self, *queues: str) -> int:
         def count() -> int:
             assert self._connection is not None  # the connection's thread runs it only when connected
             channel = self._connection.channel()
             try:
-                return int(channel.queue_declare(self._name, passive=True).method.message_count)
+                return sum(int(channel.queue_declare(q, passive=True).method.message_count) for q in queues)
             finally:
                 channel.close()
 
@@ -111,24 +116,14 @@ class RabbitMQConsumer(Consumer, DeadLetters):
             )
             return
         # Parked (confirmed) before the letter leaves: a crash between the two parks it twice,
-        # never not at all.
-        await self._call(lambda: self._park(letter), "park a dead letter")
+        # never not at all. A letter that cannot be parked goes back, to be settled again.
+        try:
+            await self._call(lambda: self._park(letter), "park a dead letter")
+        except Exception:
+            with contextlib.suppress(QueueUnavailable):
+                await self.release_dead_letter(letter, requeue=True)
+            raise
         await self._settlements.settle(letter.tag, lambda channel, tag: channel.basic_ack(tag))
-
-    def dead_letter_count(self) -> int:
-        """Dead letters waiting to be settled and parked ones, from passive declares (one
-        round trip each per scrape). Blocks up to the timeout."""
-
-        def count() -> int:
-            assert self._connection is not None  # the connection's thread runs it only when connected
-            channel = self._connection.channel()
-            try:
-                names = (self._dead_name, self._topology.parked_name)
-                return sum(int(channel.queue_declare(n, passive=True).method.message_count) for n in names)
-            finally:
-                channel.close()
-
-        return self._amqp.call(count).result(self._timeout)
 
     async def close(self) -> None:
         with self._lock:
@@ -181,7 +176,8 @@ class RabbitMQConsumer(Consumer, DeadLetters):
             self._start_consuming(queue, connection)
 
     def _on_disconnect(self) -> None:
-        self._connection = self._consumer = self._parker = None
+        self._connection = self._consumer = None
+        self._parker.forget()
         with self._lock:
             self._deliveries.clear()  # the broker requeues them all
             self._dead_letters.clear()
@@ -228,15 +224,12 @@ class RabbitMQConsumer(Consumer, DeadLetters):
 
     def _park(self, letter: DeadLetter) -> None:
         with self._lock:
-            message = self._letter_messages.pop(letter.tag, None)
+            message = self._letter_messages.get(letter.tag)
         if message is None or self._connection is None:
             raise QueueUnavailable("the dead letter's channel is gone; the broker delivers it again")
-        if self._parker is None or not self._parker.is_open:
-            self._parker = self._connection.channel()
-            self._parker.confirm_delivery()  # basic_publish then returns once the broker confirmed
-        properties, body = message
-        parked = parked_properties(properties, letter.failure, utc_now())
-        self._parker.basic_publish("", self._topology.parked_name, body, parked, mandatory=True)
+        self._parker.park(self._connection, *message, letter.failure)
+        with self._lock:
+            self._letter_messages.pop(letter.tag, None)
 
     def _on_dead_letter(
         self, channel: BlockingChannel, method: Any, properties: pika.BasicProperties, body: bytes

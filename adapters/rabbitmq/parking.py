@@ -6,8 +6,10 @@ from __future__ import annotations
 from datetime import datetime
 
 import pika
+from pika.adapters.blocking_connection import BlockingChannel, BlockingConnection
 
 from adapters.rabbitmq.messages import request_id_of
+from inference.clock import utc_now
 from inference.domain import Failure
 from inference.ports import ParkedLetter
 
@@ -54,3 +56,25 @@ def _with_headers(properties: pika.BasicProperties, headers: dict[str, object]) 
         timestamp=properties.timestamp,
         headers=headers,
     )
+
+
+class Parker:
+    """Publishes dead letters to the parked queue on a channel of its own, in confirm mode (so a
+    publish returns once the broker has it); on the connection's thread only."""
+
+    def __init__(self, queue: str) -> None:
+        self._queue = queue
+        self._channel: BlockingChannel | None = None
+
+    def park(
+        self, connection: BlockingConnection, properties: pika.BasicProperties, body: bytes, failure: Failure
+    ) -> None:
+        if self._channel is None or not self._channel.is_open:
+            self._channel = connection.channel()
+            self._channel.confirm_delivery()
+        parked = parked_properties(properties, failure, utc_now())
+        self._channel.basic_publish("", self._queue, body, parked, mandatory=True)
+
+    def forget(self) -> None:
+        """The connection is gone, and its channels with it."""
+        self._channel = None

@@ -50,7 +50,14 @@ class QueueTopology:
         # it back (basic_get, then requeue), which a quorum queue would count as a delivery and
         # in the end dead-letter. Past the bound the oldest goes (drop-head): its request's
         # failure is stored already, so only the operator's copy is lost, never an outcome.
-        return {"x-queue-type": "classic", "x-max-length": self.max_parked, "x-overflow": "drop-head"}
+        arguments: dict[str, Any] = {
+            "x-queue-type": "classic",
+            "x-max-length": self.max_parked,
+            "x-overflow": "drop-head",
+        }
+        if self.max_bytes is not None:  # the images they keep, bounded as the queue's are
+            arguments["x-max-length-bytes"] = self.max_bytes
+        return arguments
 
     @property
     def arguments(self) -> dict[str, Any]:
