@@ -108,3 +108,23 @@ def test_an_unreachable_registry_makes_readiness_say_so_and_the_gauge_read_nan(
 def test_the_live_workers_gauge_counts_the_embedded_worker(client: TestClient) -> None:
     client.get("/api/health/ready")  # counts them now rather than at the next third of the ttl
     assert scrape(client)["inference_workers_alive", ()] == 1
+
+
+def test_the_openapi_document_describes_the_workers_and_the_readiness_count(client: TestClient) -> None:
+    document = client.get("/api/openapi.json").json()
+    listed = document["paths"]["/api/workers"]["get"]["responses"]["200"]["content"]["application/json"]
+    assert listed["schema"]["$ref"].endswith("/WorkersBody")
+    worker = document["components"]["schemas"]["WorkerBody"]["properties"]
+    assert {
+        "id",
+        "host",
+        "pid",
+        "model",
+        "backend",
+        "batch_size",
+        "started_at",
+        "last_batch_at",
+        "seen_at",
+    } <= set(worker)
+    assert "workers" in document["components"]["schemas"]["Readiness"]["properties"]
+    assert "requeued" in document["components"]["schemas"]["RequestView"]["properties"]
