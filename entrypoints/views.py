@@ -67,6 +67,7 @@ class RequestView(BaseModel):
     deadline_at: datetime | None = Field(
         None, description="Past this, a request no worker has run yet fails `deadline_exceeded`."
     )
+    requeued: int = Field(0, description="Times an operator requeued it after it failed (`inference dlq`).")
     webhook: WebhookBody | None = Field(
         None, description="How the call of the request's webhook went, if any."
     )
@@ -92,6 +93,7 @@ class RequestView(BaseModel):
             error=None if failure is None else FailureBody(code=failure.code, message=failure.message),
             timings=None if record.timings is None else TimingsBody(**asdict(record.timings)),
             deadline_at=record.deadline_at,
+            requeued=record.requeued,
             webhook=None
             if record.webhook is None
             else WebhookBody(

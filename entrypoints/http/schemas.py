@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from datetime import datetime
 from typing import Literal
 from uuid import UUID
@@ -10,7 +11,7 @@ from pydantic import BaseModel, Field
 
 # A record as clients read it: results, status streams and webhooks all send this one body.
 from entrypoints.views import RequestView, WebhookBody
-from inference.domain import ModelInfo
+from inference.domain import ModelInfo, WorkerInfo
 
 
 class ErrorBody(BaseModel):
@@ -49,3 +50,28 @@ class Health(BaseModel):
 class Readiness(BaseModel):
     status: Literal["ready", "not_ready"]
     checks: dict[str, str] = Field(description="Each dependency: 'ok' or why it is not ready.")
+    workers: int | None = Field(
+        None,
+        description="Live workers serving the API's model (None if the registry cannot be reached).",
+    )
+
+
+class WorkerBody(BaseModel):
+    id: str = Field(description="Unique per worker process: host, pid and a random suffix.")
+    host: str
+    pid: int
+    model: str = Field(description="The name of the model it serves.")
+    model_version: str
+    backend: str
+    batch_size: int = Field(description="The most requests it classifies in one forward pass.")
+    started_at: datetime
+    last_batch_at: datetime | None = Field(description="When it last finished a batch (None: never).")
+    seen_at: datetime | None = Field(description="When its latest heartbeat arrived.")
+
+    @classmethod
+    def of(cls, worker: WorkerInfo) -> WorkerBody:
+        return cls(**asdict(worker))
+
+
+class WorkersBody(BaseModel):
+    workers: list[WorkerBody] = Field(description="Sorted by id.")

@@ -26,7 +26,10 @@ class HeldQueue(MemoryQueue):
 
     def __init__(self) -> None:
         super().__init__(
-            max_length=QUEUE.max_length, max_bytes=QUEUE.max_bytes, max_attempts=WORKER.max_attempts
+            max_length=QUEUE.max_length,
+            max_bytes=QUEUE.max_bytes,
+            max_attempts=WORKER.max_attempts,
+            max_parked=QUEUE.max_parked,
         )
         self.release = threading.Event()
 
