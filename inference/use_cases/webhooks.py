@@ -62,6 +62,9 @@ class DeliverWebhooks:
         webhook = record.webhook
         if webhook is None:
             return  # not the outbox's kind of entry; its lease keeps it from spinning
+        if not record.status.is_terminal:  # requeued since: it is due again when it ends anew
+            await self._outbox.settle(record.request_id, webhook, None)
+            return
         error: str | None
         try:
             status = await self._sender.send(webhook.url, str(record.request_id), self._render(record))

@@ -11,7 +11,17 @@ import pytest
 
 from adapters.memory import MemoryResultStore
 from entrypoints.views import record_json
-from inference.domain import Cancel, RequestRecord, RequestStatus, Succeed, Webhook, WebhookStatus
+from inference.domain import (
+    Cancel,
+    Fail,
+    Failure,
+    RequestRecord,
+    RequestStatus,
+    Requeue,
+    Succeed,
+    Webhook,
+    WebhookStatus,
+)
 from inference.errors import WebhookUnreachable, WebhookUrlForbidden
 from inference.ports import WebhookSender
 from inference.use_cases.webhooks import DeliverWebhooks
@@ -154,5 +164,23 @@ def test_a_canceled_request_is_called_back_too() -> None:
         assert await deliver(store, sender, clock)(10) == 1
         [(_, _, body)] = sender.calls
         assert json.loads(body)["status"] == "canceled"
+
+    asyncio.run(scenario())
+
+
+def test_a_requeued_request_is_called_back_again_when_it_ends_anew_and_not_before() -> None:
+    async def scenario() -> None:
+        store, sender, clock = memory_store(), StubWebhookSender(200, 200), Clock()
+        record = replace(a_record(), webhook=Webhook(URL))
+        await store.add(record)
+        await transition(store, record.request_id, Fail(Failure("model_error", "x"), FINISHED))
+        requeued = await transition(store, record.request_id, Requeue(FINISHED))
+        assert requeued.webhook == Webhook(URL)  # pending again, no calls yet
+        assert await deliver(store, sender, clock)(10) == 1  # due from the failure: not called now
+        assert sender.calls == []
+        await transition(store, record.request_id, Succeed(a_prediction(), FINISHED))
+        assert await deliver(store, sender, clock)(10) == 1
+        [(_, _, body)] = sender.calls
+        assert json.loads(body)["status"] == "succeeded"
 
     asyncio.run(scenario())
