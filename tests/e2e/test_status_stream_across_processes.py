@@ -32,6 +32,7 @@ def cluster() -> Iterator[Cluster]:
             REDIS_URL,
             Path(root),
             worker_command=(sys.executable, "-m", "tests.e2e.slow_worker"),
+            env={"INFERENCE_API__MIN_WORKERS": "0"},  # ready before any worker: none runs at first
             tag="test.sse",
         )
         try:
