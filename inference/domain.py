@@ -14,6 +14,7 @@ from typing import Literal
 
 from inference.errors import InferenceError, InvalidImage, InvalidRequestId, InvalidTopK, InvalidTransition
 from inference.timings import Timings
+from inference.trace_context import trace_id_of
 
 # The most labels a request may ask for: far more than any client reads, and it bounds a
 # record's size whatever the model.
@@ -84,6 +85,9 @@ class InferenceRequest:
     media_type: str
     top_k: int
     submitted_at: datetime
+    # The W3C trace context (`00-<trace id>-<parent id>-<flags>`) the request travels under, as
+    # text: the core carries it and never reads more of it than its trace id.
+    traceparent: str | None = None
 
     def __post_init__(self) -> None:
         if not 1 <= self.top_k <= MAX_TOP_K:
@@ -174,6 +178,7 @@ class RequestRecord:
     prediction: Prediction | None = None
     failure: Failure | None = None
     timings: Timings | None = None
+    trace_id: str | None = None  # the W3C trace the request was submitted under (32 hex digits)
 
     @classmethod
     def queued(cls, request: InferenceRequest) -> RequestRecord:
@@ -183,6 +188,7 @@ class RequestRecord:
             top_k=request.top_k,
             created_at=request.submitted_at,
             updated_at=request.submitted_at,
+            trace_id=trace_id_of(request.traceparent),
         )
 
     def apply(self, transition: Transition) -> RequestRecord:

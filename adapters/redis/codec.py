@@ -42,6 +42,7 @@ def encode_record(record: RequestRecord) -> bytes:
         "failure": None if failure is None else {"code": failure.code, "message": failure.message},
         # Added within version 1: a record written before it has no key, and reads as None.
         "timings": None if record.timings is None else asdict(record.timings),
+        "trace_id": record.trace_id,  # added within version 1, as timings
     }
     return json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode()
 
@@ -78,7 +79,14 @@ def _decode(document: dict[str, Any]) -> RequestRecord:
         ),
         failure=None if failure is None else Failure(str(failure["code"]), str(failure["message"])),
         timings=_decode_timings(document.get("timings")),
+        trace_id=_decode_trace_id(document.get("trace_id")),
     )
+
+
+def _decode_trace_id(trace_id: object) -> str | None:
+    if trace_id is not None and not isinstance(trace_id, str):
+        raise ValueError(f"trace_id {trace_id!r} is not a string")
+    return trace_id
 
 
 def _decode_timings(timings: dict[str, Any] | None) -> Timings | None:

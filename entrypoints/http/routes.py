@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from typing import Annotated
 
+import structlog
 from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST
@@ -48,6 +49,14 @@ _READ_THE_RESULT = {
     }
 }
 
+_TRACEPARENT = {
+    "traceparent": {
+        "description": "The W3C trace context the request travels under: the one sent, if valid, "
+        "else a new trace. Its trace id is the result's `trace_id`.",
+        "schema": {"type": "string", "pattern": "^00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$"},
+    }
+}
+
 
 @router.post(
     "/inference/requests",
@@ -56,7 +65,7 @@ _READ_THE_RESULT = {
     operation_id="submit_request",
     summary="Submit an image for classification",
     openapi_extra={"requestBody": OPENAPI_REQUEST_BODY},
-    responses={202: {"links": _READ_THE_RESULT}, **_errors(413, 415, 422, 429, 503)},
+    responses={202: {"links": _READ_THE_RESULT, "headers": _TRACEPARENT}, **_errors(413, 415, 422, 429, 503)},
 )
 async def submit(
     request: Request,
@@ -68,11 +77,12 @@ async def submit(
     Content-Type. Answers at once with the request's id; read the result at `results_url`."""
     container = _container(request)
     settings, metrics = container.config.api, container.metrics()
+    traceparent: str | None = getattr(request.state, "traceparent", None)  # set by TraceRequests
     try:
         reservation = request.app.state.upload_budget.reserve()
         try:  # the image's bytes count against the budget until it is handed on
             image = await read_image(request, settings.max_upload_bytes(), reservation)
-            record = await container.submit_request()(image, top_k or settings.default_top_k())
+            record = await container.submit_request()(image, top_k or settings.default_top_k(), traceparent)
         finally:
             reservation.release()
     except Exception as refusal:
@@ -86,6 +96,9 @@ async def submit(
         f"{request.scope.get('root_path', '')}{router.prefix}/inference/requests/{record.request_id}/results"
     )
     response.headers["Location"] = url
+    if traceparent:  # the trace the request travels under, for a client to find it by
+        response.headers["traceparent"] = traceparent
+    structlog.contextvars.bind_contextvars(request_id=str(record.request_id))  # for the access line
     return Accepted(request_id=record.request_id.value, created_at=record.created_at, results_url=url)
 
 
@@ -111,6 +124,7 @@ async def get_result(
         float, Query(ge=0, le=MAX_WAIT_SECONDS, description="Seconds to wait for a terminal status.")
     ] = 0.0,
 ) -> RequestView:
+    structlog.contextvars.bind_contextvars(request_id=request_id)
     record = await _container(request).get_result()(RequestId.parse(request_id), wait)
     return RequestView.of(record)
 

@@ -67,6 +67,12 @@ class RequestView(BaseModel):
     result: ResultBody | None
     error: FailureBody | None
     timings: TimingsBody | None = Field(None, description="Set once the request is terminal.")
+    trace_id: str | None = Field(
+        None,
+        description="The W3C trace id (32 hex digits) the request was submitted under: from its "
+        "`traceparent` header, or a new one (the 202's `traceparent` header). Also in the logs.",
+        pattern="^[0-9a-f]{32}$",
+    )
 
     @classmethod
     def of(cls, record: RequestRecord) -> RequestView:
@@ -88,6 +94,7 @@ class RequestView(BaseModel):
             ),
             error=None if failure is None else FailureBody(code=failure.code, message=failure.message),
             timings=None if record.timings is None else TimingsBody(**asdict(record.timings)),
+            trace_id=record.trace_id,
         )
 
 

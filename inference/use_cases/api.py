@@ -32,7 +32,8 @@ class SubmitRequest:
         self._limits = limits
         self._clock = clock
 
-    async def __call__(self, image: bytes, top_k: int) -> RequestRecord:
+    async def __call__(self, image: bytes, top_k: int, traceparent: str | None = None) -> RequestRecord:
+        """`traceparent`: the W3C trace context the request travels under, to the worker and its record."""
         # A real header takes microseconds, read on the loop; one that needs more (a hostile
         # file can take far longer) is read in a thread, which costs the hop only then.
         header = self._inspector.inspect_quickly(image, self._limits.max_frames)
@@ -45,6 +46,7 @@ class SubmitRequest:
             media_type=header.media_type,
             top_k=top_k,
             submitted_at=self._clock(),
+            traceparent=traceparent,
         )
         record = RequestRecord.queued(request)
         await self._store.add(record)
