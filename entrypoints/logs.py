@@ -30,6 +30,12 @@ _SECRET_TEXT = (
     ),
     (re.compile(r"(://[^:/@\s]+:)[^@/\s]+@"), r"\1[redacted]@"),
 )
+# What a credential in text needs (cheaper to look for than the patterns: most lines have none).
+_SUSPECT_TEXT = re.compile(r"bearer|[=@]", re.I)
+# Fields that the set-up itself fills with what it knows holds no secret.
+_SAFE_KEYS = frozenset(
+    {"ts", "level", "logger", "method", "status", "client", "request_id", "trace_id", "batch_id", "model"}
+)
 _MAX_TEXT = 2000  # longer strings are cut: whatever they hold (a body echoed back) stays out
 
 
@@ -118,7 +124,8 @@ def _access_fields(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDic
 def redact(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDict:
     """No credential and no image bytes in a line, whoever logged them and however."""
     for key, value in list(event_dict.items()):
-        event_dict[key] = _redacted(key, value)
+        if key not in _SAFE_KEYS:
+            event_dict[key] = _redacted(key, value)
     return event_dict
 
 
@@ -137,8 +144,9 @@ def _redacted(key: str, value: Any) -> Any:
 
 
 def _redacted_text(text: str, cut: bool) -> str:
-    for pattern, replacement in _SECRET_TEXT:
-        text = pattern.sub(replacement, text)
+    if _SUSPECT_TEXT.search(text):
+        for pattern, replacement in _SECRET_TEXT:
+            text = pattern.sub(replacement, text)
     return (
         text
         if not cut or len(text) <= _MAX_TEXT

@@ -8,7 +8,7 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from entrypoints.tracing import server_span
+from entrypoints.tracing import passed_on, recording, server_span
 
 
 class HeadAsGet:
@@ -66,17 +66,23 @@ class TraceRequests:
             await self.app(scope, receive, send)
             return
         incoming = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"traceparent"), None)
+        if not recording():  # the quick way, without OpenTelemetry's no-op spans
+            await self._run(scope, receive, send, passed_on(incoming))
+            return
         with server_span(incoming, scope["method"]) as (span, traceparent):
-            scope.setdefault("state", {})["traceparent"] = traceparent
-            with structlog.contextvars.bound_contextvars(trace_id=traceparent[3:35]):
-                if not span.is_recording():
-                    await self.app(scope, receive, send)
-                    return
 
-                async def noting_status(message: Message) -> None:
-                    if message["type"] == "http.response.start":
-                        span.set_attribute("http.response.status_code", message["status"])
-                    await send(message)
+            async def noting_status(message: Message) -> None:
+                if message["type"] == "http.response.start":
+                    span.set_attribute("http.response.status_code", message["status"])
+                await send(message)
 
-                span.set_attribute("url.path", scope["path"])
-                await self.app(scope, receive, noting_status)
+            span.set_attribute("url.path", scope["path"])
+            await self._run(scope, receive, noting_status, traceparent)
+
+    async def _run(self, scope: Scope, receive: Receive, send: Send, traceparent: str) -> None:
+        scope.setdefault("state", {})["traceparent"] = traceparent
+        tokens = structlog.contextvars.bind_contextvars(trace_id=traceparent[3:35])
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            structlog.contextvars.reset_contextvars(**tokens)
