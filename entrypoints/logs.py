@@ -53,7 +53,7 @@ def configure_logging(level: str, log_format: LogFormat | None, stream: TextIO =
     pika's loggers hand their records up to it instead of printing their own way.
     """
     handler = logging.StreamHandler(stream)
-    handler.setFormatter(formatter(resolve_format(log_format, stream)))
+    handler.setFormatter(formatter(resolve_format(log_format, stream), colors=stream.isatty()))
     root = logging.getLogger()
     for old in root.handlers[:]:
         root.removeHandler(old)
@@ -74,11 +74,13 @@ def configure_logging(level: str, log_format: LogFormat | None, stream: TextIO =
     )
 
 
-def formatter(log_format: LogFormat) -> structlog.stdlib.ProcessorFormatter:
+def formatter(log_format: LogFormat, colors: bool = False) -> structlog.stdlib.ProcessorFormatter:
     renderer: Processor = (
         structlog.processors.JSONRenderer(ensure_ascii=False)
         if log_format == "json"
-        else structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
+        # A plain traceback: rich's (the default where rich is installed) prints every frame's
+        # locals, and a local may hold an API key or an image.
+        else structlog.dev.ConsoleRenderer(colors=colors, exception_formatter=structlog.dev.plain_traceback)
     )
     tail: list[Processor] = [structlog.processors.format_exc_info] if log_format == "json" else []
     return structlog.stdlib.ProcessorFormatter(
@@ -124,7 +126,7 @@ def _access_fields(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDic
 def redact(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDict:
     """No credential and no image bytes in a line, whoever logged them and however."""
     for key, value in list(event_dict.items()):
-        if key not in _SAFE_KEYS:
+        if key not in _SAFE_KEYS and key != "exc_info":  # the console renders that tuple itself
             event_dict[key] = _redacted(key, value)
     return event_dict
 

@@ -8,6 +8,7 @@ import logging
 from inference.clock import Clock, utc_now
 from inference.domain import InferenceRequest, RequestId, RequestRecord
 from inference.errors import StoreUnavailable
+from inference.log_fields import request_fields
 from inference.media import ImageLimits
 from inference.ports import ImageInspector, Publisher, ResultStore
 
@@ -58,7 +59,9 @@ class SubmitRequest:
             try:
                 await self._store.delete(request.id)
             except StoreUnavailable:
-                log.warning("could not delete unpublished request %s", request.id)
+                log.warning(
+                    "could not delete unpublished request %s", request.id, extra=request_fields(request)
+                )
             raise
         return record
 

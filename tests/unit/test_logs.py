@@ -20,6 +20,7 @@ from entrypoints.startup_errors import InvalidSettings
 from tests.harness import SUBMIT
 from tests.images import png_bytes
 from tests.service import memory_client
+from tests.stubs import CRASH_MARKER
 
 KEY = "sk-unit-4f3e2d1c0b9a-distinctive"
 
@@ -129,6 +130,17 @@ def test_an_exception_is_in_its_line_as_text() -> None:
     assert "RuntimeError: broke" in line["exception"]
 
 
+def test_a_console_traceback_shows_no_local_variable_s_value() -> None:
+    secret = KEY  # a local, as an API key or an image would be in a frame
+    try:
+        raise RuntimeError(f"broke after {len(secret)} characters")
+    except RuntimeError:
+        record = logging.LogRecord("x", logging.ERROR, __file__, 1, "failed", (), exc_info=sys.exc_info())
+    text = formatter("console").format(record)
+    assert "RuntimeError: broke after" in text
+    assert KEY not in text
+
+
 def test_unset_the_format_is_console_on_a_terminal_and_json_for_a_collector() -> None:
     assert resolve_format(None, Terminal()) == "console"
     assert resolve_format(None, io.StringIO()) == "json"
@@ -179,3 +191,21 @@ def test_no_line_of_the_api_or_its_worker_holds_the_api_key_or_the_image(capture
     assert KEY not in logged
     assert KEY[::-1] not in logged
     assert repr(image[16:40])[2:-1] not in logged
+
+
+def test_the_worker_s_line_about_one_request_names_it_its_trace_its_batch_and_the_model(
+    captured: io.StringIO,
+) -> None:
+    trace_id = "7e57ab1e" * 4
+    with memory_client() as client:
+        accepted = client.post(
+            SUBMIT,
+            content=png_bytes() + CRASH_MARKER,
+            headers={"Content-Type": "image/png", "traceparent": f"00-{trace_id}-00f067aa0ba902b7-01"},
+        )
+        request_id = accepted.json()["request_id"]
+        assert client.get(f"{SUBMIT}/{request_id}/results", params={"wait": 5}).json()["status"] == "failed"
+    [line] = [line for line in lines(captured) if line["event"].endswith("makes the model fail")]
+    assert (line["request_id"], line["trace_id"], line["model"]) == (request_id, trace_id, "stub-net")
+    assert line["batch_id"]
+    assert "RuntimeError" in line["exception"]
