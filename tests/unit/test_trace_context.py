@@ -16,6 +16,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
+from adapters.rabbitmq import messages
 from adapters.redis.codec import decode_record, encode_record
 from entrypoints import tracing
 from entrypoints.batch_context import batch_context
@@ -173,3 +174,12 @@ def result(client: TestClient, sent: Any) -> dict[str, object]:
     answer: dict[str, object] = client.get(f"{SUBMIT}/{request_id}/results", params={"wait": 5}).json()
     assert answer["status"] == "succeeded"
     return answer
+
+
+def test_an_amqp_message_carries_the_traceparent_and_a_forged_one_costs_only_the_trace() -> None:
+    request = replace(a_request(), traceparent=TRACEPARENT)
+    body, properties = messages.encode(request)
+    assert messages.decode(properties, body) == request
+    for forged in ["00-nonsense", 42, TRACEPARENT + "-extra"]:
+        properties.headers = {**properties.headers, "traceparent": forged}
+        assert messages.decode(properties, body) == replace(request, traceparent=None)
