@@ -84,5 +84,6 @@ class TraceRequests:
         tokens = structlog.contextvars.bind_contextvars(trace_id=traceparent[3:35])
         try:
             await self.app(scope, receive, send)
-        finally:
+        finally:  # a server that runs requests in one context must not mix them up
             structlog.contextvars.reset_contextvars(**tokens)
+            structlog.contextvars.unbind_contextvars("request_id")  # the routes bind it
