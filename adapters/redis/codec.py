@@ -44,6 +44,7 @@ def encode_record(record: RequestRecord) -> bytes:
         "timings": None if record.timings is None else asdict(record.timings),
         # Likewise added within version 1 (and the status "canceled").
         "deadline_at": None if record.deadline_at is None else _encode_time(record.deadline_at),
+        "requeued": record.requeued,  # added within version 1 too: absent reads as 0
         "trace_id": record.trace_id,  # added within version 1, as timings
     }
     return json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode()
@@ -83,6 +84,7 @@ def _decode(document: dict[str, Any]) -> RequestRecord:
         failure=None if failure is None else Failure(str(failure["code"]), str(failure["message"])),
         timings=_decode_timings(document.get("timings")),
         deadline_at=None if deadline_at is None else datetime.fromisoformat(deadline_at),
+        requeued=int(document.get("requeued", 0)),
         trace_id=_decode_trace_id(document.get("trace_id")),
     )
 
