@@ -121,7 +121,8 @@ def _settings(args: argparse.Namespace, mode: str) -> Settings:
         overrides["model"] = model
     settings = load_settings(overrides, names=_OPTIONS)
     configure_logging(settings.log_level, settings.log_format)
-    configure_tracing(f"inference-{args.role}")
+    if role := getattr(args, "role", None):  # the services (not an operator's one-off command)
+        configure_tracing(f"inference-{role}")
     return settings
 
 
