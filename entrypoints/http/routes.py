@@ -16,7 +16,15 @@ from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect
 
 from entrypoints.container import Container
-from entrypoints.http.schemas import Accepted, ErrorBody, Health, ModelBody, Readiness, RequestView
+from entrypoints.http.schemas import (
+    Accepted,
+    ErrorBody,
+    Health,
+    ModelBody,
+    Readiness,
+    RequestView,
+    accepted_json,
+)
 from entrypoints.http.uploads import OPENAPI_REQUEST_BODY, read_image
 from inference.domain import MAX_TOP_K, RequestId
 
@@ -60,10 +68,9 @@ _READ_THE_RESULT = {
 )
 async def submit(
     request: Request,
-    response: Response,
     # Declared as a plain integer (not integer-or-null): a query parameter cannot be null.
     top_k: int = Query(None, ge=1, le=MAX_TOP_K, description="Labels to return (default 5)."),
-) -> Accepted:
+) -> Response:
     """Send the image as multipart/form-data (field `image`) or as the raw body with an image/*
     Content-Type. Answers at once with the request's id; read the result at `results_url`."""
     container = _container(request)
@@ -85,8 +92,10 @@ async def submit(
     url = (
         f"{request.scope.get('root_path', '')}{router.prefix}/inference/requests/{record.request_id}/results"
     )
-    response.headers["Location"] = url
-    return Accepted(request_id=record.request_id.value, created_at=record.created_at, results_url=url)
+    # Returned as a ready Response, FastAPI skips `Accepted`'s validation and serialisation
+    # (the schema still documents it): see accepted_json.
+    body = accepted_json(record.request_id.value, record.created_at, url)
+    return Response(body, status_code=202, media_type="application/json", headers={"Location": url})
 
 
 def _refusal_code(refusal: Exception) -> str:
