@@ -67,7 +67,7 @@ def main() -> None:
     with contextlib.ExitStack() as stack:
         if args.private_servers:
             rabbitmq, redis = stack.enter_context(private_rabbitmq()), stack.enter_context(private_redis())
-            args.servers = Servers(rabbitmq.url, redis.url, rabbitmq.node.split("@")[0], f":{redis.port}")
+            args.servers = Servers(rabbitmq.url, redis.url, str(rabbitmq.root), f":{redis.port}")
         else:
             args.servers = Servers(RABBITMQ_URL, REDIS_URL, "", "")
         run(args)
@@ -77,7 +77,7 @@ def main() -> None:
 class Servers:
     rabbitmq_url: str
     redis_url: str
-    rabbitmq_marker: str  # in the server process's command line (see bench.cpu.server_pids)
+    rabbitmq_marker: str  # in the server process's command line (a private node: its directory)
     redis_marker: str
 
 
