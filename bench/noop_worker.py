@@ -9,7 +9,6 @@ label with certainty without reading the image.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Sequence
 
@@ -17,7 +16,7 @@ from dependency_injector import providers
 
 from entrypoints.container import create_container
 from entrypoints.settings import Settings
-from entrypoints.worker import serve_worker
+from entrypoints.worker import run_worker
 from inference.domain import Failure, InferenceRequest, LabelScore, ModelInfo, Prediction
 from inference.ports import Classifier
 
@@ -43,7 +42,7 @@ def main() -> None:
     logging.getLogger("pika").setLevel(logging.CRITICAL)
     container = create_container(settings)
     container.classifier.override(providers.Object(NoWorkClassifier(container.manifest().info)))
-    asyncio.run(serve_worker(container))
+    run_worker(container)
 
 
 if __name__ == "__main__":
