@@ -4,9 +4,9 @@
                                     [--jpegs 640x480,1920x1080] [--images 240] [--clients 8]
                                     [--workers 1] [--metrics on|off|both] [--json out.json]
 
-For each model input size and each JPEG size (real JPEGs): first the classifier alone, built by
+For each model input size and each JPEG size (real JPEGs): the classifier alone, built by
 the container exactly as a worker builds it (same backend, threads and batch size), classifying
-the images in batches; then the distributed service (`inference api` + `inference worker` as
+the images in batches, before and after the distributed service (`inference api` + `inference worker` as
 processes, on the local RabbitMQ and Redis) with clients that each POST an image and long-poll
 its result, in a steady closed loop. Completed images/s, time to result, and the ratio of the two.
 
@@ -43,7 +43,8 @@ from tests.harness.ledger import account
 def in_process(manifest: Path, images: list[bytes], rounds: int = 2) -> dict[str, Any]:
     """Images/s of `classify()` in the worker's batch size, the best of `rounds` passes."""
     settings = Settings(model={"manifest": manifest})
-    classifier = create_container(settings).classifier()
+    container = create_container(settings)  # held: its resources (the decoding pool) live with it
+    classifier = container.classifier()
     batch_size = settings.worker.max_batch_size
     requests = [
         InferenceRequest(RequestId.new(), image, "image/jpeg", 5, datetime.now(UTC)) for image in images
@@ -120,10 +121,14 @@ def main() -> None:
             for width, height in jpegs:
                 distinct = [data for _, data in draw_jpegs(24, seed=11, size=(width, height))]
                 images = [distinct[i % len(distinct)] for i in range(args.images)]
-                alone = in_process(path, images)
                 for enabled in metrics:
                     env = {"INFERENCE_METRICS__ENABLED": enabled}
+                    # classify() alone before and after the service, the faster of the two: on a
+                    # shared machine, load that comes and goes then lowers the ratio, never raises it.
+                    before = in_process(path, images)
                     e2e = end_to_end(path, images, args.clients, args.workers, env)
+                    after = in_process(path, images)
+                    alone = max(before, after, key=lambda run: run["images_per_second"])
                     row = report(alone, e2e, f"{width}x{height}", "on" if enabled == "true" else "off")
                     figures[f"{size}px {width}x{height} metrics {row['metrics']}"] = row
     if args.json:
