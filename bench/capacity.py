@@ -23,25 +23,22 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import os
 import statistics
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from bench.cpu import cpu_seconds, own_cpu_seconds, server_pids
 from bench.load import closed_loop, settle
+from bench.servers import Servers, servers
 from demo.shapes import draw_jpegs
 from tests.harness import percentiles
 from tests.harness.cluster import launched
 from tests.harness.ledger import account
-from tests.servers import RABBITMQ_URL, REDIS_URL
-from tests.servers.rabbitmq import private_rabbitmq
-from tests.servers.redis import private_redis
 
 
 def main() -> None:
@@ -64,21 +61,8 @@ def main() -> None:
         help="start a RabbitMQ and a Redis of its own: their CPU is then this benchmark's alone",
     )
     args = parser.parse_args()
-    with contextlib.ExitStack() as stack:
-        if args.private_servers:
-            rabbitmq, redis = stack.enter_context(private_rabbitmq()), stack.enter_context(private_redis())
-            args.servers = Servers(rabbitmq.url, redis.url, str(rabbitmq.root), f":{redis.port}")
-        else:
-            args.servers = Servers(RABBITMQ_URL, REDIS_URL, "", "")
+    with servers(args.private_servers) as args.servers:
         run(args)
-
-
-@dataclass(frozen=True)
-class Servers:
-    rabbitmq_url: str
-    redis_url: str
-    rabbitmq_marker: str  # in the server process's command line (a private node: its directory)
-    redis_marker: str
 
 
 def run(args: argparse.Namespace) -> None:

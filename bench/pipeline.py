@@ -2,7 +2,8 @@
 
     uv run python -m bench.pipeline [--architecture efficientnet_b0] [--sizes 224,320]
                                     [--jpegs 640x480,1920x1080] [--images 240] [--clients 8]
-                                    [--workers 1] [--metrics on|off|both] [--json out.json]
+                                    [--workers 1] [--metrics on|off|both] [--private-servers]
+                                    [--json out.json]
 
 For each model input size and each JPEG size (real JPEGs): the classifier alone, built by
 the container exactly as a worker builds it (same backend, threads and batch size), classifying
@@ -12,7 +13,8 @@ its result, in a steady closed loop. Completed images/s, time to result, and the
 
 Beside the ratio, the fixed CPU per request of each process: what the API, RabbitMQ and Redis
 spent per request, and the worker's CPU per request less the classifier's own CPU per image
-(measured in-process); "fixed" is their sum, what a request costs besides its model. With
+(measured in-process); "fixed" is their sum (the shared servers count others' work too: see
+`--private-servers` in bench.capacity), what a request costs besides its model. With
 `--metrics both` the service runs with metrics off, then on, and their ratio is printed.
 The model has random weights: a model's speed does not depend on what it learnt.
 """
@@ -32,6 +34,7 @@ from typing import Any
 from bench.cpu import CpuMeter, own_cpu_seconds, server_pids
 from bench.load import closed_loop
 from bench.model import write_model
+from bench.servers import SHARED, Servers, servers
 from demo.shapes import draw_jpegs
 from entrypoints.container import create_container
 from entrypoints.settings import Settings
@@ -66,14 +69,20 @@ def in_process(manifest: Path, images: list[bytes], rounds: int = 2) -> dict[str
 
 
 def end_to_end(
-    manifest: Path, images: list[bytes], clients: int, workers: int, env: dict[str, str] | None = None
+    manifest: Path,
+    images: list[bytes],
+    clients: int,
+    workers: int,
+    env: dict[str, str] | None = None,
+    on: Servers = SHARED,
 ) -> dict[str, Any]:
-    with launched(workers, env={"INFERENCE_MODEL__MANIFEST": str(manifest), **(env or {})}) as cluster:
+    env = {"INFERENCE_MODEL__MANIFEST": str(manifest), **(env or {})}
+    with launched(workers, env=env, rabbitmq_url=on.rabbitmq_url, redis_url=on.redis_url) as cluster:
         assert cluster.api is not None
         asyncio.run(
             closed_loop(cluster.api_url, images[: clients * 2], clients, wait_for_results=True)
         )  # warm
-        pids = {"api": cluster.api.pid, **server_pids()}
+        pids = {"api": cluster.api.pid, **server_pids(on.rabbitmq_marker, on.redis_marker)}
         meter = CpuMeter(pids | {f"worker-{n}": p.pid for n, p in enumerate(cluster.workers)})
         meter.start()
         began = time.monotonic()
@@ -104,7 +113,13 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--metrics", choices=("on", "off", "both"), default="on")
     parser.add_argument("--json", type=Path, help="also write the figures here")
+    parser.add_argument("--private-servers", action="store_true", help="a RabbitMQ and a Redis of its own")
     args = parser.parse_args()
+    with servers(args.private_servers) as args.servers:
+        run(args)
+
+
+def run(args: argparse.Namespace) -> None:
 
     figures: dict[str, Any] = {"machine": f"{os.cpu_count()} CPUs", "architecture": args.architecture}
     jpegs = [tuple(int(n) for n in size.split("x")) for size in args.jpegs.split(",")]
@@ -126,7 +141,7 @@ def main() -> None:
                     # classify() alone before and after the service, the faster of the two: on a
                     # shared machine, load that comes and goes then lowers the ratio, never raises it.
                     before = in_process(path, images)
-                    e2e = end_to_end(path, images, args.clients, args.workers, env)
+                    e2e = end_to_end(path, images, args.clients, args.workers, env, args.servers)
                     after = in_process(path, images)
                     alone = max(before, after, key=lambda run: run["images_per_second"])
                     row = report(alone, e2e, f"{width}x{height}", "on" if enabled == "true" else "off")
