@@ -105,6 +105,24 @@ class ApiSettings(BaseModel):
     telemetry: bool = Field(
         False, description="FastAPI's OpenTelemetry traces, metrics and logs (needs an OTel SDK set up)."
     )
+    default_deadline_seconds: float | None = Field(
+        None, gt=0, description="A request's deadline when its client gives none (None: no deadline)."
+    )
+    max_deadline_seconds: float = Field(
+        24 * 3600, gt=0, description="The longest deadline a client may ask for; longer gets 422."
+    )
+    idempotency_lease_seconds: float = Field(
+        30,
+        gt=0,
+        description="How long an Idempotency-Key stays claimed by a submission still being enqueued "
+        "(longer than one can take); a claim left by a crashed API is free again after this.",
+    )
+    idempotency_wait_seconds: float = Field(
+        5,
+        ge=0,
+        description="How long a retry waits for the first submission with its key to be enqueued; "
+        "past that, 409 `idempotency_key_in_progress`.",
+    )
 
 
 class WorkerSettings(BaseModel):

@@ -51,10 +51,11 @@ class RequestStatus(StrEnum):
     PROCESSING = "processing"
     SUCCEEDED = "succeeded"
     FAILED = "failed"
+    CANCELED = "canceled"
 
     @property
     def is_terminal(self) -> bool:
-        return self in (RequestStatus.SUCCEEDED, RequestStatus.FAILED)
+        return self in (RequestStatus.SUCCEEDED, RequestStatus.FAILED, RequestStatus.CANCELED)
 
 
 @dataclass(frozen=True)
@@ -84,6 +85,8 @@ class InferenceRequest:
     media_type: str
     top_k: int
     submitted_at: datetime
+    # No later than this, a worker that has not yet run the request ends it `deadline_exceeded`.
+    deadline_at: datetime | None = None
 
     def __post_init__(self) -> None:
         if not 1 <= self.top_k <= MAX_TOP_K:
@@ -159,7 +162,15 @@ class Fail:
     timings: Timings | None = None
 
 
-Transition = Start | Succeed | Fail
+@dataclass(frozen=True)
+class Cancel:
+    """The client no longer wants the result: from queued or processing (a result then
+    arriving is refused, as for any terminal record)."""
+
+    at: datetime
+
+
+Transition = Start | Succeed | Fail | Cancel
 
 
 @dataclass(frozen=True)
@@ -174,6 +185,7 @@ class RequestRecord:
     prediction: Prediction | None = None
     failure: Failure | None = None
     timings: Timings | None = None
+    deadline_at: datetime | None = None
 
     @classmethod
     def queued(cls, request: InferenceRequest) -> RequestRecord:
@@ -183,14 +195,16 @@ class RequestRecord:
             top_k=request.top_k,
             created_at=request.submitted_at,
             updated_at=request.submitted_at,
+            deadline_at=request.deadline_at,
         )
 
     def apply(self, transition: Transition) -> RequestRecord:
         """The record after `transition`; raises InvalidTransition out of a terminal status.
 
-        queued → processing → succeeded | failed. Processing may start again (a redelivery after
-        a crashed worker), and a request may fail or succeed straight from queued (a poison
-        message that never reached the model). A terminal record keeps its first outcome.
+        queued → processing → succeeded | failed | canceled. Processing may start again (a
+        redelivery after a crashed worker), a request may fail or succeed straight from queued (a
+        poison message that never reached the model), and either live status may be canceled. A
+        terminal record keeps its first outcome: a worker's result after a cancel is refused.
         """
         if self.status.is_terminal:
             raise InvalidTransition(f"request {self.request_id} is already {self.status.value}", current=self)
@@ -217,3 +231,5 @@ class RequestRecord:
                     failure=failure,
                     timings=timings,
                 )
+            case Cancel(at=at):
+                return replace(self, status=RequestStatus.CANCELED, updated_at=at, completed_at=at)

@@ -1,6 +1,7 @@
 """Working in-memory adapters: the embedded mode runs on them and the unit tests use them as fakes."""
 
+from adapters.memory.idempotency_keys import MemoryIdempotencyKeys
 from adapters.memory.queue import MemoryQueue
 from adapters.memory.result_store import MemoryResultStore
 
-__all__ = ["MemoryQueue", "MemoryResultStore"]
+__all__ = ["MemoryIdempotencyKeys", "MemoryQueue", "MemoryResultStore"]

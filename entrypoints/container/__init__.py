@@ -15,16 +15,17 @@ from typing import Literal
 from dependency_injector import containers, providers
 
 from adapters.images import PillowImageInspector
-from adapters.memory import MemoryQueue, MemoryResultStore
+from adapters.memory import MemoryIdempotencyKeys, MemoryQueue, MemoryResultStore
 from adapters.model import load_manifest
 from adapters.rabbitmq import QueueTopology, RabbitMQConsumer, RabbitMQPublisher
-from adapters.redis import RedisResultStore
+from adapters.redis import RedisIdempotencyKeys, RedisResultStore
 from entrypoints.container import metering, resources
 from entrypoints.container.resources import make_decoder
 from entrypoints.settings import Settings
 from inference.media import ImageLimits
-from inference.use_cases.api import GetResult, SubmitRequest
+from inference.use_cases.api import CancelRequest, GetResult, SubmitRequest
 from inference.use_cases.dead_letters import SettleDeadLetters
+from inference.use_cases.idempotency import SubmitOnce
 from inference.use_cases.worker import ProcessBatch
 
 
@@ -91,6 +92,19 @@ class Container(containers.DeclarativeContainer):
             ttl=config.store.ttl_seconds,
             key_prefix=config.store.key_prefix,
             timeout=config.store.timeout_seconds,
+        ),
+    )
+    # Keys last as long as the records they point at; they share the store's connections.
+    idempotency_keys = providers.Selector(
+        config.mode,
+        embedded=providers.Singleton(
+            MemoryIdempotencyKeys, ttl=config.store.ttl_seconds, max_keys=config.store.max_records
+        ),
+        distributed=providers.Singleton(
+            RedisIdempotencyKeys,
+            store=store,
+            ttl=config.store.ttl_seconds,
+            key_prefix=config.store.key_prefix,
         ),
     )
     # Redis clients close on the event loop, so their lifecycle is an async Resource of its own:
@@ -162,9 +176,23 @@ class Container(containers.DeclarativeContainer):
         max_side=config.api.max_side,
     )
     submit_request = providers.Factory(
-        SubmitRequest, publisher=publisher, store=store, inspector=image_inspector, limits=image_limits
+        SubmitRequest,
+        publisher=publisher,
+        store=store,
+        inspector=image_inspector,
+        limits=image_limits,
+        default_deadline=config.api.default_deadline_seconds,
+        max_deadline=config.api.max_deadline_seconds,
+    )
+    submit_once = providers.Factory(
+        SubmitOnce,
+        submit=submit_request,
+        keys=idempotency_keys,
+        lease=config.api.idempotency_lease_seconds,
+        patience=config.api.idempotency_wait_seconds,
     )
     get_result = providers.Factory(GetResult, store=store)
+    cancel_request = providers.Factory(CancelRequest, store=store)
     process_batch = providers.Factory(
         ProcessBatch,
         consumer=worker_consumer,

@@ -16,6 +16,9 @@ from inference.domain import ModelInfo, RequestRecord
 class ErrorBody(BaseModel):
     detail: str = Field(description="What went wrong, for people.")
     code: str = Field(description="A stable machine-readable name of the error.")
+    status: str | None = Field(
+        None, description="With `already_terminal`: the request's status, which a cancel came too late for."
+    )
 
 
 class Accepted(BaseModel):
@@ -73,7 +76,7 @@ class TimingsBody(BaseModel):
 
 class RequestView(BaseModel):
     request_id: UUID
-    status: Literal["queued", "processing", "succeeded", "failed"]
+    status: Literal["queued", "processing", "succeeded", "failed", "canceled"]
     created_at: datetime
     updated_at: datetime
     completed_at: datetime | None
@@ -81,6 +84,9 @@ class RequestView(BaseModel):
     result: ResultBody | None
     error: FailureBody | None
     timings: TimingsBody | None = Field(None, description="Set once the request is terminal.")
+    deadline_at: datetime | None = Field(
+        None, description="Past this, a request no worker has run yet fails `deadline_exceeded`."
+    )
 
     @classmethod
     def of(cls, record: RequestRecord) -> RequestView:
@@ -102,6 +108,7 @@ class RequestView(BaseModel):
             ),
             error=None if failure is None else FailureBody(code=failure.code, message=failure.message),
             timings=None if record.timings is None else TimingsBody(**asdict(record.timings)),
+            deadline_at=record.deadline_at,
         )
 
 

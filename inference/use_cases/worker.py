@@ -23,7 +23,13 @@ from inference.domain import (
     Start,
     Succeed,
 )
-from inference.errors import AttemptsExhausted, ModelError, StoreUnavailable, UnknownRequest
+from inference.errors import (
+    AttemptsExhausted,
+    DeadlineExceeded,
+    ModelError,
+    StoreUnavailable,
+    UnknownRequest,
+)
 from inference.ports import Classifier, Consumer, Delivery, ResultStore
 from inference.retry import StoreRetry
 from inference.timings import BatchTimings, Timings
@@ -46,8 +52,9 @@ class ProcessBatch:
 
     Acknowledges a delivery only once its outcome is stored; if the store stays down past
     `store_patience` seconds the delivery goes back to the queue. A delivery of an already
-    finished request is acknowledged without running the model, and one whose attempts ran out
-    (`attempt > max_attempts`) fails instead of looping.
+    finished request (canceled included) is acknowledged without running the model, one whose
+    attempts ran out (`attempt > max_attempts`) fails instead of looping, and one whose deadline
+    has passed fails `deadline_exceeded` without reaching the model.
     """
 
     def __init__(
@@ -80,7 +87,13 @@ class ProcessBatch:
                 ]
             )
         )
-        fresh = [d for d in firsts if d.attempt <= self._max_attempts]
+        late = [d for d in firsts if d.attempt <= self._max_attempts and _expired(d, now)]
+        tally.update(
+            await self._finish(
+                [(d, Fail(Failure.of(_deadline_exceeded(d)), now, _timings(d, now, now, None))) for d in late]
+            )
+        )
+        fresh = [d for d in firsts if d.attempt <= self._max_attempts and not _expired(d, now)]
         taken_at = now
         started = await self._apply([(d, Start(now)) for d in fresh])
         runnable = [d for d, state in zip(fresh, started, strict=True) if state == "applied"]
@@ -168,6 +181,15 @@ def _timings(
         model=spent.model if spent else None,
         total=max(0.0, (done_at - submitted_at).total_seconds()),
     )
+
+
+def _expired(delivery: Delivery, now: datetime) -> bool:
+    deadline_at = delivery.request.deadline_at
+    return deadline_at is not None and deadline_at <= now
+
+
+def _deadline_exceeded(delivery: Delivery) -> DeadlineExceeded:
+    return DeadlineExceeded(f"the deadline ({delivery.request.deadline_at}) passed before a worker ran it")
 
 
 def _first_of_each_request(deliveries: Sequence[Delivery]) -> tuple[list[Delivery], list[Delivery]]:

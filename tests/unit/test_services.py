@@ -55,7 +55,15 @@ def submit_request(
     queue: Queue, store: ResultStore, inspector: ImageInspector | None = None, limits: ImageLimits = LIMITS
 ) -> SubmitRequest:
     """The use case on the given adapters, with a stub inspector (an 8 x 8 image) by default."""
-    return SubmitRequest(queue, store, inspector or StubImageInspector(), limits, clock)
+    return SubmitRequest(
+        queue,
+        store,
+        inspector or StubImageInspector(),
+        limits,
+        default_deadline=None,
+        max_deadline=3600.0,
+        clock=clock,
+    )
 
 
 async def receive_all(queue: MemoryQueue, max_count: int = 16) -> list[Delivery]:
