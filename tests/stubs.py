@@ -161,7 +161,7 @@ class FailingQueue(MemoryQueue):
     """A MemoryQueue whose every method raises QueueUnavailable while `down` is set."""
 
     def __init__(self, *, down: bool = False, max_length: int = 10_000, max_attempts: int = 4) -> None:
-        super().__init__(max_length=max_length, max_bytes=1 << 30, max_attempts=max_attempts)
+        super().__init__(max_length=max_length, max_bytes=1 << 30, max_attempts=max_attempts, max_parked=100)
         self.down = down
 
     def _check(self) -> None:

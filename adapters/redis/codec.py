@@ -46,6 +46,7 @@ def encode_record(record: RequestRecord) -> bytes:
         "timings": None if record.timings is None else _encode_timings(record.timings),
         # Likewise added within version 1 (and the status "canceled").
         "deadline_at": None if record.deadline_at is None else _encode_time(record.deadline_at),
+        "requeued": record.requeued,  # added within version 1 too: absent reads as 0
     }
     return orjson.dumps(document)
 
@@ -85,6 +86,7 @@ def _decode(document: dict[str, Any]) -> RequestRecord:
         failure=None if failure is None else Failure(str(failure["code"]), str(failure["message"])),
         timings=_decode_timings(document.get("timings")),
         deadline_at=None if deadline_at is None else datetime.fromisoformat(deadline_at),
+        requeued=int(document.get("requeued", 0)),
     )
 
 

@@ -185,7 +185,7 @@ async def health() -> Health:
 @health_router.get(
     "/health/ready",
     response_model=Readiness,
-    summary="Readiness: queue, store and model",
+    summary="Readiness: queue, store, model and live workers",
     responses={503: {"model": Readiness}},
 )
 async def ready(request: Request) -> JSONResponse:
@@ -198,5 +198,6 @@ async def ready(request: Request) -> JSONResponse:
             log.warning("readiness: %s unavailable: %s", name, exc)
             checks[name] = "unavailable"
     ok = all(state == "ok" for state in checks.values())
-    body = Readiness(status="ready" if ok else "not_ready", checks=checks)
+    workers = request.app.state.worker_count.latest  # as the "workers" check just counted them
+    body = Readiness(status="ready" if ok else "not_ready", checks=checks, workers=workers)
     return JSONResponse(body.model_dump(), status_code=200 if ok else 503)

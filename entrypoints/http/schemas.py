@@ -10,7 +10,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, Field
 
-from inference.domain import ModelInfo, RequestRecord
+from inference.domain import ModelInfo, RequestRecord, WorkerInfo
 
 
 class ErrorBody(BaseModel):
@@ -87,6 +87,7 @@ class RequestView(BaseModel):
     deadline_at: datetime | None = Field(
         None, description="Past this, a request no worker has run yet fails `deadline_exceeded`."
     )
+    requeued: int = Field(0, description="Times an operator requeued it after it failed (`inference dlq`).")
 
     @classmethod
     def of(cls, record: RequestRecord) -> RequestView:
@@ -109,6 +110,7 @@ class RequestView(BaseModel):
             error=None if failure is None else FailureBody(code=failure.code, message=failure.message),
             timings=None if record.timings is None else TimingsBody(**asdict(record.timings)),
             deadline_at=record.deadline_at,
+            requeued=record.requeued,
         )
 
 
@@ -130,3 +132,28 @@ class Health(BaseModel):
 class Readiness(BaseModel):
     status: Literal["ready", "not_ready"]
     checks: dict[str, str] = Field(description="Each dependency: 'ok' or why it is not ready.")
+    workers: int | None = Field(
+        None,
+        description="Live workers serving the API's model (None if the registry cannot be reached).",
+    )
+
+
+class WorkerBody(BaseModel):
+    id: str = Field(description="Unique per worker process: host, pid and a random suffix.")
+    host: str
+    pid: int
+    model: str = Field(description="The name of the model it serves.")
+    model_version: str
+    backend: str
+    batch_size: int = Field(description="The most requests it classifies in one forward pass.")
+    started_at: datetime
+    last_batch_at: datetime | None = Field(description="When it last finished a batch (None: never).")
+    seen_at: datetime | None = Field(description="When its latest heartbeat arrived.")
+
+    @classmethod
+    def of(cls, worker: WorkerInfo) -> WorkerBody:
+        return cls(**asdict(worker))
+
+
+class WorkersBody(BaseModel):
+    workers: list[WorkerBody] = Field(description="Sorted by id.")

@@ -53,8 +53,9 @@ class ProcessBatch:
     Acknowledges a delivery only once its outcome is stored; if the store stays down past
     `store_patience` seconds the delivery goes back to the queue. A delivery of an already
     finished request (canceled included) is acknowledged without running the model, one whose
-    attempts ran out (`attempt > max_attempts`) fails instead of looping, and one whose deadline
-    has passed fails `deadline_exceeded` without reaching the model.
+    attempts ran out (`attempt > max_attempts`) fails instead of looping (and is dead-lettered,
+    then parked for an operator), and one whose deadline has passed fails `deadline_exceeded`
+    without reaching the model.
     """
 
     def __init__(
@@ -84,7 +85,8 @@ class ProcessBatch:
                 [
                     (d, Fail(Failure.of(AttemptsExhausted(d.attempt - 1)), now, _timings(d, now, now, None)))
                     for d in exhausted
-                ]
+                ],
+                dead_letter=True,
             )
         )
         late = [d for d in firsts if d.attempt <= self._max_attempts and _expired(d, now)]
@@ -121,10 +123,18 @@ class ProcessBatch:
         tally["skipped"] += len(duplicates)
         return BatchReport(tally["succeeded"], tally["failed"], tally["skipped"], tally["requeued"])
 
-    async def _finish(self, pairs: Sequence[tuple[Delivery, Succeed | Fail]]) -> list[str]:
-        """Store the outcomes, then acknowledge: never the other way round."""
+    async def _finish(
+        self, pairs: Sequence[tuple[Delivery, Succeed | Fail]], dead_letter: bool = False
+    ) -> list[str]:
+        """Store the outcomes, then acknowledge: never the other way round. With `dead_letter`
+        (poison: its attempts ran out) the message is rejected instead, so that it is parked
+        for an operator to inspect and requeue (`inference dlq`) rather than gone."""
         states = await self._apply(pairs)
-        await self._ack_all([d for (d, _), state in zip(pairs, states, strict=True) if state == "applied"])
+        stored = [d for (d, _), state in zip(pairs, states, strict=True) if state == "applied"]
+        if dead_letter:
+            await asyncio.gather(*(self._consumer.reject(d, requeue=False) for d in stored))
+        else:
+            await self._ack_all(stored)
         return [
             ("succeeded" if isinstance(outcome, Succeed) else "failed") if state == "applied" else state
             for (_, outcome), state in zip(pairs, states, strict=True)

@@ -27,7 +27,9 @@ def api_without_workers() -> Iterator[Cluster]:
     require_server("RabbitMQ", RABBITMQ_URL)
     require_server("Redis", REDIS_URL)
     with tempfile.TemporaryDirectory(prefix="cancel-") as root:
-        cluster = Cluster(RABBITMQ_URL, REDIS_URL, Path(root), env=DEMO, tag="test.cancel")
+        # Ready with no worker: readiness otherwise waits for one (INFERENCE_API__MIN_WORKERS).
+        env = {**DEMO, "INFERENCE_API__MIN_WORKERS": "0"}
+        cluster = Cluster(RABBITMQ_URL, REDIS_URL, Path(root), env=env, tag="test.cancel")
         try:
             cluster.start_api()
             cluster.wait_until_ready()

@@ -81,13 +81,14 @@ class Cluster:
             raise RuntimeError(f"the API at {url} was not ready\n{self.logs()}")
         return url
 
-    def start_worker(self) -> subprocess.Popen[bytes]:
+    def start_worker(self, command: Sequence[str] | None = None) -> subprocess.Popen[bytes]:
+        """A worker running the cluster's worker command, or `command`."""
         number = len(self.workers)
         heartbeat = self.root / f"worker-{number}.heartbeat"
         metrics_port = free_port()  # workers on one host cannot share the default port
         worker = self._spawn(
             f"worker-{number}",
-            self._worker_command,
+            list(command or self._worker_command),
             self.env(
                 INFERENCE_WORKER__HEARTBEAT_FILE=str(heartbeat),
                 INFERENCE_WORKER__METRICS_PORT=str(metrics_port),
@@ -156,7 +157,7 @@ class Cluster:
         try:
             connection = pika.BlockingConnection(pika.URLParameters(self.rabbitmq_url))
             channel = connection.channel()
-            for name in (self.queue_name, f"{self.queue_name}.dead"):
+            for name in (self.queue_name, f"{self.queue_name}.dead", f"{self.queue_name}.parked"):
                 channel.queue_delete(name)
             connection.close()
         except pika.exceptions.AMQPError as exc:

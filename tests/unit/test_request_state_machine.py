@@ -17,6 +17,7 @@ from inference.domain import (
     Prediction,
     RequestRecord,
     RequestStatus,
+    Requeue,
     Start,
     Succeed,
     Transition,
@@ -50,6 +51,7 @@ class RequestLifecycle(RuleBasedStateMachine):
         self.outcome: Prediction | Failure | None = None
         self.canceled = False
         self.first_terminal: RequestRecord | None = None
+        self.requeues = 0
 
     def _apply(self, transition: Transition) -> bool:
         before = self.record
@@ -101,6 +103,25 @@ class RequestLifecycle(RuleBasedStateMachine):
         if self.canceled:
             assert self.record.prediction is None
             assert self.record.failure is None
+
+    @rule(at=times)
+    def requeue(self, at: datetime) -> None:
+        """The operator's action: allowed from failed only (never from canceled or succeeded),
+        whatever came before; the one thing that changes a terminal record."""
+        before = self.record
+        if before.status is not RequestStatus.FAILED:
+            with pytest.raises(InvalidTransition) as refused:
+                before.apply(Requeue(at))
+            assert refused.value.current is before
+            return
+        self.record = before.apply(Requeue(at))
+        self.last_applied_at, self.starts, self.outcome = at, 0, None
+        self.first_terminal = None  # live again: the next outcome is its first terminal one
+        self.requeues += 1
+
+    @invariant()
+    def requeued_counts_the_requeues_that_were_applied(self) -> None:
+        assert self.record.requeued == self.requeues
 
     @invariant()
     def attempts_count_the_starts_that_were_applied(self) -> None:
@@ -162,6 +183,28 @@ def test_a_terminal_record_keeps_its_first_result() -> None:
             done.apply(late)
         assert refused.value.current == done
         assert refused.value.current.prediction == prediction
+
+
+def test_a_requeued_request_is_queued_again_with_its_attempts_and_failure_cleared() -> None:
+    failed = a_record(submitted_at=EPOCH).apply(Start(EPOCH)).apply(Fail(Failure("model_error", "x"), EPOCH))
+    later = EPOCH + timedelta(minutes=5)
+
+    requeued = failed.apply(Requeue(later))
+
+    assert requeued.status is RequestStatus.QUEUED
+    assert (requeued.attempts, requeued.requeued, requeued.failure) == (0, 1, None)
+    assert requeued.completed_at is None and requeued.updated_at == later
+
+
+@pytest.mark.parametrize("status", ["queued", "processing", "succeeded"])
+def test_only_a_failed_request_may_be_requeued(status: str) -> None:
+    record = a_record(submitted_at=EPOCH)
+    if status != "queued":
+        record = record.apply(Start(EPOCH))
+    if status == "succeeded":
+        record = record.apply(Succeed(Prediction((LabelScore("cat", 1.0),), "net", "1"), EPOCH))
+    with pytest.raises(InvalidTransition):
+        record.apply(Requeue(EPOCH))
 
 
 def test_a_queued_request_is_canceled_at_once() -> None:

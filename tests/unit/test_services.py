@@ -88,7 +88,7 @@ class QueueThatLooksUpTheStore(MemoryQueue):
     """Notes, at each publish, what the store holds for the request being published."""
 
     def __init__(self, store: MemoryResultStore) -> None:
-        super().__init__(QUEUE.max_length, QUEUE.max_bytes, WORKER.max_attempts)
+        super().__init__(QUEUE.max_length, QUEUE.max_bytes, WORKER.max_attempts, QUEUE.max_parked)
         self._store = store
         self.seen_at_publish: list[RequestRecord] = []
 
@@ -231,7 +231,7 @@ class QueueThatChecksTheStoreOnAck(MemoryQueue):
     """Notes, at each acknowledgement, what the store holds for the acknowledged request."""
 
     def __init__(self, store: MemoryResultStore) -> None:
-        super().__init__(QUEUE.max_length, QUEUE.max_bytes, WORKER.max_attempts)
+        super().__init__(QUEUE.max_length, QUEUE.max_bytes, WORKER.max_attempts, QUEUE.max_parked)
         self._store = store
         self.status_at_ack: dict[RequestId, RequestStatus] = {}
 
