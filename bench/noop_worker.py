@@ -9,12 +9,12 @@ label with certainty without reading the image.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 
 from dependency_injector import providers
 
 from entrypoints.container import create_container
+from entrypoints.logs import configure_logging
 from entrypoints.settings import Settings
 from entrypoints.worker import run_worker
 from inference.domain import Failure, InferenceRequest, LabelScore, ModelInfo, Prediction
@@ -43,8 +43,7 @@ class NoWorkClassifier(Classifier):
 
 def main() -> None:
     settings = Settings(mode="distributed")
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("pika").setLevel(logging.CRITICAL)
+    configure_logging(settings.log_level, settings.log_format)  # as `inference worker` does
     container = create_container(settings)
     container.classifier.override(providers.Object(NoWorkClassifier(container.manifest().info)))
     run_worker(container)

@@ -232,6 +232,9 @@ class Settings(BaseSettings):
     )
     redis_url: RedisUrl = Field("redis://127.0.0.1:6379/0", description="The result store (distributed).")
     log_level: LogLevel = Field("INFO", description="Python log level (any case).")
+    log_format: Literal["json", "console"] | None = Field(
+        None, description="json (one object per line) or console; unset: console on a terminal, else json."
+    )
     api_keys: CommaSeparated = Field(
         default_factory=list, description="If any, every endpoint but health needs `Bearer <key>`."
     )

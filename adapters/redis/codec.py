@@ -47,6 +47,7 @@ def encode_record(record: RequestRecord) -> bytes:
         # Likewise added within version 1 (and the status "canceled").
         "deadline_at": None if record.deadline_at is None else _encode_time(record.deadline_at),
         "requeued": record.requeued,  # added within version 1 too: absent reads as 0
+        "trace_id": record.trace_id,  # added within version 1, as timings
     }
     return orjson.dumps(document)
 
@@ -87,7 +88,14 @@ def _decode(document: dict[str, Any]) -> RequestRecord:
         timings=_decode_timings(document.get("timings")),
         deadline_at=None if deadline_at is None else datetime.fromisoformat(deadline_at),
         requeued=int(document.get("requeued", 0)),
+        trace_id=_decode_trace_id(document.get("trace_id")),
     )
+
+
+def _decode_trace_id(trace_id: object) -> str | None:
+    if trace_id is not None and not isinstance(trace_id, str):
+        raise ValueError(f"trace_id {trace_id!r} is not a string")
+    return trace_id
 
 
 def _decode_timings(timings: dict[str, Any] | None) -> Timings | None:

@@ -17,7 +17,7 @@ from fastapi.telemetry import TelemetryConfig
 from entrypoints.container import Container, start_adapters, stop_adapters
 from entrypoints.http import auth
 from entrypoints.http.errors import install_error_handlers
-from entrypoints.http.middleware import HeadAsGet, JsonCORSMiddleware
+from entrypoints.http.middleware import HeadAsGet, JsonCORSMiddleware, TraceRequests
 from entrypoints.http.page import install_page
 from entrypoints.http.routes import health_router, metrics_router, router
 from entrypoints.http.uploads import UploadBudget
@@ -71,6 +71,7 @@ def create_app(
     app.state.upload_budget = UploadBudget(container.config.api.max_upload_bytes_in_flight(), retry_after)
     install_error_handlers(app, retry_after=retry_after)
     _allow_cross_origin(app, container.config.api.cors_origins())
+    app.add_middleware(TraceRequests)  # every log line of a request carries its trace id
     app.add_middleware(HeadAsGet)  # outermost: every layer inside sees a GET
     # The API's routes first: FastAPI tries included routers in order, each try costing a walk
     # of its routes (about 5 % of the API's CPU per request in a profile for the two before it).

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from typing import Annotated
 
+import structlog
 from fastapi import APIRouter, Header, Path, Query, Request, Response
 from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST
@@ -56,6 +57,14 @@ _READ_THE_RESULT = {
     }
 }
 
+_TRACEPARENT = {
+    "traceparent": {
+        "description": "The W3C trace context the request travels under: the one sent, if valid, "
+        "else a new trace. Its trace id is the result's `trace_id`.",
+        "schema": {"type": "string", "pattern": "^00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$"},
+    }
+}
+
 
 @router.post(
     "/inference/requests",
@@ -64,7 +73,10 @@ _READ_THE_RESULT = {
     operation_id="submit_request",
     summary="Submit an image for classification",
     openapi_extra={"requestBody": OPENAPI_REQUEST_BODY},
-    responses={202: {"links": _READ_THE_RESULT}, **_errors(409, 413, 415, 422, 429, 503)},
+    responses={
+        202: {"links": _READ_THE_RESULT, "headers": _TRACEPARENT},
+        **_errors(409, 413, 415, 422, 429, 503),
+    },
 )
 async def submit(
     request: Request,
@@ -88,12 +100,13 @@ async def submit(
     Content-Type. Answers at once with the request's id; read the result at `results_url`."""
     container = _container(request)
     settings, metrics = container.config.api, container.metrics()
+    traceparent: str | None = getattr(request.state, "traceparent", None)  # set by TraceRequests
     try:
         reservation = request.app.state.upload_budget.reserve()
         try:  # the image's bytes count against the budget until it is handed on
             image = await read_image(request, settings.max_upload_bytes(), reservation)
             accepted = await container.submit_once()(
-                image, top_k or settings.default_top_k(), deadline, idempotency_key
+                image, top_k or settings.default_top_k(), deadline, idempotency_key, traceparent
             )
         finally:
             reservation.release()
@@ -109,6 +122,9 @@ async def submit(
     headers = {"Location": url}
     if accepted.replayed:
         headers["Idempotent-Replayed"] = "true"
+    if traceparent:  # the trace the request travels under, for a client to find it by
+        headers["traceparent"] = traceparent
+    structlog.contextvars.bind_contextvars(request_id=str(accepted.request_id))  # for the access line
     # Returned as a ready Response, FastAPI skips `Accepted`'s validation and serialisation
     # (the schema still documents it): see accepted_json.
     body = accepted_json(accepted.request_id.value, accepted.created_at, url)
@@ -137,6 +153,7 @@ async def get_result(
         float, Query(ge=0, le=MAX_WAIT_SECONDS, description="Seconds to wait for a terminal status.")
     ] = 0.0,
 ) -> RequestView:
+    structlog.contextvars.bind_contextvars(request_id=request_id)
     record = await _container(request).get_result()(RequestId.parse(request_id), wait)
     return RequestView.of(record)
 
@@ -156,6 +173,7 @@ async def cancel(
     best-effort (its result is discarded). A finished request answers 409 `already_terminal`
     with its `status`."""
     container = _container(request)
+    structlog.contextvars.bind_contextvars(request_id=request_id)
     record = await container.cancel_request()(RequestId.parse(request_id))
     metrics = container.metrics()
     if metrics is not None:

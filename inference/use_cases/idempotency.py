@@ -101,10 +101,17 @@ class SubmitOnce:
         self._clock = clock
 
     async def __call__(
-        self, image: bytes, top_k: int, deadline: float | None = None, idempotency_key: str | None = None
+        self,
+        image: bytes,
+        top_k: int,
+        deadline: float | None = None,
+        idempotency_key: str | None = None,
+        traceparent: str | None = None,
     ) -> Acceptance:
+        """`traceparent` is not part of the fingerprint: a retry is the same submission under a
+        trace of its own (a replay answers the first submission's request, and so its trace)."""
         if idempotency_key is None:
-            record = await self._submit(image, top_k, deadline)
+            record = await self._submit(image, top_k, deadline, traceparent=traceparent)
             return Acceptance(record.request_id, record.created_at)
         key = check_key(idempotency_key)
         mine = fingerprint(image, {"top_k": top_k, "deadline": deadline})
@@ -125,13 +132,19 @@ class SubmitOnce:
                 )
             await asyncio.sleep(pause)  # the winner is enqueueing: milliseconds, as a rule
             pause = min(pause * 2, 0.2)
-        return await self._submit_claimed(key, image, top_k, deadline, claim.request_id)
+        return await self._submit_claimed(key, image, top_k, deadline, claim.request_id, traceparent)
 
     async def _submit_claimed(
-        self, key: str, image: bytes, top_k: int, deadline: float | None, request_id: RequestId
+        self,
+        key: str,
+        image: bytes,
+        top_k: int,
+        deadline: float | None,
+        request_id: RequestId,
+        traceparent: str | None,
     ) -> Acceptance:
         try:
-            record = await self._submit(image, top_k, deadline, request_id)
+            record = await self._submit(image, top_k, deadline, request_id, traceparent)
         except BaseException:
             try:
                 await self._keys.release(key, request_id)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import pytest
 from hypothesis import settings
@@ -93,6 +93,17 @@ class QueueContract:
             [delivery] = await queue.receive(max_count=10, fill_wait=0.0, idle_wait=PROMPT)
             assert delivery.request == request
             assert delivery.attempt == 1
+
+        asyncio.run(scenario())
+
+    def test_a_request_s_trace_context_travels_with_it_and_none_stays_none(self, queue: Queue) -> None:
+        async def scenario() -> None:
+            traced = replace(a_request(), traceparent=f"00-{'4b' * 16}-{'00f0' * 4}-01")
+            untraced = a_request()
+            await queue.publish(traced)
+            await queue.publish(untraced)
+            deliveries = await drain(queue, expecting=2)
+            assert [d.request.traceparent for d in deliveries] == [traced.traceparent, None]
 
         asyncio.run(scenario())
 
