@@ -8,7 +8,9 @@ Writes a manifest and random weights for the architecture, so that the real load
 speed drifts: images/s is the median over rounds, and the ratio to the baseline (eager fp32
 NCHW, what a naive worker runs) is taken within each round, then its median. FLOPs per image
 come from torch's FlopCounterMode; "% peak" is the share of the `torch.mm` GFLOP/s measured in
-this run at the same precision. "top-1" is the agreement with the baseline on random inputs.
+this run at the same precision (int8: of OpenVINO's on an NNCF-quantized matmul, see bench.int8).
+"top-1" is the agreement with the baseline on random inputs. Below the table, OpenVINO int8 and
+bf16 against fp32, each at its best batch size, within each round, then the median.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from adapters.model.onnxruntime_classifier import OnnxRuntimeClassifier
 from adapters.model.openvino_classifier import OpenVINOClassifier
 from adapters.model.timm_classifier import TimmClassifier
 from adapters.model.timm_model import build_model
+from bench.int8 import int8_classifier, openvino_matmul_gops
 from bench.timing import flops_per_image, matmul_gflops, timed_calls, top1_agreement
 from tests.harness import percentile
 from tests.harness.checkpoints import decoder_for, runtime, write_checkpoint
@@ -56,17 +59,27 @@ VARIANTS: list[Variant] = [
     (
         "openvino (auto hint)",
         "fp32",
-        lambda m, cache: OpenVINOClassifier(m, decoder_for(m), cache, **runtime()).probabilities,
+        lambda m, cache: (
+            OpenVINOClassifier(m, decoder_for(m), cache, int8_model=None, **runtime()).probabilities
+        ),
     ),
     (
         "openvino, latency hint",
         "fp32",
-        lambda m, c: OpenVINOClassifier(m, decoder_for(m), c, hint="latency", **runtime()).probabilities,
+        lambda m, c: (
+            OpenVINOClassifier(
+                m, decoder_for(m), c, hint="latency", int8_model=None, **runtime()
+            ).probabilities
+        ),
     ),
     (
         "openvino, throughput hint",
         "fp32",
-        lambda m, c: OpenVINOClassifier(m, decoder_for(m), c, hint="throughput", **runtime()).probabilities,
+        lambda m, c: (
+            OpenVINOClassifier(
+                m, decoder_for(m), c, hint="throughput", int8_model=None, **runtime()
+            ).probabilities
+        ),
     ),
     (
         "torch channels_last",
@@ -78,8 +91,13 @@ VARIANTS: list[Variant] = [
     (
         "openvino (auto hint)",
         "bf16",
-        lambda m, c: OpenVINOClassifier(m, decoder_for(m), c, **runtime(precision="bf16")).probabilities,
+        lambda m, c: (
+            OpenVINOClassifier(
+                m, decoder_for(m), c, int8_model=None, **runtime(precision="bf16")
+            ).probabilities
+        ),
     ),
+    ("openvino (auto hint)", "int8", lambda m, c: int8_classifier(m, c).probabilities),
 ]
 COMPILED: Variant = (
     "torch.compile channels_last",
@@ -145,10 +163,12 @@ def run(args: argparse.Namespace, manifest: ModelManifest, cache: Path) -> dict[
     probe = rng.standard_normal((16, 3, size, size), dtype=np.float32)
     for row in rows:
         row.agreement = top1_agreement(row.forward(probe), rows[0].forward(probe))
-    peaks: dict[str, list[float]] = {"fp32": [], "bf16": []}
+    peaks: dict[str, list[float]] = {"fp32": [], "bf16": [], "int8": [], "openvino fp32": []}
     for round_ in range(args.rounds):
         peaks["fp32"].append(matmul_gflops(torch.float32))
         peaks["bf16"].append(matmul_gflops(torch.bfloat16))
+        peaks["int8"].append(openvino_matmul_gops("int8"))
+        peaks["openvino fp32"].append(openvino_matmul_gops("fp32"))
         for batch in args.batch_sizes:
             pixels = rng.standard_normal((batch, 3, size, size), dtype=np.float32)
             for row in rows:
@@ -165,8 +185,12 @@ def run(args: argparse.Namespace, manifest: ModelManifest, cache: Path) -> dict[
 def report(
     rows: list[Row], batch_sizes: list[int], flops: float, peak: dict[str, float]
 ) -> dict[str, object]:
-    fp32, bf16 = peak["fp32"], peak["bf16"]
-    print(f"\n{flops / 1e9:.2f} GFLOP per image; torch.mm peak {fp32:.0f} GFLOP/s fp32, {bf16:.0f} bf16\n")
+    fp32, bf16, int8 = peak["fp32"], peak["bf16"], peak["int8"]
+    print(
+        f"\n{flops / 1e9:.2f} GFLOP per image; torch.mm peak {fp32:.0f} GFLOP/s fp32, {bf16:.0f} bf16; ",
+        end="",
+    )
+    print(f"OpenVINO matmul {int8:.0f} GOP/s int8, {peak['openvino fp32']:.0f} fp32\n")
     columns = ("backend", "prec", "batch", "img/s", "p50 ms", "p99 ms", "× base", "% peak", "top-1")
     print("| " + " | ".join(columns) + " |\n|" + "---|" * len(columns))
     results = []
@@ -183,7 +207,34 @@ def report(
                 | {"p50_ms": p50, "p99_ms": p99, "ratio_to_baseline": ratio, "fraction_of_matmul_peak": share}
                 | {"top1_agreement": row.agreement}
             )
-    return {"gflop_per_image": flops / 1e9, "matmul_peak_gflops": peak, "rows": results}
+    return {
+        "gflop_per_image": flops / 1e9,
+        "matmul_peak_gflops": peak,
+        "rows": results,
+        "openvino_best_batch_ratios": best_batch_ratios(rows, batch_sizes),
+    }
+
+
+def best_batch_ratios(rows: list[Row], batch_sizes: list[int]) -> dict[str, float]:
+    """OpenVINO (auto hint) int8 and bf16 over fp32, each at its best batch size in each round."""
+    found = {row.precision: row for row in rows if row.name == "openvino (auto hint)"}
+    if "fp32" not in found:
+        return {}
+    rounds = range(len(found["fp32"].rates[batch_sizes[0]]))
+
+    def best(row: Row, round_: int) -> float:
+        return max(row.rates[batch][round_] for batch in batch_sizes)
+
+    ratios: dict[str, float] = {}
+    for precision in ("int8", "bf16"):
+        if precision in found:
+            each = [best(found[precision], r) / best(found["fp32"], r) for r in rounds]
+            ratios[precision] = statistics.median(each)
+            listed = ", ".join(f"{ratio:.2f}" for ratio in each)
+            print(
+                f"openvino {precision} / fp32, best batch vs best batch: {ratios[precision]:.2f}× ({listed})"
+            )
+    return ratios
 
 
 def main() -> None:

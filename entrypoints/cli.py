@@ -1,5 +1,6 @@
-"""The `inference` command: serve (embedded), api, worker, health, and the client commands
-(classify, submit, result: see `entrypoints.client_commands`)."""
+"""The `inference` command: serve (embedded), api, worker, health, export-onnx, quantize (see
+`entrypoints.quantize_command`), and the client commands (classify, submit, result: see
+`entrypoints.client_commands`)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from typing import Any
 
 from entrypoints.client_commands import add_commands as add_client_commands
 from entrypoints.invalid_settings import load_settings, settings_or_defaults
+from entrypoints.quantize_command import add_command as add_quantize_command
 from entrypoints.settings import Settings
 from entrypoints.startup_errors import EXIT_STATUSES, ModelLoadError, StartupError
 
@@ -74,6 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     export.add_argument("--cache-dir", type=Path, help=f"default: {defaults.model.cache_dir}")
     export.set_defaults(run=_export_onnx)
+    add_quantize_command(commands, defaults.model.cache_dir)
     return parser
 
 
