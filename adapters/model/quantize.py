@@ -20,10 +20,12 @@ for over 14 minutes on the 64-pixel demo model on two shared cores: not a one-co
 
 from __future__ import annotations
 
+import contextlib
 import importlib.metadata
 import json
 import logging
 import shutil
+import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -130,14 +132,16 @@ def quantize_pixels(
         activations_range_estimator_params=RangeEstimatorParametersSet.MINMAX,
         overflow_fix=OverflowFix.DISABLE,
     )
-    int8 = nncf.quantize(
-        fp32,
-        dataset,
-        preset=nncf.QuantizationPreset.PERFORMANCE,
-        subset_size=used,
-        fast_bias_correction=True,
-        advanced_parameters=advanced,
-    )
+    # NNCF draws its progress bars on stdout, where the command prints only the folder's path.
+    with contextlib.redirect_stdout(sys.stderr):
+        int8 = nncf.quantize(
+            fp32,
+            dataset,
+            preset=nncf.QuantizationPreset.PERFORMANCE,
+            subset_size=used,
+            fast_bias_correction=True,
+            advanced_parameters=advanced,
+        )
     log.info("quantized %s on %d images in %.1f s", manifest.name, used, time.perf_counter() - started)
     agreement = _agreement(compile_for_cpu(core, fp32), compile_for_cpu(core, int8), held_out)
     if agreement < threshold:
