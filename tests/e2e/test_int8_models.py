@@ -63,10 +63,8 @@ def _quantize(model: str, calibration: Path, held_out: Path, cache: Path) -> tup
     # In-process, its streams captured here: capsys is per test, and this runs in a module fixture too.
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        status = main(
-            ["quantize", "--manifest", model, "--calibration", str(calibration), "--held-out", str(held_out)]
-            + ["--samples", "64", "--cache-dir", str(cache)]
-        )
+        options = ["--held-out", str(held_out), "--samples", "64", "--cache-dir", str(cache)]
+        status = main(["quantize", "--manifest", model, "--calibration", str(calibration), *options])
     return status, out.getvalue(), err.getvalue()
 
 
