@@ -18,11 +18,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -36,12 +34,10 @@ from adapters.model.openvino_classifier import OpenVINOClassifier
 from adapters.model.timm_classifier import TimmClassifier
 from adapters.model.timm_model import build_model
 from bench.int8 import int8_classifier, openvino_matmul_gops
+from bench.model_report import Array, Forward, Row, report
 from bench.timing import flops_per_image, matmul_gflops, timed_calls, top1_agreement
-from tests.harness import percentile
 from tests.harness.checkpoints import decoder_for, runtime, write_checkpoint
 
-Array = npt.NDArray[np.float32]
-Forward = Callable[[Array], npt.NDArray[np.generic]]
 Variant = tuple[str, str, Callable[[ModelManifest, Path], Forward]]
 
 VARIANTS: list[Variant] = [
@@ -104,17 +100,6 @@ COMPILED: Variant = (
     "fp32",
     lambda m, c: TimmClassifier(m, decoder_for(m), compile=True, **runtime()).probabilities,
 )
-
-
-@dataclass
-class Row:
-    name: str
-    precision: str
-    forward: Forward
-    rates: dict[int, list[float]] = field(default_factory=dict)
-    ratios: dict[int, list[float]] = field(default_factory=dict)
-    latencies: dict[int, list[float]] = field(default_factory=dict)
-    agreement: float = 0.0
 
 
 def write_model(directory: Path, architecture: str, size: int) -> ModelManifest:
@@ -180,61 +165,6 @@ def run(args: argparse.Namespace, manifest: ModelManifest, cache: Path) -> dict[
         print(f"  round {round_ + 1}/{args.rounds} done", flush=True)
     flops = flops_per_image(build_model(manifest), size)
     return report(rows, args.batch_sizes, flops, {key: max(values) for key, values in peaks.items()})
-
-
-def report(
-    rows: list[Row], batch_sizes: list[int], flops: float, peak: dict[str, float]
-) -> dict[str, object]:
-    fp32, bf16, int8 = peak["fp32"], peak["bf16"], peak["int8"]
-    print(
-        f"\n{flops / 1e9:.2f} GFLOP per image; torch.mm peak {fp32:.0f} GFLOP/s fp32, {bf16:.0f} bf16; ",
-        end="",
-    )
-    print(f"OpenVINO matmul {int8:.0f} GOP/s int8, {peak['openvino fp32']:.0f} fp32\n")
-    columns = ("backend", "prec", "batch", "img/s", "p50 ms", "p99 ms", "× base", "% peak", "top-1")
-    print("| " + " | ".join(columns) + " |\n|" + "---|" * len(columns))
-    results = []
-    for batch in batch_sizes:
-        for row in rows:
-            rate, ratio = statistics.median(row.rates[batch]), statistics.median(row.ratios[batch])
-            p50, p99 = (1000 * percentile(row.latencies[batch], f) for f in (0.5, 0.99))
-            share = rate * flops / 1e9 / peak[row.precision]
-            cells = [row.name, row.precision, str(batch), f"{rate:.1f}", f"{p50:.1f}", f"{p99:.1f}"]
-            cells += [f"{ratio:.2f}×", f"{share:.1%}", f"{row.agreement:.0%}"]
-            print("| " + " | ".join(cells) + " |")
-            results.append(
-                {"backend": row.name, "precision": row.precision, "batch": batch, "images_per_second": rate}
-                | {"p50_ms": p50, "p99_ms": p99, "ratio_to_baseline": ratio, "fraction_of_matmul_peak": share}
-                | {"top1_agreement": row.agreement}
-            )
-    return {
-        "gflop_per_image": flops / 1e9,
-        "matmul_peak_gflops": peak,
-        "rows": results,
-        "openvino_best_batch_ratios": best_batch_ratios(rows, batch_sizes),
-    }
-
-
-def best_batch_ratios(rows: list[Row], batch_sizes: list[int]) -> dict[str, float]:
-    """OpenVINO (auto hint) int8 and bf16 over fp32, each at its best batch size in each round."""
-    found = {row.precision: row for row in rows if row.name == "openvino (auto hint)"}
-    if "fp32" not in found:
-        return {}
-    rounds = range(len(found["fp32"].rates[batch_sizes[0]]))
-
-    def best(row: Row, round_: int) -> float:
-        return max(row.rates[batch][round_] for batch in batch_sizes)
-
-    ratios: dict[str, float] = {}
-    for precision in ("int8", "bf16"):
-        if precision in found:
-            each = [best(found[precision], r) / best(found["fp32"], r) for r in rounds]
-            ratios[precision] = statistics.median(each)
-            listed = ", ".join(f"{ratio:.2f}" for ratio in each)
-            print(
-                f"openvino {precision} / fp32, best batch vs best batch: {ratios[precision]:.2f}× ({listed})"
-            )
-    return ratios
 
 
 def main() -> None:
