@@ -89,7 +89,7 @@ def served_int8_model(manifest: ModelManifest, cache_dir: Path, pinned: Path | N
     made = [
         folder
         for folder in cache_dir.glob(f"{folder_prefix(manifest)}*")
-        if (folder / MODEL_FILE).is_file() and not folder.name.startswith(".")
+        if (folder / MODEL_FILE).is_file() and (folder / REPORT_FILE).is_file()
     ]
     if not made:
         raise BackendError(
