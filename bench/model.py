@@ -1,7 +1,7 @@
 """Model speed per backend, precision and batch size, on preprocessed arrays (no decoding).
 
     uv run python -m bench.model [--architecture efficientnet_b0] [--size 320] [--batch-sizes 1,2,4,8]
-                                 [--seconds 6] [--rounds 3] [--compile] [--json out.json]
+                                 [--seconds 6] [--rounds 3] [--compile] [--only openvino] [--json out.json]
 
 Writes a manifest and random weights for the architecture, so that the real loading code runs
 (the ONNX export included). The backends take turns in short rounds because a shared machine's
@@ -144,7 +144,9 @@ def load_rows(manifest: ModelManifest, cache: Path, variants: list[Variant]) -> 
 def run(args: argparse.Namespace, manifest: ModelManifest, cache: Path) -> dict[str, object]:
     rng = np.random.default_rng(0)
     size = manifest.input_size
-    rows = load_rows(manifest, cache, VARIANTS[:2] + [COMPILED] * args.compile + VARIANTS[2:])
+    variants = VARIANTS[:2] + [COMPILED] * args.compile + VARIANTS[2:]
+    # The baseline always runs: every ratio is to it.
+    rows = load_rows(manifest, cache, variants[:1] + [v for v in variants[1:] if args.only in v[0]])
     probe = rng.standard_normal((16, 3, size, size), dtype=np.float32)
     for row in rows:
         row.agreement = top1_agreement(row.forward(probe), rows[0].forward(probe))
@@ -179,6 +181,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=6.0, help="timed seconds per cell, over all rounds")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--compile", action="store_true", help="add torch.compile (slow to compile)")
+    parser.add_argument(
+        "--only", default="", help="run only the backends whose name holds this (and the baseline)"
+    )
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()
 
