@@ -1,6 +1,6 @@
 """The `inference` command: serve (embedded), api, worker, health, export-onnx, quantize (see
-`entrypoints.quantize_command`), and the client commands (classify, submit, result: see
-`entrypoints.client_commands`)."""
+`entrypoints.quantize_command`), the client commands (classify, submit, result: see
+`entrypoints.client_commands`) and the dead-letter ones (dlq)."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from entrypoints.client_commands import add_commands as add_client_commands
+from entrypoints.dlq_commands import add_commands as add_dlq_commands
 from entrypoints.invalid_settings import load_settings, settings_or_defaults
 from entrypoints.quantize_command import add_command as add_quantize_command
 from entrypoints.settings import Settings
@@ -67,6 +68,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     url = f"http://{defaults.api.host}:{defaults.api.port}"
     add_client_commands(commands, url, api_key=os.environ.get("INFERENCE_API_KEY") or None)
+
+    add_dlq_commands(commands, lambda command: _add_server_options(command, defaults))
+    commands.choices["dlq"].set_defaults(run=_dlq)
 
     export = commands.add_parser(
         "export-onnx", help="export the model to ONNX for the onnxruntime/openvino backends; print its path"
@@ -180,6 +184,14 @@ def _worker(args: argparse.Namespace) -> int:
         return 2
     asyncio.run(serve_worker(container))  # ModelLoadError: before it touched the broker
     return 0
+
+
+def _dlq(args: argparse.Namespace) -> int:
+    from entrypoints import dlq_commands
+    from entrypoints.container import create_container
+
+    args.model = None  # the dead letters need no model
+    return dlq_commands.run(args, create_container(_settings(args, "distributed")))
 
 
 def _health(args: argparse.Namespace) -> int:

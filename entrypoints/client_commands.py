@@ -1,4 +1,4 @@
-"""The CLI's client commands, on `entrypoints.client`: classify, submit, result.
+"""The CLI's client commands, on `entrypoints.client`: classify, submit, result, cancel.
 
 `classify` exits 0 only if every image succeeded, 1 if any did not, 2 when there is nothing to
 classify. Results go to stdout (JSONL as each completes, for pipes); the progress bar goes to
@@ -38,14 +38,21 @@ def add_commands(commands: Any, url: str, api_key: str | None) -> None:
     submit = commands.add_parser("submit", help="submit images, print their request ids (one a line)")
     submit.add_argument("files", nargs="+", type=Path, metavar="FILE")
     submit.add_argument("--top-k", type=_positive, default=None, help="labels to return")
+    submit.add_argument(
+        "--deadline", type=float, default=None, metavar="S", help="seconds after which not to run them"
+    )
     submit.set_defaults(run=run_submit)
+
+    cancel = commands.add_parser("cancel", help="cancel requests not yet finished, print their status")
+    cancel.add_argument("request_ids", nargs="+", metavar="ID")
+    cancel.set_defaults(run=run_cancel)
 
     result = commands.add_parser("result", help="print a request's status and result as JSON")
     result.add_argument("request_id", metavar="ID")
     result.add_argument("--wait", type=float, default=0.0, metavar="S", help="seconds to wait for it")
     result.set_defaults(run=run_result)
 
-    for command in (classify, submit, result):
+    for command in (classify, submit, result, cancel):
         command.add_argument("--url", default=url, help=f"the service (default {url})")
         command.add_argument(
             "--api-key",
@@ -87,9 +94,22 @@ def run_submit(args: argparse.Namespace) -> int:
     with Client(args.url, api_key=args.api_key) as client:
         for path in args.files:
             try:
-                print(client.submit(path, args.top_k).request_id, flush=True)
+                print(client.submit(path, args.top_k, deadline=args.deadline).request_id, flush=True)
             except (ClientError, OSError) as error:
                 print(f"inference: {path}: {error}", file=sys.stderr)
+                failures += 1
+    return 1 if failures else 0
+
+
+def run_cancel(args: argparse.Namespace) -> int:
+    """Exit 1 if any could not be canceled (finished first: already_terminal, or unknown)."""
+    failures = 0
+    with Client(args.url, api_key=args.api_key) as client:
+        for request_id in args.request_ids:
+            try:
+                print(json.dumps(_status_record(client.cancel(request_id))), flush=True)
+            except ClientError as error:
+                print(f"inference: {request_id}: {error}", file=sys.stderr)
                 failures += 1
     return 1 if failures else 0
 

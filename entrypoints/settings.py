@@ -105,6 +105,29 @@ class ApiSettings(BaseModel):
     telemetry: bool = Field(
         False, description="FastAPI's OpenTelemetry traces, metrics and logs (needs an OTel SDK set up)."
     )
+    default_deadline_seconds: float | None = Field(
+        None, gt=0, description="A request's deadline when its client gives none (None: no deadline)."
+    )
+    max_deadline_seconds: float = Field(
+        24 * 3600, gt=0, description="The longest deadline a client may ask for; longer gets 422."
+    )
+    idempotency_lease_seconds: float = Field(
+        30,
+        gt=0,
+        description="How long an Idempotency-Key stays claimed by a submission still being enqueued "
+        "(longer than one can take); a claim left by a crashed API is free again after this.",
+    )
+    idempotency_wait_seconds: float = Field(
+        5,
+        ge=0,
+        description="How long a retry waits for the first submission with its key to be enqueued; "
+        "past that, 409 `idempotency_key_in_progress`.",
+    )
+    min_workers: int = Field(
+        1,
+        ge=0,
+        description="Live workers serving the API's model needed for readiness (0: readiness ignores them).",
+    )
 
 
 class WorkerSettings(BaseModel):
@@ -129,6 +152,11 @@ class WorkerSettings(BaseModel):
     )
     metrics_port: int = Field(
         9100, ge=0, le=65535, description="Where a distributed worker serves /metrics (0: nowhere)."
+    )
+    heartbeat_ttl_seconds: float = Field(
+        15,
+        gt=0,
+        description="A worker is live this long after its latest heartbeat; it beats every third of it.",
     )
 
 
@@ -191,6 +219,11 @@ class QueueSettings(BaseModel):
     max_bytes: int = Field(1 << 30, ge=1, description="Image bytes waiting at most; past that, 429.")
     timeout_seconds: float = Field(
         5, gt=0, description="Longest wait for the broker (a publish's confirm); past that, 503."
+    )
+    max_parked: int = Field(
+        10_000,
+        ge=1,
+        description="Dead letters kept for `inference dlq` (failures are stored); past that, the oldest go.",
     )
 
 

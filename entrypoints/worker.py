@@ -17,8 +17,10 @@ from typing import TypeVar
 
 from entrypoints.container import Container, start_adapters, stop_adapters
 from entrypoints.container.metering import serve_metrics, watch_broker_queue
+from entrypoints.heartbeat import Heartbeat, describe_worker
 from entrypoints.model_loading import load_model
 from inference.backoff import Backoff
+from inference.clock import utc_now
 from inference.ports import Classifier, Consumer, Delivery
 from inference.use_cases.dead_letters import SettleDeadLetters
 from inference.use_cases.worker import BatchReport, ProcessBatch
@@ -30,7 +32,6 @@ T = TypeVar("T")
 DEAD_LETTERS_PER_STEP = 16
 # A worker whose store or broker is down retries at least this often.
 MAX_BACKOFF_SECONDS = 30.0
-HEARTBEAT_SECONDS = 1.0
 
 
 class WorkerLoop:
@@ -46,7 +47,7 @@ class WorkerLoop:
         max_batch_wait_ms: float,
         batches_in_flight: int = 1,
         idle_wait: float = 1.0,
-        heartbeat_file: Path | None = None,
+        heartbeat: Heartbeat | None = None,
     ) -> None:
         self._consumer = consumer
         self._load_classifier = load_classifier
@@ -56,7 +57,7 @@ class WorkerLoop:
         self._fill_wait = max_batch_wait_ms / 1000
         self._batches_in_flight = batches_in_flight
         self._idle_wait = idle_wait
-        self._heartbeat = _Heartbeat(heartbeat_file)
+        self._heartbeat = heartbeat or Heartbeat(None, None, None, ttl=1.0)
         self._stop = asyncio.Event()
         self.model_ready = False
         self.processed = 0
@@ -67,6 +68,7 @@ class WorkerLoop:
     async def run(self) -> None:
         # Loading and warming the model is seconds of CPU work: keep the event loop free.
         await asyncio.to_thread(self._load_classifier)
+        await self._heartbeat.register()  # listed once it can take work, before it says ready
         self.model_ready = True
         try:
             # Batches in flight at once: while one is in the model, the next is received,
@@ -100,6 +102,7 @@ class WorkerLoop:
                     log.exception("could not requeue %s (the broker redelivers it)", delivery.request.id)
             return False
         _log_report(report)
+        self._heartbeat.last_batch_at = utc_now()
         return report.requeued == 0
 
     async def _settle_letters(self) -> None:
@@ -145,29 +148,17 @@ class WorkerLoop:
         return task.result()  # what was already received is finished even when stopping
 
 
-class _Heartbeat:
-    """Touches a file every second while the event loop turns, so a liveness check can tell a
-    stuck worker. A batch (decoded, within the image limits, and classified in threads) does not
-    stop it: beating only between batches let a long one look dead, killed and redelivered."""
-
-    def __init__(self, path: Path | None) -> None:
-        self._path = path
-
-    async def run(self, stop: asyncio.Event) -> None:
-        if self._path is None:
-            return
-        while not stop.is_set():
-            try:
-                self._path.touch()
-            except OSError:
-                log.exception("could not touch the heartbeat file %s", self._path)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), HEARTBEAT_SECONDS)
-
-
 def create_worker_loop(container: Container) -> WorkerLoop:
-    worker = container.config.worker
-    heartbeat = worker.heartbeat_file()
+    worker, model = container.config.worker, container.model_info()
+    heartbeat_file = worker.heartbeat_file()
+    heartbeat = Heartbeat(
+        Path(heartbeat_file) if heartbeat_file else None,
+        registry=container.worker_registry(),
+        worker=describe_worker(
+            model.name, model.version, container.config.model.backend(), worker.max_batch_size()
+        ),
+        ttl=worker.heartbeat_ttl_seconds(),
+    )
     return WorkerLoop(
         consumer=container.worker_consumer(),
         load_classifier=lambda: load_model(container),
@@ -176,7 +167,7 @@ def create_worker_loop(container: Container) -> WorkerLoop:
         max_batch_size=worker.max_batch_size(),
         max_batch_wait_ms=worker.max_batch_wait_ms(),
         batches_in_flight=worker.batches_in_flight(),
-        heartbeat_file=Path(heartbeat) if heartbeat else None,
+        heartbeat=heartbeat,
     )
 
 

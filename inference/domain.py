@@ -51,10 +51,11 @@ class RequestStatus(StrEnum):
     PROCESSING = "processing"
     SUCCEEDED = "succeeded"
     FAILED = "failed"
+    CANCELED = "canceled"
 
     @property
     def is_terminal(self) -> bool:
-        return self in (RequestStatus.SUCCEEDED, RequestStatus.FAILED)
+        return self in (RequestStatus.SUCCEEDED, RequestStatus.FAILED, RequestStatus.CANCELED)
 
 
 @dataclass(frozen=True)
@@ -84,6 +85,8 @@ class InferenceRequest:
     media_type: str
     top_k: int
     submitted_at: datetime
+    # No later than this, a worker that has not yet run the request ends it `deadline_exceeded`.
+    deadline_at: datetime | None = None
 
     def __post_init__(self) -> None:
         if not 1 <= self.top_k <= MAX_TOP_K:
@@ -159,7 +162,23 @@ class Fail:
     timings: Timings | None = None
 
 
-Transition = Start | Succeed | Fail
+@dataclass(frozen=True)
+class Cancel:
+    """The client no longer wants the result: from queued or processing (a result then
+    arriving is refused, as for any terminal record)."""
+
+    at: datetime
+
+
+@dataclass(frozen=True)
+class Requeue:
+    """An operator sends a failed request round again (`inference dlq requeue`): the one way
+    out of a terminal status, and never taken by the service on its own."""
+
+    at: datetime
+
+
+Transition = Start | Succeed | Fail | Cancel | Requeue
 
 
 @dataclass(frozen=True)
@@ -174,6 +193,8 @@ class RequestRecord:
     prediction: Prediction | None = None
     failure: Failure | None = None
     timings: Timings | None = None
+    deadline_at: datetime | None = None
+    requeued: int = 0  # times an operator requeued it (Requeue)
 
     @classmethod
     def queued(cls, request: InferenceRequest) -> RequestRecord:
@@ -183,15 +204,35 @@ class RequestRecord:
             top_k=request.top_k,
             created_at=request.submitted_at,
             updated_at=request.submitted_at,
+            deadline_at=request.deadline_at,
         )
 
     def apply(self, transition: Transition) -> RequestRecord:
         """The record after `transition`; raises InvalidTransition out of a terminal status.
 
-        queued → processing → succeeded | failed. Processing may start again (a redelivery after
-        a crashed worker), and a request may fail or succeed straight from queued (a poison
-        message that never reached the model). A terminal record keeps its first outcome.
+        queued → processing → succeeded | failed | canceled. Processing may start again (a
+        redelivery after a crashed worker), a request may fail or succeed straight from queued (a
+        poison message that never reached the model), and either live status may be canceled. A
+        terminal record keeps its first outcome: a worker's result after a cancel is refused. One
+        exception no worker ever makes: an operator's Requeue takes a failed request back to
+        queued, its attempts, failure and timings cleared and `requeued` counted.
         """
+        if isinstance(transition, Requeue):
+            if self.status is not RequestStatus.FAILED:
+                raise InvalidTransition(
+                    f"request {self.request_id} is {self.status.value}; only a failed one is requeued",
+                    current=self,
+                )
+            return replace(
+                self,
+                status=RequestStatus.QUEUED,
+                updated_at=transition.at,
+                completed_at=None,
+                attempts=0,
+                failure=None,
+                timings=None,
+                requeued=self.requeued + 1,
+            )
         if self.status.is_terminal:
             raise InvalidTransition(f"request {self.request_id} is already {self.status.value}", current=self)
         match transition:
@@ -217,3 +258,26 @@ class RequestRecord:
                     failure=failure,
                     timings=timings,
                 )
+            case Cancel(at=at):
+                return replace(self, status=RequestStatus.CANCELED, updated_at=at, completed_at=at)
+
+
+@dataclass(frozen=True)
+class WorkerInfo:
+    """A live worker as it describes itself in its heartbeat (see the WorkerRegistry port).
+
+    `model` and `model_version` name what it serves; `batch_size` is its largest batch;
+    `last_batch_at` is None until it has finished a batch. `seen_at` is the registry's: when
+    the worker's latest heartbeat arrived (None in what a worker sends).
+    """
+
+    id: str
+    host: str
+    pid: int
+    model: str
+    model_version: str
+    backend: str
+    batch_size: int
+    started_at: datetime
+    last_batch_at: datetime | None = None
+    seen_at: datetime | None = None

@@ -104,6 +104,32 @@ class Rejected(InferenceError):
         super().__init__("a worker refused this request")
 
 
+class DeadlineExceeded(InferenceError):
+    """The request's deadline passed before a worker ran it: it never reached the model."""
+
+    code = "deadline_exceeded"
+
+
+class InvalidDeadline(InferenceError, ValueError):
+    code = "invalid_deadline"
+
+
+class InvalidIdempotencyKey(InferenceError, ValueError):
+    code = "invalid_idempotency_key"
+
+
+class IdempotencyKeyReused(InferenceError):
+    """The key was used before for another image or other parameters."""
+
+    code = "idempotency_key_reused"
+
+
+class IdempotencyKeyInProgress(InferenceError):
+    """Another submission with the key is still being accepted: retry shortly."""
+
+    code = "idempotency_key_in_progress"
+
+
 class InvalidTransition(InferenceError):
     """A status move the state machine forbids, e.g. anything out of a terminal status.
 
@@ -116,3 +142,9 @@ class InvalidTransition(InferenceError):
     def __init__(self, message: str, current: RequestRecord) -> None:
         super().__init__(message)
         self.current = current
+
+
+class AlreadyTerminal(InvalidTransition):
+    """A cancel of a request that already finished: `current` says how."""
+
+    code = "already_terminal"

@@ -6,8 +6,9 @@ Only domain types cross these boundaries. Each docstring states what the contrac
 from __future__ import annotations
 
 from abc import abstractmethod
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol
 
 from inference.domain import (
@@ -19,6 +20,7 @@ from inference.domain import (
     RequestId,
     RequestRecord,
     Transition,
+    WorkerInfo,
 )
 from inference.errors import InvalidTransition, UnknownRequest
 from inference.timings import BatchTimings
@@ -113,6 +115,40 @@ class DeadLetter:
     failure: Failure
 
 
+@dataclass(frozen=True)
+class ParkedLetter:
+    """A dead letter kept for an operator: why it failed and since when it is parked.
+
+    `request_id` is None for a message that did not even name a request (it can only be purged).
+    """
+
+    request_id: RequestId | None
+    failure: Failure
+    parked_at: datetime
+
+
+class DeadLetterAdmin(Protocol):
+    """The operator's side of the parked dead letters (`inference dlq`)."""
+
+    @abstractmethod
+    async def parked(self) -> list[ParkedLetter]:
+        """Every parked letter, oldest first. Reading takes nothing away and counts no attempt:
+        the same list reads the same twice."""
+
+    @abstractmethod
+    async def requeue(self, request_ids: Collection[RequestId]) -> list[RequestId]:
+        """Publish the parked letters of `request_ids` again as new requests (image and
+        metadata as they were, attempt 1 at their next delivery), each confirmed before its
+        letter leaves the parked ones; the ids requeued, oldest first. An id not parked is
+        skipped. Raises Overloaded when the queue is full and QueueUnavailable when the broker
+        cannot be reached; what was requeued until then stays requeued."""
+
+    @abstractmethod
+    async def purge(self, older_than: float | None) -> int:
+        """Remove the letters parked more than `older_than` seconds ago (all with None); how
+        many were removed."""
+
+
 class Publisher(Protocol):
     """The API's side of the queue."""
 
@@ -171,7 +207,13 @@ class DeadLetters(Protocol):
 
     @abstractmethod
     async def release_dead_letter(self, letter: DeadLetter, requeue: bool) -> None:
-        """Forget the dead letter for good, or (`requeue`) give it back to be received again."""
+        """Park the dead letter (it stays for `DeadLetterAdmin` to list, requeue or purge, and
+        is never received here again), or (`requeue`) give it back to be received again.
+
+        Parking keeps the message's image and metadata and completes (confirmed) before the
+        letter leaves the dead-letter queue. The parked letters are bounded: past the bound the
+        oldest goes, its request's failure being stored already.
+        """
 
 
 class ResultStore(Protocol):
@@ -213,3 +255,68 @@ class ResultStore(Protocol):
     @abstractmethod
     async def ping(self) -> None:
         """Return if the store answers now, else raise StoreUnavailable."""
+
+
+class WorkerRegistry(Protocol):
+    """Who is alive: each worker beats at least every `ttl / 3` seconds, and one that stops
+    beating (killed, frozen, partitioned) drops out of `live` within the registry's `ttl`."""
+
+    @abstractmethod
+    async def heartbeat(self, worker: WorkerInfo) -> None:
+        """Record `worker` as live for the registry's `ttl` seconds from now, replacing what its
+        id held (its `last_batch_at`, say) and stamping `seen_at` with the time now. Raises
+        StoreUnavailable when the registry cannot be reached."""
+
+    @abstractmethod
+    async def deregister(self, worker_id: str) -> None:
+        """Drop the worker from `live` at once (a graceful stop); nothing if it is not there."""
+
+    @abstractmethod
+    async def live(self) -> list[WorkerInfo]:
+        """Every worker whose latest heartbeat is less than `ttl` seconds old, each once, sorted
+        by id, as its heartbeat described it (with `seen_at`). Reading costs the same whatever
+        else the registry's server holds (no scan of its whole key space). Raises
+        StoreUnavailable when the registry cannot be reached."""
+
+
+@dataclass(frozen=True)
+class KeyClaim:
+    """What an idempotency key stands for: the submission that first used it.
+
+    `fingerprint` sums up that submission's image and parameters; `confirmed` is False while the
+    claim is pending (its request not yet safely enqueued) and True once it is for good;
+    `created_at` is when the request was accepted (once confirmed; when it was claimed before).
+    """
+
+    fingerprint: str
+    request_id: RequestId
+    created_at: datetime
+    confirmed: bool = False
+
+
+class IdempotencyKeys(Protocol):
+    """Idempotency keys shared by every API process (see `use_cases.idempotency` for why)."""
+
+    @abstractmethod
+    async def claim(self, key: str, claim: KeyClaim, lease: float) -> KeyClaim | None:
+        """Record the pending `claim` under `key` for `lease` seconds, unless the key holds one.
+
+        None if recorded; else the claim the key holds, unchanged. Atomic: of concurrent claims
+        of one key exactly one is recorded. A pending claim is forgotten once its lease runs out
+        (its API process died before confirming), so the key may be claimed again.
+        """
+
+    @abstractmethod
+    async def confirm(self, key: str, request_id: RequestId, created_at: datetime) -> bool:
+        """Make the pending claim of `request_id` under `key` final, accepted at `created_at`,
+        kept for the keys' time-to-live; False (and no change) if the key no longer holds that
+        claim. True again for a claim already confirmed."""
+
+    @abstractmethod
+    async def release(self, key: str, request_id: RequestId) -> None:
+        """Forget the pending claim of `request_id` under `key` (its request was not
+        enqueued); a claim of another request, or a confirmed one, stays."""
+
+    @abstractmethod
+    async def get(self, key: str) -> KeyClaim | None:
+        """The claim `key` holds now, pending or confirmed; None if none."""

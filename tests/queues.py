@@ -30,6 +30,7 @@ def memory_queue(**overrides: Any) -> MemoryQueue:
         "max_length": QUEUE.max_length,
         "max_bytes": QUEUE.max_bytes,
         "max_attempts": WORKER.max_attempts,
+        "max_parked": QUEUE.max_parked,
     }
     return MemoryQueue(**(options | overrides))
 
@@ -62,7 +63,7 @@ class RabbitMQQueue(Publisher, Consumer, DeadLetters):
         timeout: float = QUEUE.timeout_seconds,
         client_name: str = "test",
     ) -> None:
-        topology = QueueTopology(name, max_length, max_bytes, max_attempts)
+        topology = QueueTopology(name, max_length, max_bytes, max_attempts, QUEUE.max_parked)
         self.publisher = RabbitMQPublisher(url, topology, timeout, client_name=f"{client_name}-publisher")
         self.consumer = RabbitMQConsumer(
             url, topology, prefetch, timeout, client_name=f"{client_name}-consumer"

@@ -142,11 +142,26 @@ class StubImageInspector(ImageInspector):
         return None  # otherwise always the full inspection, so that `max_frames_seen` records each call
 
 
+class GatedScores:
+    """Scores for a StubClassifier that wait for `gate` and record every image the model ran."""
+
+    def __init__(self) -> None:
+        self.gate = threading.Event()
+        self.ran: list[bytes] = []
+        self._lock = threading.Lock()
+
+    def __call__(self, image: bytes) -> list[float]:
+        self.gate.wait(timeout=30)
+        with self._lock:
+            self.ran.append(image)
+        return [0.7, 0.2, 0.1]
+
+
 class FailingQueue(MemoryQueue):
     """A MemoryQueue whose every method raises QueueUnavailable while `down` is set."""
 
     def __init__(self, *, down: bool = False, max_length: int = 10_000, max_attempts: int = 4) -> None:
-        super().__init__(max_length=max_length, max_bytes=1 << 30, max_attempts=max_attempts)
+        super().__init__(max_length=max_length, max_bytes=1 << 30, max_attempts=max_attempts, max_parked=100)
         self.down = down
 
     def _check(self) -> None:

@@ -6,12 +6,30 @@ import itertools
 import threading
 import time
 from collections import deque
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 
 from adapters.wakeup import WakeUp
-from inference.domain import Failure, InferenceRequest
+from inference.clock import utc_now
+from inference.domain import Failure, InferenceRequest, RequestId
 from inference.errors import AttemptsExhausted, Overloaded, Rejected
-from inference.ports import Consumer, DeadLetter, DeadLetters, Delivery, Publisher, last_attempt
+from inference.ports import (
+    Consumer,
+    DeadLetter,
+    DeadLetterAdmin,
+    DeadLetters,
+    Delivery,
+    ParkedLetter,
+    Publisher,
+    last_attempt,
+)
+
+
+@dataclass(frozen=True)
+class _Letter:
+    letter: DeadLetter
+    request: InferenceRequest
 
 
 @dataclass
@@ -20,17 +38,25 @@ class _Message:
     attempts: int = 0
 
 
-class MemoryQueue(Publisher, Consumer, DeadLetters):
+class MemoryQueue(Publisher, Consumer, DeadLetters, DeadLetterAdmin):
     """At most `max_length` messages and `max_bytes` of images (ready + unacknowledged); past
     either bound, publish is refused rather than dropping anything.
 
     A message rejected on its last attempt (`last_attempt(max_attempts)`) is dead-lettered, as
-    a quorum queue's `x-delivery-limit` does. Dead letters keep only the request's id, not its
-    image, so they are not bounded: each must reach a consumer that records the request's
-    failure. One object plays every role of the queue: the embedded mode has one process.
+    a quorum queue's `x-delivery-limit` does. Dead letters are not bounded: each must reach a
+    consumer that records the request's failure. Parked letters (settled ones, kept for an
+    operator) are bounded by `max_parked` and `max_bytes`, the oldest dropped first. One object plays every
+    role of the queue: the embedded mode has one process.
     """
 
-    def __init__(self, max_length: int, max_bytes: int, max_attempts: int) -> None:
+    def __init__(
+        self,
+        max_length: int,
+        max_bytes: int,
+        max_attempts: int,
+        max_parked: int,
+        clock: Callable[[], datetime] = utc_now,
+    ) -> None:
         self._max_length = max_length
         self._max_bytes = max_bytes
         self._bytes = 0
@@ -38,8 +64,10 @@ class MemoryQueue(Publisher, Consumer, DeadLetters):
         self._lock = threading.Lock()
         self._ready: deque[_Message] = deque()
         self._unacked: dict[str, _Message] = {}
-        self._dead: deque[DeadLetter] = deque()
-        self._dead_unacked: dict[str, DeadLetter] = {}
+        self._dead: deque[_Letter] = deque()
+        self._dead_unacked: dict[str, _Letter] = {}
+        self._parked: deque[tuple[ParkedLetter, InferenceRequest]] = deque(maxlen=max_parked)
+        self._clock = clock
         self._tags = itertools.count(1)
         self._arrivals = WakeUp(self._lock)
 
@@ -87,7 +115,8 @@ class MemoryQueue(Publisher, Consumer, DeadLetters):
             else:
                 self._bytes -= len(message.request.image)
                 failure = Failure.of(AttemptsExhausted(message.attempts) if requeue else Rejected())
-                self._dead.append(DeadLetter(tag="", request_id=message.request.id, failure=failure))
+                letter = DeadLetter(tag="", request_id=message.request.id, failure=failure)
+                self._dead.append(_Letter(letter, message.request))
             self._arrivals.fire()
 
     async def receive_dead_letters(self, max_count: int, wait: float) -> list[DeadLetter]:
@@ -96,8 +125,9 @@ class MemoryQueue(Publisher, Consumer, DeadLetters):
                 return None
             letters = []
             for _ in range(min(max_count, len(self._dead))):
-                letter = replace(self._dead.popleft(), tag=str(next(self._tags)))
-                self._dead_unacked[letter.tag] = letter
+                taken = self._dead.popleft()
+                letter = replace(taken.letter, tag=str(next(self._tags)))
+                self._dead_unacked[letter.tag] = _Letter(letter, taken.request)
                 letters.append(letter)
             return letters
 
@@ -106,9 +136,50 @@ class MemoryQueue(Publisher, Consumer, DeadLetters):
     async def release_dead_letter(self, letter: DeadLetter, requeue: bool) -> None:
         with self._lock:
             taken = self._dead_unacked.pop(letter.tag, None)
-            if taken is not None and requeue:
+            if taken is None:
+                return
+            if requeue:
                 self._dead.append(taken)
                 self._arrivals.fire()
+            else:
+                parked = ParkedLetter(taken.letter.request_id, letter.failure, self._clock())  # as settled
+                self._parked.append((parked, taken.request))
+                # Bounded in bytes too (the images they keep), oldest out first, as in RabbitMQ.
+                while sum(len(request.image) for _, request in self._parked) > self._max_bytes:
+                    self._parked.popleft()
+
+    # --- the operator's side ---
+
+    async def parked(self) -> list[ParkedLetter]:
+        with self._lock:
+            return [letter for letter, _ in self._parked]
+
+    async def requeue(self, request_ids: Collection[RequestId]) -> list[RequestId]:
+        wanted, requeued = set(request_ids), []
+        for letter, request in await self._parked_snapshot():
+            if letter.request_id in wanted:
+                await self.publish(request)  # Overloaded when full: the rest stay parked
+                with self._lock:
+                    self._parked.remove((letter, request))
+                requeued.append(request.id)
+                wanted.discard(request.id)
+        return requeued
+
+    async def purge(self, older_than: float | None) -> int:
+        with self._lock:
+            if older_than is None:
+                cut = len(self._parked)
+            else:
+                cutoff = self._clock() - timedelta(seconds=older_than)
+                cut = sum(1 for letter, _ in self._parked if letter.parked_at < cutoff)
+            # Oldest first: those parked before the cutoff are at the front.
+            for _ in range(cut):
+                self._parked.popleft()
+            return cut
+
+    async def _parked_snapshot(self) -> list[tuple[ParkedLetter, InferenceRequest]]:
+        with self._lock:
+            return list(self._parked)
 
     async def close(self) -> None:
         with self._lock:
@@ -121,6 +192,17 @@ class MemoryQueue(Publisher, Consumer, DeadLetters):
 
     async def ping(self) -> None:
         return None
+
+    def dead_letter_count(self) -> int:
+        """Dead letters waiting to be settled, and parked ones."""
+        with self._lock:
+            return len(self._dead) + len(self._dead_unacked) + len(self._parked)
+
+    def oldest_age(self) -> float:
+        """Seconds the oldest waiting request has waited since it was submitted (0 if none)."""
+        with self._lock:
+            oldest = self._ready[0].request.submitted_at if self._ready else None
+        return 0.0 if oldest is None else max(0.0, (self._clock() - oldest).total_seconds())
 
     def ready_count(self) -> int:
         """Messages waiting to be delivered."""

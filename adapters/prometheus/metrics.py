@@ -29,6 +29,7 @@ Count = Callable[[], int]
 class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
+        self._workers_alive: Gauge | None = None
         r = self.registry
         self.requests = Counter(
             "inference_requests",
@@ -75,6 +76,11 @@ class Metrics:
             ["state"],
             registry=r,
         )
+        self.dead_letters = Gauge(
+            "inference_dead_letters",
+            "Dead letters waiting to be settled, and parked ones (`inference dlq list`).",
+            registry=r,
+        )
         self.redeliveries = Counter(
             "inference_redeliveries", "Deliveries of a message after its first.", registry=r
         )
@@ -100,17 +106,41 @@ class Metrics:
         if unacked is not None:
             self.queue_depth.labels("unacked").set_function(_or_nan(unacked))
 
+    def watch_dead_letters(self, count: Count) -> None:
+        """Read the dead letters (waiting to be settled, and parked) at each scrape."""
+        self.dead_letters.set_function(_or_nan(count))
+
+    def watch_oldest_request_age(self, age: Callable[[], float]) -> None:
+        """Read the oldest waiting request's age at each scrape (where the queue can tell)."""
+        gauge = Gauge(
+            "inference_oldest_request_age_seconds",
+            "Seconds the oldest waiting request has waited (the embedded queue only).",
+            registry=self.registry,
+        )
+        gauge.set_function(_or_nan(age))
+
+    def watch_workers_alive(self, count: Callable[[], float]) -> None:
+        """Expose the live workers' count, read from `count` at each scrape. Only the API's
+        registry has the gauge: a worker's cannot tell, and a 0 there would read as an outage."""
+        if self._workers_alive is None:  # an app's lifespan may run more than once
+            self._workers_alive = Gauge(
+                "inference_workers_alive",
+                "Live workers serving this API's model (NaN while the registry cannot be reached).",
+                registry=self.registry,
+            )
+        self._workers_alive.set_function(count)
+
     def exposition(self) -> bytes:
         """The text format a scrape reads."""
         return generate_latest(self.registry)
 
 
-def _or_nan(count: Count) -> Callable[[], float]:
+def _or_nan(count: Callable[[], float]) -> Callable[[], float]:
     def read() -> float:
         try:
             return float(count())
         except Exception:
-            log.warning("could not read the queue's depth", exc_info=True)
+            log.warning("could not read a queue's figure", exc_info=True)
             return math.nan
 
     return read

@@ -1,7 +1,8 @@
 """The worker's side of the queue on RabbitMQ: deliveries and dead letters, with manual acks.
 
 The queues (`QueueTopology`) are declared on every connect, so a broker that lost them gets
-them back; dead letters are read from `<name>.dead`. Every call runs on the connection's own
+them back; dead letters are read from `<name>.dead` and, once settled, parked in
+`<name>.parked`. Every call runs on the connection's own
 thread (`AmqpThread`); coroutines only wait for it.
 """
 
@@ -21,6 +22,7 @@ from pika.adapters.blocking_connection import BlockingChannel, BlockingConnectio
 
 from adapters.rabbitmq.connection import AmqpThread, connection_parameters
 from adapters.rabbitmq.messages import attempt_of, dead_letter_failure, decode, request_id_of
+from adapters.rabbitmq.parking import Parker
 from adapters.rabbitmq.settlement import Settlements
 from adapters.rabbitmq.topology import QueueTopology
 from adapters.wakeup import WakeUp
@@ -50,11 +52,13 @@ class RabbitMQConsumer(Consumer, DeadLetters):
         self._arrivals = WakeUp(self._lock)
         self._deliveries: deque[Delivery] = deque()
         self._dead_letters: deque[DeadLetter] = deque()
+        self._letter_messages: dict[str, tuple[pika.BasicProperties, bytes]] = {}
         self._wanted: set[str] = set()  # which queues this client consumes, resumed on reconnect
         # Set on the connection's thread only:
         self._connection: BlockingConnection | None = None
         self._consumer: BlockingChannel | None = None
         self._consuming: set[str] = set()  # the queues the consumer channel has a consumer on
+        self._parker = Parker(topology.parked_name)
         self._generation = 0  # delivery tags are valid for one consumer channel's life
 
     # --- lifecycle ---
@@ -70,12 +74,18 @@ class RabbitMQConsumer(Consumer, DeadLetters):
     def ready_count(self) -> int:
         """Messages waiting in the queue, from a passive declare on a channel of its own (the
         broker does not tell unacknowledged ones this way). Blocks up to the timeout."""
+        return self._count(self._name)
 
+    def dead_letter_count(self) -> int:
+        """Dead letters waiting to be settled, and parked ones, counted alike."""
+        return self._count(self._dead_name, self._topology.parked_name)
+
+    def _count(self, *queues: str) -> int:
         def count() -> int:
             assert self._connection is not None  # the connection's thread runs it only when connected
             channel = self._connection.channel()
             try:
-                return int(channel.queue_declare(self._name, passive=True).method.message_count)
+                return sum(int(channel.queue_declare(q, passive=True).method.message_count) for q in queues)
             finally:
                 channel.close()
 
@@ -104,8 +114,16 @@ class RabbitMQConsumer(Consumer, DeadLetters):
             await self._settlements.settle(
                 letter.tag, lambda channel, tag: channel.basic_nack(tag, requeue=True)
             )
-        else:
-            await self._settlements.settle(letter.tag, lambda channel, tag: channel.basic_ack(tag))
+            return
+        # Parked (confirmed) before the letter leaves: a crash between the two parks it twice,
+        # never not at all. A letter that cannot be parked goes back, to be settled again.
+        try:
+            await self._call(lambda: self._park(letter), "park a dead letter")
+        except Exception:
+            with contextlib.suppress(QueueUnavailable):
+                await self.release_dead_letter(letter, requeue=True)
+            raise
+        await self._settlements.settle(letter.tag, lambda channel, tag: channel.basic_ack(tag))
 
     async def close(self) -> None:
         with self._lock:
@@ -159,9 +177,11 @@ class RabbitMQConsumer(Consumer, DeadLetters):
 
     def _on_disconnect(self) -> None:
         self._connection = self._consumer = None
+        self._parker.forget()
         with self._lock:
             self._deliveries.clear()  # the broker requeues them all
             self._dead_letters.clear()
+            self._letter_messages.clear()
             self._arrivals.fire()
 
     def _start_consuming(self, queue: str, connection: BlockingConnection | None = None) -> None:
@@ -185,6 +205,7 @@ class RabbitMQConsumer(Consumer, DeadLetters):
         with self._lock:
             self._deliveries.clear()
             self._dead_letters.clear()
+            self._letter_messages.clear()
 
     def _on_delivery(
         self, channel: BlockingChannel, method: Any, properties: pika.BasicProperties, body: bytes
@@ -201,6 +222,15 @@ class RabbitMQConsumer(Consumer, DeadLetters):
             self._deliveries.append(delivery)
             self._arrivals.fire()
 
+    def _park(self, letter: DeadLetter) -> None:
+        with self._lock:
+            message = self._letter_messages.get(letter.tag)
+        if message is None or self._connection is None:
+            raise QueueUnavailable("the dead letter's channel is gone; the broker delivers it again")
+        self._parker.park(self._connection, *message, letter.failure)
+        with self._lock:
+            self._letter_messages.pop(letter.tag, None)
+
     def _on_dead_letter(
         self, channel: BlockingChannel, method: Any, properties: pika.BasicProperties, body: bytes
     ) -> None:
@@ -211,4 +241,5 @@ class RabbitMQConsumer(Consumer, DeadLetters):
         )
         with self._lock:
             self._dead_letters.append(letter)
+            self._letter_messages[letter.tag] = (properties, body)  # kept until parked
             self._arrivals.fire()

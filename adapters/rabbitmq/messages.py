@@ -31,6 +31,8 @@ def encode(request: InferenceRequest) -> tuple[bytes, pika.BasicProperties]:
             "schema": SCHEMA_VERSION,
             "top_k": request.top_k,
             "submitted_at": request.submitted_at.isoformat(),
+            # Absent when the request has no deadline (and in messages older than deadlines).
+            **({} if request.deadline_at is None else {"deadline_at": request.deadline_at.isoformat()}),
         },
     )
     return request.image, properties
@@ -48,14 +50,15 @@ def decode(properties: pika.BasicProperties, body: bytes) -> InferenceRequest:
     top_k = headers.get("top_k")
     if not isinstance(top_k, int) or isinstance(top_k, bool) or not 1 <= top_k <= MAX_TOP_K:
         raise MalformedMessage(f"top_k {top_k!r} is not an integer from 1 to {MAX_TOP_K}")
-    submitted_at = _timestamp(headers.get("submitted_at"))
+    submitted_at = _timestamp(headers.get("submitted_at"), "submitted_at")
+    deadline_at = None if "deadline_at" not in headers else _timestamp(headers["deadline_at"], "deadline_at")
     try:
         media_type = sniff_media_type(body)
     except InferenceError as exc:
         raise MalformedMessage(f"the body is not an accepted image ({exc})") from exc
     if properties.content_type != media_type:
         raise MalformedMessage(f"content_type {properties.content_type!r} but the body is {media_type}")
-    return InferenceRequest(request_id, body, media_type, top_k, submitted_at)
+    return InferenceRequest(request_id, body, media_type, top_k, submitted_at, deadline_at)
 
 
 def request_id_of(properties: pika.BasicProperties) -> RequestId | None:
@@ -92,13 +95,13 @@ def attempt_of(properties: pika.BasicProperties) -> int:
     return count + 1 if isinstance(count, int) and count >= 0 else 1
 
 
-def _timestamp(value: object) -> datetime:
+def _timestamp(value: object, name: str) -> datetime:
     if not isinstance(value, str):
-        raise MalformedMessage(f"submitted_at {value!r} is not an ISO-8601 timestamp")
+        raise MalformedMessage(f"{name} {value!r} is not an ISO-8601 timestamp")
     try:
         parsed = datetime.fromisoformat(value)
     except ValueError as exc:
-        raise MalformedMessage(f"submitted_at {value!r} is not an ISO-8601 timestamp") from exc
+        raise MalformedMessage(f"{name} {value!r} is not an ISO-8601 timestamp") from exc
     if parsed.tzinfo is None:
-        raise MalformedMessage(f"submitted_at {value!r} has no time zone")
+        raise MalformedMessage(f"{name} {value!r} has no time zone")
     return parsed

@@ -23,12 +23,14 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class QueueTopology:
     """`name`: a durable quorum queue of requests, bounded in length (and bytes) and in
-    attempts per message; what it gives up on goes to `dead_name`."""
+    attempts per message; what it gives up on goes to `dead_name`, and once its request's
+    failure is stored, to `parked_name`, where it stays for an operator (`inference dlq`)."""
 
     name: str
     max_length: int
     max_bytes: int | None
     max_attempts: int
+    max_parked: int
 
     @property
     def last_attempt(self) -> int:
@@ -37,6 +39,25 @@ class QueueTopology:
     @property
     def dead_name(self) -> str:
         return f"{self.name}.dead"
+
+    @property
+    def parked_name(self) -> str:
+        return f"{self.name}.parked"
+
+    @property
+    def parked_arguments(self) -> dict[str, Any]:
+        # A classic queue, not a quorum one: an operator's listing takes every letter and gives
+        # it back (basic_get, then requeue), which a quorum queue would count as a delivery and
+        # in the end dead-letter. Past the bound the oldest goes (drop-head): its request's
+        # failure is stored already, so only the operator's copy is lost, never an outcome.
+        arguments: dict[str, Any] = {
+            "x-queue-type": "classic",
+            "x-max-length": self.max_parked,
+            "x-overflow": "drop-head",
+        }
+        if self.max_bytes is not None:  # the images they keep, bounded as the queue's are
+            arguments["x-max-length-bytes"] = self.max_bytes
+        return arguments
 
     @property
     def arguments(self) -> dict[str, Any]:
@@ -64,6 +85,18 @@ class QueueTopology:
         except pika.exceptions.ChannelClosedByBroker as exc:
             if exc.reply_code == 406:  # PRECONDITION_FAILED: it exists, declared otherwise
                 log.error("%s", self.mismatch(str(exc.reply_text)))
+            raise
+        try:
+            channel.queue_declare(self.parked_name, durable=True, arguments=self.parked_arguments)
+        except pika.exceptions.ChannelClosedByBroker as exc:
+            if exc.reply_code == 406:
+                log.error(
+                    "the queue %s exists with other arguments than this process declares (%s): set "
+                    "INFERENCE_QUEUE__MAX_PARKED=%d alike in every process, or delete that queue",
+                    self.parked_name,
+                    exc.reply_text,
+                    self.max_parked,
+                )
             raise
 
     def mismatch(self, reply_text: str) -> str:

@@ -42,6 +42,9 @@ def encode_record(record: RequestRecord) -> bytes:
         "failure": None if failure is None else {"code": failure.code, "message": failure.message},
         # Added within version 1: a record written before it has no key, and reads as None.
         "timings": None if record.timings is None else asdict(record.timings),
+        # Likewise added within version 1 (and the status "canceled").
+        "deadline_at": None if record.deadline_at is None else _encode_time(record.deadline_at),
+        "requeued": record.requeued,  # added within version 1 too: absent reads as 0
     }
     return json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode()
 
@@ -61,6 +64,7 @@ def _decode(document: dict[str, Any]) -> RequestRecord:
     prediction = document["prediction"]
     failure = document["failure"]
     completed_at = document["completed_at"]
+    deadline_at = document.get("deadline_at")
     return RequestRecord(
         request_id=RequestId(uuid.UUID(document["request_id"])),
         status=RequestStatus(document["status"]),
@@ -78,6 +82,8 @@ def _decode(document: dict[str, Any]) -> RequestRecord:
         ),
         failure=None if failure is None else Failure(str(failure["code"]), str(failure["message"])),
         timings=_decode_timings(document.get("timings")),
+        deadline_at=None if deadline_at is None else datetime.fromisoformat(deadline_at),
+        requeued=int(document.get("requeued", 0)),
     )
 
 

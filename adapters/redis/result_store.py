@@ -161,6 +161,15 @@ class RedisResultStore(ResultStore):
         async with self._reaching_redis("ping"):
             await (await self._clients.client()).ping()
 
+    async def client(self) -> Redis:
+        """This event loop's client, for the package's other adapters to share the store's pool."""
+        return await self._clients.client()
+
+    @property
+    def where(self) -> str:
+        """The server, for error messages (no password)."""
+        return self._where
+
     async def aclose(self) -> None:
         """Close the clients; the store makes new ones if it is used again."""
         await self._clients.aclose()

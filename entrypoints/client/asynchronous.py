@@ -13,7 +13,6 @@ import httpx
 
 from entrypoints.client.results import (
     LONG_POLL_SECONDS,
-    RETRY_LATER,
     ClientError,
     Image,
     Outcome,
@@ -27,6 +26,8 @@ from entrypoints.client.results import (
     finished,
     image_part,
     status_of,
+    submit_options,
+    worth_retrying,
 )
 from entrypoints.client.sync import SUBMIT
 
@@ -48,6 +49,10 @@ class AsyncJob:
             if current.is_terminal:
                 return finished(current)
         raise WaitTimeout(f"request {self.request_id} not finished within {timeout:g} s")
+
+    async def cancel(self) -> Status:
+        """Cancel the request if it has not finished (see `Job.cancel`)."""
+        return await self._client.cancel(self.request_id)
 
     def __repr__(self) -> str:
         return f"AsyncJob({self.request_id!r})"
@@ -83,11 +88,19 @@ class AsyncClient:
     async def aclose(self) -> None:
         await self._http.aclose()
 
-    async def submit(self, image: Image, top_k: int | None = None) -> AsyncJob:
+    async def submit(
+        self,
+        image: Image,
+        top_k: int | None = None,
+        *,
+        deadline: float | None = None,
+        idempotency_key: str | None = None,
+    ) -> AsyncJob:
+        """See `Client.submit`."""
         # Reading a path blocks; images are small enough that a thread hop is not worth it.
         name, data = image_part(image)
-        params = {"top_k": top_k} if top_k else {}
-        body = await self._call("POST", SUBMIT, params=params, files={"image": (name, data)})
+        options = submit_options(top_k, deadline, idempotency_key)
+        body = await self._call("POST", SUBMIT, files={"image": (name, data)}, **options)
         return AsyncJob(self, str(body["request_id"]))
 
     def job(self, request_id: str) -> AsyncJob:
@@ -96,6 +109,9 @@ class AsyncClient:
     async def status(self, request_id: str, wait: float = 0.0) -> Status:
         params = {"wait": round(wait, 3)} if wait > 0 else {}
         return status_of(await self._call("GET", f"{SUBMIT}/{request_id}/results", params=params))
+
+    async def cancel(self, request_id: str) -> Status:
+        return status_of(await self._call("POST", f"{SUBMIT}/{request_id}/cancel"))
 
     async def classify(self, image: Image, top_k: int | None = None, timeout: float = 60.0) -> Result:
         return await (await self.submit(image, top_k)).wait(timeout)
@@ -131,7 +147,7 @@ class AsyncClient:
             try:
                 return check(await self._http.request(method, path, **options))
             except ServiceError as error:
-                if error.status not in RETRY_LATER or attempt == self._retries:
+                if not worth_retrying(error) or attempt == self._retries:
                     raise
                 await asyncio.sleep(backoff(attempt, error.retry_after))
             except httpx.TransportError as error:

@@ -102,6 +102,20 @@ class Outcome:
     error: ClientError | None = None
 
 
+def submit_options(top_k: int | None, deadline: float | None, idempotency_key: str | None) -> dict[str, Any]:
+    """The query parameters and headers of a submission, for httpx's `request`."""
+    params: dict[str, Any] = {"top_k": top_k} if top_k else {}
+    if deadline is not None:
+        params["deadline"] = deadline
+    headers = {"Idempotency-Key": idempotency_key} if idempotency_key is not None else {}
+    return {"params": params, "headers": headers}
+
+
+def worth_retrying(error: ServiceError) -> bool:
+    """Busy (429, 503), or the same idempotent submission still being accepted by the server."""
+    return error.status in RETRY_LATER or error.code == "idempotency_key_in_progress"
+
+
 def image_part(image: Image) -> tuple[str, bytes]:
     """(file name, bytes) for the multipart upload."""
     if isinstance(image, str | Path):

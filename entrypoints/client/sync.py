@@ -13,7 +13,6 @@ import httpx
 
 from entrypoints.client.results import (
     LONG_POLL_SECONDS,
-    RETRY_LATER,
     ClientError,
     Image,
     Outcome,
@@ -27,6 +26,8 @@ from entrypoints.client.results import (
     finished,
     image_part,
     status_of,
+    submit_options,
+    worth_retrying,
 )
 
 SUBMIT = "/api/inference/requests"
@@ -50,6 +51,11 @@ class Job:
             if current.is_terminal:
                 return finished(current)
         raise WaitTimeout(f"request {self.request_id} not finished within {timeout:g} s")
+
+    def cancel(self) -> Status:
+        """Cancel the request if it has not finished: its status, now `canceled`. ServiceError
+        with code `already_terminal` (409) if it finished first."""
+        return self._client.cancel(self.request_id)
 
     def __repr__(self) -> str:
         return f"Job({self.request_id!r})"
@@ -90,11 +96,23 @@ class Client:
     def close(self) -> None:
         self._http.close()
 
-    def submit(self, image: Image, top_k: int | None = None) -> Job:
-        """Upload one image; the Job comes back as soon as the service has queued it."""
+    def submit(
+        self,
+        image: Image,
+        top_k: int | None = None,
+        *,
+        deadline: float | None = None,
+        idempotency_key: str | None = None,
+    ) -> Job:
+        """Upload one image; the Job comes back as soon as the service has queued it.
+
+        `deadline`: seconds after which the service gives up on it if no worker ran it yet.
+        `idempotency_key`: submitting again with the same key (and the same image and
+        parameters) answers the same Job instead of classifying twice, so a retry is safe.
+        """
         name, data = image_part(image)
-        params = {"top_k": top_k} if top_k else {}
-        body = self._call("POST", SUBMIT, params=params, files={"image": (name, data)})
+        options = submit_options(top_k, deadline, idempotency_key)
+        body = self._call("POST", SUBMIT, files={"image": (name, data)}, **options)
         return Job(self, str(body["request_id"]))
 
     def job(self, request_id: str) -> Job:
@@ -104,6 +122,10 @@ class Client:
     def status(self, request_id: str, wait: float = 0.0) -> Status:
         params = {"wait": round(wait, 3)} if wait > 0 else {}
         return status_of(self._call("GET", f"{SUBMIT}/{request_id}/results", params=params))
+
+    def cancel(self, request_id: str) -> Status:
+        """See `Job.cancel`."""
+        return status_of(self._call("POST", f"{SUBMIT}/{request_id}/cancel"))
 
     def classify(self, image: Image, top_k: int | None = None, timeout: float = 60.0) -> Result:
         """Submit and wait: the image's result, or the ClientError that stopped it."""
@@ -140,7 +162,7 @@ class Client:
             try:
                 return check(self._http.request(method, path, **options))
             except ServiceError as error:
-                if error.status not in RETRY_LATER or attempt == self._retries:
+                if not worth_retrying(error) or attempt == self._retries:
                     raise
                 time.sleep(backoff(attempt, error.retry_after))
             except httpx.TransportError as error:

@@ -15,16 +15,18 @@ from typing import Literal
 from dependency_injector import containers, providers
 
 from adapters.images import PillowImageInspector
-from adapters.memory import MemoryQueue, MemoryResultStore
+from adapters.memory import MemoryIdempotencyKeys, MemoryQueue, MemoryResultStore, MemoryWorkerRegistry
 from adapters.model import load_manifest
-from adapters.rabbitmq import QueueTopology, RabbitMQConsumer, RabbitMQPublisher
-from adapters.redis import RedisResultStore
+from adapters.rabbitmq import QueueTopology, RabbitMQConsumer, RabbitMQDeadLetterAdmin, RabbitMQPublisher
+from adapters.redis import RedisIdempotencyKeys, RedisResultStore, RedisWorkerRegistry
 from entrypoints.container import metering, resources
 from entrypoints.container.resources import make_decoder
 from entrypoints.settings import Settings
 from inference.media import ImageLimits
-from inference.use_cases.api import GetResult, SubmitRequest
+from inference.use_cases.api import CancelRequest, GetResult, SubmitRequest
+from inference.use_cases.dead_letter_admin import ListDeadLetters, PurgeDeadLetters, RequeueDeadLetters
 from inference.use_cases.dead_letters import SettleDeadLetters
+from inference.use_cases.idempotency import SubmitOnce
 from inference.use_cases.worker import ProcessBatch
 
 
@@ -38,6 +40,7 @@ class Container(containers.DeclarativeContainer):
         max_length=config.queue.max_length,
         max_bytes=config.queue.max_bytes,
         max_attempts=config.worker.max_attempts,
+        max_parked=config.queue.max_parked,
     )
     _topology = providers.Singleton(
         QueueTopology,
@@ -45,6 +48,7 @@ class Container(containers.DeclarativeContainer):
         max_length=config.queue.max_length,
         max_bytes=config.queue.max_bytes,
         max_attempts=config.worker.max_attempts,
+        max_parked=config.queue.max_parked,
     )
     publisher = providers.Selector(
         config.mode,
@@ -93,12 +97,38 @@ class Container(containers.DeclarativeContainer):
             timeout=config.store.timeout_seconds,
         ),
     )
+    # Keys last as long as the records they point at; they share the store's connections.
+    idempotency_keys = providers.Selector(
+        config.mode,
+        embedded=providers.Singleton(
+            MemoryIdempotencyKeys, ttl=config.store.ttl_seconds, max_keys=config.store.max_records
+        ),
+        distributed=providers.Singleton(
+            RedisIdempotencyKeys,
+            store=store,
+            ttl=config.store.ttl_seconds,
+            key_prefix=config.store.key_prefix,
+        ),
+    )
     # Redis clients close on the event loop, so their lifecycle is an async Resource of its own:
     # the store itself stays a plain provider, which the use cases' factories can take as it is.
+    # Who is alive: each worker beats into it, the API lists and counts them. Beside the records
+    # in Redis, under the same prefix.
+    worker_registry = providers.Selector(
+        config.mode,
+        embedded=providers.Singleton(MemoryWorkerRegistry, ttl=config.worker.heartbeat_ttl_seconds),
+        distributed=providers.Singleton(
+            RedisWorkerRegistry,
+            url=config.redis_url,
+            ttl=config.worker.heartbeat_ttl_seconds,
+            key_prefix=config.store.key_prefix,
+            timeout=config.store.timeout_seconds,
+        ),
+    )
     store_connections = providers.Selector(
         config.mode,
         embedded=providers.Object(None),
-        distributed=providers.Resource(resources.closing_connections, store),
+        distributed=providers.Resource(resources.closing_connections, store, worker_registry),
     )
     manifest = providers.Singleton(load_manifest, config.model.manifest)
     decode_limits = providers.Singleton(
@@ -173,9 +203,23 @@ class Container(containers.DeclarativeContainer):
         max_side=config.api.max_side,
     )
     submit_request = providers.Factory(
-        SubmitRequest, publisher=publisher, store=store, inspector=image_inspector, limits=image_limits
+        SubmitRequest,
+        publisher=publisher,
+        store=store,
+        inspector=image_inspector,
+        limits=image_limits,
+        default_deadline=config.api.default_deadline_seconds,
+        max_deadline=config.api.max_deadline_seconds,
+    )
+    submit_once = providers.Factory(
+        SubmitOnce,
+        submit=submit_request,
+        keys=idempotency_keys,
+        lease=config.api.idempotency_lease_seconds,
+        patience=config.api.idempotency_wait_seconds,
     )
     get_result = providers.Factory(GetResult, store=store)
+    cancel_request = providers.Factory(CancelRequest, store=store)
     process_batch = providers.Factory(
         ProcessBatch,
         consumer=worker_consumer,
@@ -187,6 +231,20 @@ class Container(containers.DeclarativeContainer):
     settle_dead_letters = providers.Factory(
         SettleDeadLetters, dead_letters=worker_consumer, store=_worker_store
     )
+    # `inference dlq`: the parked dead letters, from a connection of its own per command.
+    dead_letter_admin = providers.Selector(
+        config.mode,
+        embedded=_memory_queue,
+        distributed=providers.Singleton(
+            RabbitMQDeadLetterAdmin,
+            url=config.rabbitmq_url,
+            topology=_topology,
+            timeout=config.queue.timeout_seconds,
+        ),
+    )
+    list_dead_letters = providers.Factory(ListDeadLetters, admin=dead_letter_admin, store=store)
+    requeue_dead_letters = providers.Factory(RequeueDeadLetters, admin=dead_letter_admin, store=store)
+    purge_dead_letters = providers.Factory(PurgeDeadLetters, admin=dead_letter_admin)
 
 
 def create_container(settings: Settings | None = None) -> Container:

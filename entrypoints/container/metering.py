@@ -30,14 +30,20 @@ def metrics(
     built.describe_model(manifest.name, manifest.version, backend, precision)
     if memory_queue is not None:  # the API's process holds the queue: its depth is at hand
         built.watch_queue_depth(memory_queue.ready_count, memory_queue.unacked_count)
+        built.watch_dead_letters(memory_queue.dead_letter_count)
+        # RabbitMQ cannot tell it without taking the message (a quorum queue would count that
+        # as a delivery): only the embedded queue shows it.
+        built.watch_oldest_request_age(memory_queue.oldest_age)
     return built
 
 
 def watch_broker_queue(metrics: Metrics | None, consumer: object) -> None:
-    """A distributed worker reports the broker queue's ready count (a round trip per scrape;
-    RabbitMQ does not say how many are unacknowledged this way: read its own metrics for that)."""
+    """A distributed worker reports the broker queue's ready count and its dead letters (a round
+    trip each per scrape; RabbitMQ does not say how many are unacknowledged this way, nor how old
+    the oldest is: read its own metrics for that)."""
     if metrics is not None and isinstance(consumer, RabbitMQConsumer):
         metrics.watch_queue_depth(consumer.ready_count)
+        metrics.watch_dead_letters(consumer.dead_letter_count)
 
 
 def classifier(inner: Classifier, metrics: Metrics | None) -> Classifier:

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from adapters.model import ModelManifest
-from adapters.redis import RedisResultStore
+from adapters.redis import RedisResultStore, RedisWorkerRegistry
 from inference.errors import InvalidImage
 from inference.ports import Classifier
 
@@ -41,12 +41,14 @@ def connected(client: Client) -> Iterator[Client]:
         client.shutdown()  # the broker requeues whatever this process did not acknowledge
 
 
-async def closing_connections(store: RedisResultStore) -> AsyncIterator[None]:
-    """The store's connections, closed when the container shuts down (they are opened on use)."""
+async def closing_connections(store: RedisResultStore, registry: RedisWorkerRegistry) -> AsyncIterator[None]:
+    """Redis connections (the store's, the worker registry's), closed when the container shuts
+    down (they are opened on use)."""
     try:
         yield None
     finally:
         await store.aclose()
+        await registry.aclose()
 
 
 def decode_limits(max_pixels: int, max_side: int, max_jpeg_scans: int) -> DecodeLimits:

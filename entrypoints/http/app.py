@@ -21,6 +21,7 @@ from entrypoints.http.middleware import HeadAsGet, JsonCORSMiddleware
 from entrypoints.http.page import install_page
 from entrypoints.http.routes import health_router, metrics_router, router
 from entrypoints.http.uploads import UploadBudget
+from entrypoints.http.workers import WorkerCount, workers_router
 
 log = logging.getLogger(__name__)
 
@@ -58,11 +59,14 @@ def create_app(
         telemetry=_telemetry(container.config.api.telemetry()),
     )
     app.state.container = container
+    app.state.worker_count = worker_count = WorkerCount(container)
     app.state.readiness_checks = {
         "queue": _ping(lambda: container.publisher().ping()),
         "store": _ping(lambda: container.store().ping()),
         **(extra_checks or {}),
+        "workers": worker_count.check,
     }
+    lifespan_hooks = (worker_count.counting, *lifespan_hooks)
     retry_after = container.config.api.retry_after_seconds()
     app.state.upload_budget = UploadBudget(container.config.api.max_upload_bytes_in_flight(), retry_after)
     install_error_handlers(app, retry_after=retry_after)
@@ -74,8 +78,13 @@ def create_app(
     if api_keys:
         log.info("API keys required (%d configured) on every endpoint but health", len(api_keys))
         app.include_router(router, dependencies=auth.api_key_dependencies(api_keys), responses=auth.RESPONSES)
+        # It names hosts and pids: keys protect it as they do the requests.
+        app.include_router(
+            workers_router, dependencies=auth.api_key_dependencies(api_keys), responses=auth.RESPONSES
+        )
     else:
         app.include_router(router)
+        app.include_router(workers_router)
     install_page(app, api_key_required=bool(api_keys))
     return app
 
@@ -94,8 +103,8 @@ def _allow_cross_origin(app: FastAPI, origins: list[str]) -> None:
             JsonCORSMiddleware,
             allow_origins=origins,
             allow_methods=["GET", "POST"],
-            allow_headers=["Authorization", "Content-Type"],
-            expose_headers=["Location", "Retry-After"],
+            allow_headers=["Authorization", "Content-Type", "Idempotency-Key"],
+            expose_headers=["Location", "Retry-After", "Idempotent-Replayed"],
         )
 
 

@@ -20,6 +20,11 @@ log = logging.getLogger(__name__)
 
 _STATUS: tuple[tuple[type[errors.InferenceError], int], ...] = (
     (errors.UnknownRequest, 404),
+    (errors.AlreadyTerminal, 409),
+    (errors.IdempotencyKeyReused, 409),
+    (errors.IdempotencyKeyInProgress, 409),
+    (errors.InvalidIdempotencyKey, 422),
+    (errors.InvalidDeadline, 422),
     (errors.UnsupportedImage, 415),
     (errors.InvalidImage, 422),
     (errors.InvalidRequestId, 422),
@@ -63,7 +68,14 @@ def install_error_handlers(app: FastAPI, retry_after: int) -> None:
         detail = next((text for kind, text in DEPENDENCY_DETAIL.items() if isinstance(exc, kind)), None)
         if detail is not None:
             log.warning("%s %s: %s", request.method, request.url.path, exc)
-        return error_response(status, exc.code, detail or str(exc), retry_after)
+        response = error_response(status, exc.code, detail or str(exc), retry_after)
+        if isinstance(exc, errors.AlreadyTerminal):  # what the cancel came too late for
+            response = JSONResponse(
+                {"detail": str(exc), "code": exc.code, "status": exc.current.status.value}, status_code=409
+            )
+        elif isinstance(exc, errors.IdempotencyKeyInProgress):
+            response.headers["Retry-After"] = str(retry_after)
+        return response
 
     async def http_layer_error(_: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, HttpError)

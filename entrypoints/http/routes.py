@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Request, Response
+from fastapi import APIRouter, Header, Path, Query, Request, Response
 from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.exceptions import HTTPException
@@ -56,13 +56,26 @@ _READ_THE_RESULT = {
     operation_id="submit_request",
     summary="Submit an image for classification",
     openapi_extra={"requestBody": OPENAPI_REQUEST_BODY},
-    responses={202: {"links": _READ_THE_RESULT}, **_errors(413, 415, 422, 429, 503)},
+    responses={202: {"links": _READ_THE_RESULT}, **_errors(409, 413, 415, 422, 429, 503)},
 )
 async def submit(
     request: Request,
     response: Response,
     # Declared as a plain integer (not integer-or-null): a query parameter cannot be null.
     top_k: int = Query(None, ge=1, le=MAX_TOP_K, description="Labels to return (default 5)."),
+    deadline: float = Query(
+        None,
+        gt=0,
+        description="Seconds from now after which the request, if no worker has run it yet, fails "
+        "`deadline_exceeded` without running (default: the server's, if any).",
+    ),
+    idempotency_key: str | None = Header(
+        None,
+        alias="Idempotency-Key",
+        description="1 to 255 visible ASCII characters. A retry with the same key, image and "
+        "parameters answers the first submission's 202 again (header `Idempotent-Replayed: true`) "
+        "and enqueues nothing; the key with anything else answers 409 `idempotency_key_reused`.",
+    ),
 ) -> Accepted:
     """Send the image as multipart/form-data (field `image`) or as the raw body with an image/*
     Content-Type. Answers at once with the request's id; read the result at `results_url`."""
@@ -72,7 +85,9 @@ async def submit(
         reservation = request.app.state.upload_budget.reserve()
         try:  # the image's bytes count against the budget until it is handed on
             image = await read_image(request, settings.max_upload_bytes(), reservation)
-            record = await container.submit_request()(image, top_k or settings.default_top_k())
+            accepted = await container.submit_once()(
+                image, top_k or settings.default_top_k(), deadline, idempotency_key
+            )
         finally:
             reservation.release()
     except Exception as refusal:
@@ -80,13 +95,14 @@ async def submit(
             metrics.requests.labels(_refusal_code(refusal)).inc()
         raise
     if metrics is not None:
-        metrics.requests.labels("accepted").inc()
+        metrics.requests.labels("replayed" if accepted.replayed else "accepted").inc()
     # The path by hand: Starlette's url_for searches every route, a few % of the API's CPU.
-    url = (
-        f"{request.scope.get('root_path', '')}{router.prefix}/inference/requests/{record.request_id}/results"
-    )
+    root = request.scope.get("root_path", "")
+    url = f"{root}{router.prefix}/inference/requests/{accepted.request_id}/results"
     response.headers["Location"] = url
-    return Accepted(request_id=record.request_id.value, created_at=record.created_at, results_url=url)
+    if accepted.replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+    return Accepted(request_id=accepted.request_id.value, created_at=accepted.created_at, results_url=url)
 
 
 def _refusal_code(refusal: Exception) -> str:
@@ -115,6 +131,28 @@ async def get_result(
     return RequestView.of(record)
 
 
+@router.post(
+    "/inference/requests/{request_id}/cancel",
+    response_model=RequestView,
+    operation_id="cancel_request",
+    summary="Cancel a queued or processing request",
+    responses=_errors(404, 409, 422, 503),
+)
+async def cancel(
+    request: Request,
+    request_id: Annotated[str, Path(pattern=REQUEST_ID_PATTERN, description="The id a submission returned.")],
+) -> RequestView:
+    """A queued request is canceled at once and never runs; one already processing is canceled
+    best-effort (its result is discarded). A finished request answers 409 `already_terminal`
+    with its `status`."""
+    container = _container(request)
+    record = await container.cancel_request()(RequestId.parse(request_id))
+    metrics = container.metrics()
+    if metrics is not None:
+        metrics.results.labels(record.status.value, "none").inc()
+    return RequestView.of(record)
+
+
 @router.get("/models", response_model=ModelBody, summary="The served model")
 def models(request: Request) -> ModelBody:  # sync: may wait for the model to finish loading
     return ModelBody.of(_container(request).model_info())
@@ -137,7 +175,7 @@ async def health() -> Health:
 @health_router.get(
     "/health/ready",
     response_model=Readiness,
-    summary="Readiness: queue, store and model",
+    summary="Readiness: queue, store, model and live workers",
     responses={503: {"model": Readiness}},
 )
 async def ready(request: Request) -> JSONResponse:
@@ -150,5 +188,6 @@ async def ready(request: Request) -> JSONResponse:
             log.warning("readiness: %s unavailable: %s", name, exc)
             checks[name] = "unavailable"
     ok = all(state == "ok" for state in checks.values())
-    body = Readiness(status="ready" if ok else "not_ready", checks=checks)
+    workers = request.app.state.worker_count.latest  # as the "workers" check just counted them
+    body = Readiness(status="ready" if ok else "not_ready", checks=checks, workers=workers)
     return JSONResponse(body.model_dump(), status_code=200 if ok else 503)

@@ -9,12 +9,15 @@ from uuid import UUID
 
 from pydantic import BaseModel, Field
 
-from inference.domain import ModelInfo, RequestRecord
+from inference.domain import ModelInfo, RequestRecord, WorkerInfo
 
 
 class ErrorBody(BaseModel):
     detail: str = Field(description="What went wrong, for people.")
     code: str = Field(description="A stable machine-readable name of the error.")
+    status: str | None = Field(
+        None, description="With `already_terminal`: the request's status, which a cancel came too late for."
+    )
 
 
 class Accepted(BaseModel):
@@ -59,7 +62,7 @@ class TimingsBody(BaseModel):
 
 class RequestView(BaseModel):
     request_id: UUID
-    status: Literal["queued", "processing", "succeeded", "failed"]
+    status: Literal["queued", "processing", "succeeded", "failed", "canceled"]
     created_at: datetime
     updated_at: datetime
     completed_at: datetime | None
@@ -67,6 +70,10 @@ class RequestView(BaseModel):
     result: ResultBody | None
     error: FailureBody | None
     timings: TimingsBody | None = Field(None, description="Set once the request is terminal.")
+    deadline_at: datetime | None = Field(
+        None, description="Past this, a request no worker has run yet fails `deadline_exceeded`."
+    )
+    requeued: int = Field(0, description="Times an operator requeued it after it failed (`inference dlq`).")
 
     @classmethod
     def of(cls, record: RequestRecord) -> RequestView:
@@ -88,6 +95,8 @@ class RequestView(BaseModel):
             ),
             error=None if failure is None else FailureBody(code=failure.code, message=failure.message),
             timings=None if record.timings is None else TimingsBody(**asdict(record.timings)),
+            deadline_at=record.deadline_at,
+            requeued=record.requeued,
         )
 
 
@@ -109,3 +118,28 @@ class Health(BaseModel):
 class Readiness(BaseModel):
     status: Literal["ready", "not_ready"]
     checks: dict[str, str] = Field(description="Each dependency: 'ok' or why it is not ready.")
+    workers: int | None = Field(
+        None,
+        description="Live workers serving the API's model (None if the registry cannot be reached).",
+    )
+
+
+class WorkerBody(BaseModel):
+    id: str = Field(description="Unique per worker process: host, pid and a random suffix.")
+    host: str
+    pid: int
+    model: str = Field(description="The name of the model it serves.")
+    model_version: str
+    backend: str
+    batch_size: int = Field(description="The most requests it classifies in one forward pass.")
+    started_at: datetime
+    last_batch_at: datetime | None = Field(description="When it last finished a batch (None: never).")
+    seen_at: datetime | None = Field(description="When its latest heartbeat arrived.")
+
+    @classmethod
+    def of(cls, worker: WorkerInfo) -> WorkerBody:
+        return cls(**asdict(worker))
+
+
+class WorkersBody(BaseModel):
+    workers: list[WorkerBody] = Field(description="Sorted by id.")

@@ -1,17 +1,18 @@
 """The worker's other use case: settle dead letters, marking their requests failed.
 
-It keeps the delivery rule: a letter is released only once its request's failure is stored.
+It keeps the delivery rule: a letter is released (parked, for an operator to inspect, requeue
+or purge: `inference dlq`) only once its request's failure is stored.
 """
 
 from __future__ import annotations
 
 import logging
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from inference.clock import Clock, utc_now
 from inference.domain import Fail
-from inference.errors import StoreUnavailable
+from inference.errors import InvalidTransition, StoreUnavailable
 from inference.ports import DeadLetter, DeadLetters, ResultStore
 
 log = logging.getLogger(__name__)
@@ -19,12 +20,12 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class DeadLetterReport:
-    released: int = 0  # its request is marked failed (or was already terminal): the letter is gone
+    released: int = 0  # its request is marked failed (or was already terminal): the letter is parked
     requeued: int = 0  # the store was down: the letters wait in the dead-letter queue
 
 
 class SettleDeadLetters:
-    """Mark the request of each dead letter failed, then release the letter.
+    """Mark the request of each dead letter failed, then park the letter.
 
     A letter whose request is already finished, expired, or unnamed is released as it is; one
     whose failure cannot be stored (the store is down) goes back to the dead-letter queue.
@@ -40,7 +41,7 @@ class SettleDeadLetters:
         tally: Counter[str] = Counter()
         for letter in await self._dead_letters.receive_dead_letters(max_count, wait):
             try:
-                await self._fail(letter)
+                letter = await self._fail(letter)
             except StoreUnavailable:
                 await self._dead_letters.release_dead_letter(letter, requeue=True)
                 tally["requeued"] += 1
@@ -50,9 +51,14 @@ class SettleDeadLetters:
             tally["released"] += 1
         return DeadLetterReport(tally["released"], tally["requeued"])
 
-    async def _fail(self, letter: DeadLetter) -> None:
+    async def _fail(self, letter: DeadLetter) -> DeadLetter:
+        """The letter, with its request's stored failure if it had one already (a worker that
+        ran out of attempts stores why before it dead-letters: the parked letter says the same)."""
         if letter.request_id is None:
-            return
+            return letter
         # A request that finished after all, or expired, keeps what its client can read: the
         # store answers InvalidTransition or UnknownRequest for it, and there is nothing to do.
-        await self._store.transition([(letter.request_id, Fail(letter.failure, self._clock()))])
+        [outcome] = await self._store.transition([(letter.request_id, Fail(letter.failure, self._clock()))])
+        if isinstance(outcome, InvalidTransition) and outcome.current.failure is not None:
+            return replace(letter, failure=outcome.current.failure)
+        return letter

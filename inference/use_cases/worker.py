@@ -23,7 +23,13 @@ from inference.domain import (
     Start,
     Succeed,
 )
-from inference.errors import AttemptsExhausted, ModelError, StoreUnavailable, UnknownRequest
+from inference.errors import (
+    AttemptsExhausted,
+    DeadlineExceeded,
+    ModelError,
+    StoreUnavailable,
+    UnknownRequest,
+)
 from inference.ports import Classifier, Consumer, Delivery, ResultStore
 from inference.retry import StoreRetry
 from inference.timings import BatchTimings, Timings
@@ -46,8 +52,10 @@ class ProcessBatch:
 
     Acknowledges a delivery only once its outcome is stored; if the store stays down past
     `store_patience` seconds the delivery goes back to the queue. A delivery of an already
-    finished request is acknowledged without running the model, and one whose attempts ran out
-    (`attempt > max_attempts`) fails instead of looping.
+    finished request (canceled included) is acknowledged without running the model, one whose
+    attempts ran out (`attempt > max_attempts`) fails instead of looping (and is dead-lettered,
+    then parked for an operator), and one whose deadline has passed fails `deadline_exceeded`
+    without reaching the model.
     """
 
     def __init__(
@@ -77,10 +85,17 @@ class ProcessBatch:
                 [
                     (d, Fail(Failure.of(AttemptsExhausted(d.attempt - 1)), now, _timings(d, now, now, None)))
                     for d in exhausted
-                ]
+                ],
+                dead_letter=True,
             )
         )
-        fresh = [d for d in firsts if d.attempt <= self._max_attempts]
+        late = [d for d in firsts if d.attempt <= self._max_attempts and _expired(d, now)]
+        tally.update(
+            await self._finish(
+                [(d, Fail(Failure.of(_deadline_exceeded(d)), now, _timings(d, now, now, None))) for d in late]
+            )
+        )
+        fresh = [d for d in firsts if d.attempt <= self._max_attempts and not _expired(d, now)]
         taken_at = now
         started = await self._apply([(d, Start(now)) for d in fresh])
         runnable = [d for d, state in zip(fresh, started, strict=True) if state == "applied"]
@@ -108,10 +123,18 @@ class ProcessBatch:
         tally["skipped"] += len(duplicates)
         return BatchReport(tally["succeeded"], tally["failed"], tally["skipped"], tally["requeued"])
 
-    async def _finish(self, pairs: Sequence[tuple[Delivery, Succeed | Fail]]) -> list[str]:
-        """Store the outcomes, then acknowledge: never the other way round."""
+    async def _finish(
+        self, pairs: Sequence[tuple[Delivery, Succeed | Fail]], dead_letter: bool = False
+    ) -> list[str]:
+        """Store the outcomes, then acknowledge: never the other way round. With `dead_letter`
+        (poison: its attempts ran out) the message is rejected instead, so that it is parked
+        for an operator to inspect and requeue (`inference dlq`) rather than gone."""
         states = await self._apply(pairs)
-        await self._ack_all([d for (d, _), state in zip(pairs, states, strict=True) if state == "applied"])
+        stored = [d for (d, _), state in zip(pairs, states, strict=True) if state == "applied"]
+        if dead_letter:
+            await asyncio.gather(*(self._consumer.reject(d, requeue=False) for d in stored))
+        else:
+            await self._ack_all(stored)
         return [
             ("succeeded" if isinstance(outcome, Succeed) else "failed") if state == "applied" else state
             for (_, outcome), state in zip(pairs, states, strict=True)
@@ -168,6 +191,15 @@ def _timings(
         model=spent.model if spent else None,
         total=max(0.0, (done_at - submitted_at).total_seconds()),
     )
+
+
+def _expired(delivery: Delivery, now: datetime) -> bool:
+    deadline_at = delivery.request.deadline_at
+    return deadline_at is not None and deadline_at <= now
+
+
+def _deadline_exceeded(delivery: Delivery) -> DeadlineExceeded:
+    return DeadlineExceeded(f"the deadline ({delivery.request.deadline_at}) passed before a worker ran it")
 
 
 def _first_of_each_request(deliveries: Sequence[Delivery]) -> tuple[list[Delivery], list[Delivery]]:

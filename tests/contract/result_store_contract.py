@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, rule, run_state_machine_as_test
 
 from inference.domain import (
+    Cancel,
     Fail,
     Failure,
     RequestId,
@@ -131,6 +132,37 @@ class ResultStoreContract:
             done = await transition(store, record.request_id, Fail(failure, at(1)))
             assert (done.status, done.failure) == (RequestStatus.FAILED, failure)
             assert await store.get(record.request_id) == done
+
+        asyncio.run(scenario())
+
+    def test_a_cancel_while_processing_is_kept_and_the_later_result_refused(self, store: ResultStore) -> None:
+        async def scenario() -> None:
+            record = a_record()
+            await store.add(record)
+            await transition(store, record.request_id, Start(at(1)))
+            canceled = await transition(store, record.request_id, Cancel(at(2)))
+            assert canceled.status is RequestStatus.CANCELED
+            with pytest.raises(InvalidTransition) as refused:
+                await transition(store, record.request_id, Succeed(a_prediction(), at(3)))
+            assert refused.value.current == canceled
+            assert await store.get(record.request_id) == canceled
+
+        asyncio.run(scenario())
+
+    def test_waiting_returns_promptly_when_another_client_cancels_the_request(
+        self, subject: StoreHarness, store: ResultStore
+    ) -> None:
+        async def cancel_soon(client: ResultStore, request_id: RequestId) -> None:
+            await asyncio.sleep(0.1)
+            await transition(client, request_id, Cancel(at(1)))
+
+        async def scenario() -> None:
+            record = a_record()
+            await store.add(record)
+            canceler = in_another_thread(cancel_soon(subject.connect(), record.request_id))
+            result = await store.wait_for_terminal(record.request_id, LONG_WAIT)
+            await asyncio.wrap_future(canceler)
+            assert result.status is RequestStatus.CANCELED  # not the queued record after the timeout
 
         asyncio.run(scenario())
 
@@ -368,8 +400,13 @@ _transitions: st.SearchStrategy[Transition] = st.one_of(
     st.builds(Start, at=_times),
     st.builds(Succeed, prediction=st.sampled_from(["cat", "dog"]).map(a_prediction), at=_times),
     st.builds(
-        Fail, failure=st.sampled_from([Failure("invalid_image", "x"), Failure("model_error", "y")]), at=_times
+        Fail,
+        failure=st.sampled_from(
+            [Failure("invalid_image", "x"), Failure("model_error", "y"), Failure("deadline_exceeded", "z")]
+        ),
+        at=_times,
     ),
+    st.builds(Cancel, at=_times),
 )
 
 

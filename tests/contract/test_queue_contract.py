@@ -53,6 +53,7 @@ def delete_queues(name: str) -> None:
         channel = connection.channel()
         channel.queue_delete(name)
         channel.queue_delete(f"{name}.dead")
+        channel.queue_delete(f"{name}.parked")
 
 
 class TestQueueContract(QueueContract):

@@ -28,7 +28,7 @@ def name() -> Iterator[str]:
 
 
 def declare(name: str, max_length: int) -> None:
-    topology = QueueTopology(name, max_length=max_length, max_bytes=None, max_attempts=3)
+    topology = QueueTopology(name, max_length=max_length, max_bytes=None, max_attempts=3, max_parked=100)
     with pika.BlockingConnection(pika.URLParameters(RABBITMQ_URL)) as connection:
         topology.declare(connection.channel())
 
@@ -39,7 +39,7 @@ def test_a_worker_whose_queue_length_differs_names_both_values_and_backs_off(
     declare(name, max_length=5)
     consumer = RabbitMQConsumer(
         RABBITMQ_URL,
-        QueueTopology(name, max_length=10, max_bytes=None, max_attempts=3),
+        QueueTopology(name, max_length=10, max_bytes=None, max_attempts=3, max_parked=100),
         prefetch=4,
         timeout=5.0,
         client_name="test-mismatch",
@@ -61,7 +61,7 @@ def test_a_worker_whose_queue_length_differs_names_both_values_and_backs_off(
 
 
 def test_a_mismatch_the_topology_cannot_map_still_says_what_the_broker_said() -> None:
-    topology = QueueTopology("q", max_length=10, max_bytes=None, max_attempts=3)
+    topology = QueueTopology("q", max_length=10, max_bytes=None, max_attempts=3, max_parked=100)
     text = "PRECONDITION_FAILED - inequivalent arg 'x-queue-type' for queue 'q' in vhost '/'"
     assert topology.mismatch(text) == (
         f"the queue q exists with other arguments than this process declares ({text}): "

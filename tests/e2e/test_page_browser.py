@@ -214,3 +214,28 @@ def test_a_file_over_the_services_limit_is_refused_before_it_is_sent(page: Page,
 
     expect(page.locator(".card .state.error")).to_contain_text("over the service's limit")
     assert posts == []
+
+
+@pytest.fixture(scope="module")
+def slow_to_start() -> Iterator[str]:
+    """The demo model behind a worker that waits 20 s for a batch to fill: a request stays queued."""
+    env = {
+        "INFERENCE_MODEL__BACKEND": "torch",
+        "INFERENCE_WORKER__MAX_BATCH_SIZE": "64",
+        "INFERENCE_WORKER__MAX_BATCH_WAIT_MS": "20000",
+    }
+    with inference_serve("--model", "demo", env=env) as url:
+        yield url
+
+
+def test_the_cancel_button_cancels_a_queued_request(page: Page, slow_to_start: str, tmp_path: Path) -> None:
+    page.goto(slow_to_start)
+    page.set_input_files("#files", str(_drawn(tmp_path)))
+    expect(page.locator(".card .state")).to_contain_text("Queued")
+
+    page.click(".card .cancel")
+
+    expect(page.locator(".card .state")).to_contain_text("Canceled", timeout=10_000)
+    expect(page.locator(".card .cancel")).to_be_hidden()
+    expect(page.locator(".card .bars li")).to_have_count(0)
+    _screenshot(page, tmp_path, "canceled")

@@ -49,6 +49,7 @@ class Cluster:
         self.api_url = f"http://127.0.0.1:{free_port()}"
         self.api: subprocess.Popen[bytes] | None = None
         self.workers: list[subprocess.Popen[bytes]] = []
+        self.more_apis: dict[str, subprocess.Popen[bytes]] = {}  # url → another API process
         self._env, self._worker_command = dict(env or {}), list(worker_command)
         self._heartbeats: dict[int, Path] = {}  # a worker's pid → the file it beats once its model is loaded
 
@@ -68,13 +69,26 @@ class Cluster:
         port = self.api_url.rsplit(":", 1)[1]
         self.api = self._spawn("api", [INFERENCE, "api", "--port", port], self.env())
 
-    def start_worker(self) -> subprocess.Popen[bytes]:
+    def start_another_api(self) -> str:
+        """One more API process on the same queue and store (as behind a load balancer): its URL,
+        once ready."""
+        url = f"http://127.0.0.1:{free_port()}"
+        api = self._spawn(
+            f"api-{len(self.more_apis) + 1}", [INFERENCE, "api", "--port", url.rsplit(":", 1)[1]], self.env()
+        )
+        self.more_apis[url] = api
+        if not wait_until_ready(url, START_TIMEOUT, alive=lambda: api.poll() is None):
+            raise RuntimeError(f"the API at {url} was not ready\n{self.logs()}")
+        return url
+
+    def start_worker(self, command: Sequence[str] | None = None) -> subprocess.Popen[bytes]:
+        """A worker running the cluster's worker command, or `command`."""
         number = len(self.workers)
         heartbeat = self.root / f"worker-{number}.heartbeat"
         metrics_port = free_port()  # workers on one host cannot share the default port
         worker = self._spawn(
             f"worker-{number}",
-            self._worker_command,
+            list(command or self._worker_command),
             self.env(
                 INFERENCE_WORKER__HEARTBEAT_FILE=str(heartbeat),
                 INFERENCE_WORKER__METRICS_PORT=str(metrics_port),
@@ -107,7 +121,8 @@ class Cluster:
         worker.wait(timeout=10)
 
     def stop(self) -> None:
-        processes = [p for p in [self.api, *self.workers] if p is not None and p.poll() is None]
+        everyone = [self.api, *self.more_apis.values(), *self.workers]
+        processes = [p for p in everyone if p is not None and p.poll() is None]
         for process in processes:
             process.terminate()
         for process in processes:
@@ -142,7 +157,7 @@ class Cluster:
         try:
             connection = pika.BlockingConnection(pika.URLParameters(self.rabbitmq_url))
             channel = connection.channel()
-            for name in (self.queue_name, f"{self.queue_name}.dead"):
+            for name in (self.queue_name, f"{self.queue_name}.dead", f"{self.queue_name}.parked"):
                 channel.queue_delete(name)
             connection.close()
         except pika.exceptions.AMQPError as exc:

@@ -26,7 +26,7 @@ import httpx
 
 from tests.harness import SUBMIT, percentiles
 
-TERMINAL = ("succeeded", "failed")
+TERMINAL = ("succeeded", "failed", "canceled")
 REFUSALS = (429, 503)  # "not now": the service is full or a dependency is down
 
 
@@ -57,6 +57,7 @@ class Account:
     errors: int  # answers neither accepted nor refused, and no answer at all
     succeeded: int
     failed: dict[str, int]  # by error code
+    canceled: int
     lost: list[str]
     duplicated: list[str]
     unexpected: list[str]
@@ -69,7 +70,7 @@ class Account:
     def report(self, title: str) -> str:
         return (
             f"[{title}] accepted {self.accepted}, refused {self.refused}, client errors {self.errors}"
-            f" | succeeded {self.succeeded}, failed {self.failed}"
+            f" | succeeded {self.succeeded}, failed {self.failed}, canceled {self.canceled}"
             f" | LOST {len(self.lost)}, DUPLICATED {len(self.duplicated)}, UNEXPECTED {len(self.unexpected)}"
             f" | redelivered {self.redelivered}, wrong label {self.wrong_label},"
             f" unacknowledged orphans {self.orphans}"
@@ -96,6 +97,7 @@ def account(
         errors=sum(1 for s in submissions if s.request_id is None and s.status not in REFUSALS),
         succeeded=sum(1 for r in records if r["status"] == "succeeded"),
         failed=dict(Counter(r["error"]["code"] for r in records if r["status"] == "failed")),
+        canceled=sum(1 for r in records if r["status"] == "canceled"),
         lost=sorted(str(rid) for rid in accepted_ids if rid not in finished),
         duplicated=sorted(str(rid) for rid, n in accepted_ids.items() if n > 1),
         unexpected=sorted(rid for rid in unknown if stored and stored[rid] != "queued"),

@@ -142,3 +142,29 @@ def test_classify_without_the_key_reports_the_refusal_and_fails(
     out = capsys.readouterr().out
     assert f"{image}\terror\t401 " in out and f"{image}\terror\t403 " in out
     assert "not-the-key" not in out
+
+
+@pytest.fixture
+def idle_service(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The in-memory service with no worker (what is submitted stays queued), behind httpx.Client."""
+    with memory_client(started=False) as service:
+        transport = transport_to(service)
+        monkeypatch.setattr(httpx, "Client", functools.partial(httpx.Client, transport=transport))
+        yield
+
+
+@pytest.mark.usefixtures("idle_service")
+def test_cancel_cancels_what_submit_queued_and_fails_for_what_is_already_canceled(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = ["--url", "http://service.test"]
+    assert main(["submit", *url, "--deadline", "60", str(_image_file(tmp_path))]) == 0
+    request_id = capsys.readouterr().out.strip()
+
+    first = main(["cancel", *url, request_id])
+    printed = capsys.readouterr().out
+    again = main(["cancel", *url, request_id])
+
+    assert (first, again) == (0, 1)
+    assert '"status": "canceled"' in printed
+    assert "already_terminal" in capsys.readouterr().err

@@ -72,14 +72,15 @@ def test_a_refused_request_id_is_also_a_value_error() -> None:
         (RequestStatus.PROCESSING, False),
         (RequestStatus.SUCCEEDED, True),
         (RequestStatus.FAILED, True),
+        (RequestStatus.CANCELED, True),
     ],
 )
-def test_only_succeeded_and_failed_are_terminal(status: RequestStatus, terminal: bool) -> None:
+def test_only_succeeded_failed_and_canceled_are_terminal(status: RequestStatus, terminal: bool) -> None:
     assert status.is_terminal is terminal
 
 
 def test_statuses_read_as_their_lowercase_names() -> None:
-    assert [str(s) for s in RequestStatus] == ["queued", "processing", "succeeded", "failed"]
+    assert [str(s) for s in RequestStatus] == ["queued", "processing", "succeeded", "failed", "canceled"]
 
 
 @pytest.mark.parametrize("top_k", [0, -1])

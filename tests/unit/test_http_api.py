@@ -216,11 +216,15 @@ def test_health_answers_ok(client: TestClient) -> None:
     assert client.get("/api/health").json() == {"status": "ok"}
 
 
-def test_readiness_reports_queue_store_and_model(client: TestClient) -> None:
+def test_readiness_reports_queue_store_model_and_live_workers(client: TestClient) -> None:
     response = client.get("/api/health/ready")
 
     assert response.status_code == 200
-    assert response.json() == {"status": "ready", "checks": {"queue": "ok", "store": "ok", "model": "ok"}}
+    assert response.json() == {
+        "status": "ready",
+        "checks": {"queue": "ok", "store": "ok", "model": "ok", "workers": "ok"},
+        "workers": 1,
+    }
 
 
 def test_readiness_is_503_and_names_what_is_not_ready(make_client: MakeClient) -> None:

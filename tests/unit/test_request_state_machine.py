@@ -10,11 +10,14 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
 from inference.domain import (
+    Cancel,
     Fail,
     Failure,
     LabelScore,
     Prediction,
+    RequestRecord,
     RequestStatus,
+    Requeue,
     Start,
     Succeed,
     Transition,
@@ -46,6 +49,9 @@ class RequestLifecycle(RuleBasedStateMachine):
         self.starts = 0
         self.last_applied_at = EPOCH
         self.outcome: Prediction | Failure | None = None
+        self.canceled = False
+        self.first_terminal: RequestRecord | None = None
+        self.requeues = 0
 
     def _apply(self, transition: Transition) -> bool:
         before = self.record
@@ -56,6 +62,8 @@ class RequestLifecycle(RuleBasedStateMachine):
             return False
         self.record = before.apply(transition)
         self.last_applied_at = transition.at
+        if self.record.status.is_terminal:
+            self.first_terminal = self.record
         return True
 
     @rule(at=times)
@@ -72,6 +80,48 @@ class RequestLifecycle(RuleBasedStateMachine):
     def fail(self, failure: Failure, at: datetime) -> None:
         if self._apply(Fail(failure, at)):
             self.outcome = failure
+
+    @rule(at=times)
+    def fail_past_its_deadline(self, at: datetime) -> None:
+        # What a worker stores for a request whose deadline passed before it ran.
+        if self._apply(Fail(Failure("deadline_exceeded", "x"), at)):
+            self.outcome = self.record.failure
+
+    @rule(at=times)
+    def cancel(self, at: datetime) -> None:
+        if self._apply(Cancel(at)):
+            self.canceled = True
+
+    @invariant()
+    def a_terminal_record_never_changes_whatever_comes_after(self) -> None:
+        if self.first_terminal is not None:
+            assert self.record is self.first_terminal
+
+    @invariant()
+    def canceled_exactly_when_a_cancel_landed_before_any_outcome(self) -> None:
+        assert (self.record.status is RequestStatus.CANCELED) == self.canceled
+        if self.canceled:
+            assert self.record.prediction is None
+            assert self.record.failure is None
+
+    @rule(at=times)
+    def requeue(self, at: datetime) -> None:
+        """The operator's action: allowed from failed only (never from canceled or succeeded),
+        whatever came before; the one thing that changes a terminal record."""
+        before = self.record
+        if before.status is not RequestStatus.FAILED:
+            with pytest.raises(InvalidTransition) as refused:
+                before.apply(Requeue(at))
+            assert refused.value.current is before
+            return
+        self.record = before.apply(Requeue(at))
+        self.last_applied_at, self.starts, self.outcome = at, 0, None
+        self.first_terminal = None  # live again: the next outcome is its first terminal one
+        self.requeues += 1
+
+    @invariant()
+    def requeued_counts_the_requeues_that_were_applied(self) -> None:
+        assert self.record.requeued == self.requeues
 
     @invariant()
     def attempts_count_the_starts_that_were_applied(self) -> None:
@@ -133,3 +183,46 @@ def test_a_terminal_record_keeps_its_first_result() -> None:
             done.apply(late)
         assert refused.value.current == done
         assert refused.value.current.prediction == prediction
+
+
+def test_a_requeued_request_is_queued_again_with_its_attempts_and_failure_cleared() -> None:
+    failed = a_record(submitted_at=EPOCH).apply(Start(EPOCH)).apply(Fail(Failure("model_error", "x"), EPOCH))
+    later = EPOCH + timedelta(minutes=5)
+
+    requeued = failed.apply(Requeue(later))
+
+    assert requeued.status is RequestStatus.QUEUED
+    assert (requeued.attempts, requeued.requeued, requeued.failure) == (0, 1, None)
+    assert requeued.completed_at is None and requeued.updated_at == later
+
+
+@pytest.mark.parametrize("status", ["queued", "processing", "succeeded"])
+def test_only_a_failed_request_may_be_requeued(status: str) -> None:
+    record = a_record(submitted_at=EPOCH)
+    if status != "queued":
+        record = record.apply(Start(EPOCH))
+    if status == "succeeded":
+        record = record.apply(Succeed(Prediction((LabelScore("cat", 1.0),), "net", "1"), EPOCH))
+    with pytest.raises(InvalidTransition):
+        record.apply(Requeue(EPOCH))
+
+
+def test_a_queued_request_is_canceled_at_once() -> None:
+    canceled = a_record(submitted_at=EPOCH).apply(Cancel(EPOCH + timedelta(seconds=1)))
+    assert canceled.status is RequestStatus.CANCELED
+    assert canceled.status.is_terminal
+    assert canceled.completed_at == EPOCH + timedelta(seconds=1)
+
+
+def test_a_result_arriving_after_a_cancel_is_refused() -> None:
+    prediction = Prediction((LabelScore("cat", 0.9),), "net", "1")
+    canceled = a_record(submitted_at=EPOCH).apply(Start(EPOCH)).apply(Cancel(EPOCH))
+    for late in (
+        Start(EPOCH),
+        Succeed(prediction, EPOCH),
+        Fail(Failure("model_error", "x"), EPOCH),
+        Cancel(EPOCH),
+    ):
+        with pytest.raises(InvalidTransition) as refused:
+            canceled.apply(late)
+        assert refused.value.current.status is RequestStatus.CANCELED

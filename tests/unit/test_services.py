@@ -55,7 +55,15 @@ def submit_request(
     queue: Queue, store: ResultStore, inspector: ImageInspector | None = None, limits: ImageLimits = LIMITS
 ) -> SubmitRequest:
     """The use case on the given adapters, with a stub inspector (an 8 x 8 image) by default."""
-    return SubmitRequest(queue, store, inspector or StubImageInspector(), limits, clock)
+    return SubmitRequest(
+        queue,
+        store,
+        inspector or StubImageInspector(),
+        limits,
+        default_deadline=None,
+        max_deadline=3600.0,
+        clock=clock,
+    )
 
 
 async def receive_all(queue: MemoryQueue, max_count: int = 16) -> list[Delivery]:
@@ -80,7 +88,7 @@ class QueueThatLooksUpTheStore(MemoryQueue):
     """Notes, at each publish, what the store holds for the request being published."""
 
     def __init__(self, store: MemoryResultStore) -> None:
-        super().__init__(QUEUE.max_length, QUEUE.max_bytes, WORKER.max_attempts)
+        super().__init__(QUEUE.max_length, QUEUE.max_bytes, WORKER.max_attempts, QUEUE.max_parked)
         self._store = store
         self.seen_at_publish: list[RequestRecord] = []
 
@@ -223,7 +231,7 @@ class QueueThatChecksTheStoreOnAck(MemoryQueue):
     """Notes, at each acknowledgement, what the store holds for the acknowledged request."""
 
     def __init__(self, store: MemoryResultStore) -> None:
-        super().__init__(QUEUE.max_length, QUEUE.max_bytes, WORKER.max_attempts)
+        super().__init__(QUEUE.max_length, QUEUE.max_bytes, WORKER.max_attempts, QUEUE.max_parked)
         self._store = store
         self.status_at_ack: dict[RequestId, RequestStatus] = {}
 

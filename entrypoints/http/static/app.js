@@ -153,6 +153,9 @@ async function classify(file) {
     const accepted = await submitted.json().catch(() => null);
     if (submitted.status !== 202) { setState(card, explain(submitted.status, accepted), true); return; }
     card.dataset.requestId = accepted.request_id;
+    const cancel = card.querySelector(".cancel");
+    cancel.hidden = false;
+    cancel.addEventListener("click", () => cancelRequest(card, accepted.request_id), { once: true });
     let view = { status: "queued" };
     while (view.status === "queued" || view.status === "processing") {
       setState(card, view.status === "queued" ? "Queued: waiting for the model…" : "Processing…");
@@ -162,8 +165,22 @@ async function classify(file) {
       if (!polled.ok) { setState(card, explain(polled.status, body), true); return; }
       view = body;
     }
+    cancel.hidden = true;
     if (view.status === "succeeded") showBars(card, view.result, performance.now() - started);
+    else if (view.status === "canceled") setState(card, "Canceled: the model will not run it.");
     else setState(card, `Could not classify: ${view.error ? view.error.message : view.status}`, true);
+  } catch (error) {
+    setState(card, `Cannot reach the service: ${error.message}`, true);
+  }
+}
+
+// The long-poll in `classify` hears the outcome: a canceled request is terminal at once.
+async function cancelRequest(card, requestId) {
+  card.querySelector(".cancel").disabled = true;
+  try {
+    const response = await call(card, `${SUBMIT}/${requestId}/cancel`, { method: "POST", headers: authHeaders() });
+    if (response.status === 409) setState(card, "Too late to cancel: it has finished.");
+    else if (!response.ok) setState(card, explain(response.status, await response.json().catch(() => null)), true);
   } catch (error) {
     setState(card, `Cannot reach the service: ${error.message}`, true);
   }
