@@ -289,5 +289,5 @@ def test_compile_with_a_backend_other_than_torch_is_refused_by_the_settings() ->
 def test_an_unknown_backend_or_precision_is_refused_by_the_settings() -> None:
     with pytest.raises(ValidationError, match="'torch', 'onnxruntime' or 'openvino'"):
         Settings(model={"backend": "tensorflow"})
-    with pytest.raises(ValidationError, match="'fp32', 'bf16' or 'fp16'"):
-        Settings(model={"precision": "int8"})
+    with pytest.raises(ValidationError, match="'fp32', 'bf16', 'fp16' or 'int8'"):
+        Settings(model={"precision": "fp8"})
