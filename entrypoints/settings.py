@@ -192,7 +192,7 @@ class ModelSettings(BaseModel):
     decode_threads: int = Field(2, ge=1, description="Threads decoding a batch's images.")
     cache_dir: Path = Field(
         default_factory=_default_cache_dir,
-        description="Where ONNX exports are cached, by weights hash ($XDG_CACHE_HOME/inference).",
+        description="ONNX exports (by weights hash) and INT8 models: $XDG_CACHE_HOME/inference.",
     )
 
     # Field validators (not a model one), so that the error names the setting.
