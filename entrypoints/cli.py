@@ -171,10 +171,8 @@ def _run_http(args: argparse.Namespace, settings: Settings, make_app: Any) -> in
 
 
 def _worker(args: argparse.Namespace) -> int:
-    import asyncio
-
     from entrypoints.container import create_container
-    from entrypoints.worker import serve_worker
+    from entrypoints.worker import run_worker
 
     container = create_container(_settings(args, "distributed"))
     try:
@@ -182,7 +180,7 @@ def _worker(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"inference: {exc}", file=sys.stderr)
         return 2
-    asyncio.run(serve_worker(container))  # ModelLoadError: before it touched the broker
+    run_worker(container)  # ModelLoadError: before it touched the broker
     return 0
 
 
