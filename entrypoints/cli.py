@@ -1,5 +1,6 @@
-"""The `inference` command: serve (embedded), api, worker, health, the client commands
-(classify, submit, result: see `entrypoints.client_commands`) and the dead-letter ones (dlq)."""
+"""The `inference` command: serve (embedded), api, worker, health, export-onnx, quantize (see
+`entrypoints.quantize_command`), the client commands (classify, submit, result: see
+`entrypoints.client_commands`) and the dead-letter ones (dlq)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from entrypoints.client_commands import add_commands as add_client_commands
 from entrypoints.dlq_commands import add_commands as add_dlq_commands
 from entrypoints.invalid_settings import load_settings, settings_or_defaults
 from entrypoints.logs import configure_logging
+from entrypoints.quantize_command import add_command as add_quantize_command
 from entrypoints.settings import Settings
 from entrypoints.startup_errors import EXIT_STATUSES, ModelLoadError, StartupError
 from entrypoints.tracing import configure_tracing
@@ -82,6 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     export.add_argument("--cache-dir", type=Path, help=f"default: {defaults.model.cache_dir}")
     export.set_defaults(run=_export_onnx)
+    add_quantize_command(commands, defaults.model.cache_dir)
     return parser
 
 

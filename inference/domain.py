@@ -21,7 +21,7 @@ from inference.trace_context import trace_id_of
 MAX_TOP_K = 1000
 
 # How a model's arithmetic runs; the backends say which they support on which device.
-Precision = Literal["fp32", "bf16", "fp16"]
+Precision = Literal["fp32", "bf16", "fp16", "int8"]
 
 
 @dataclass(frozen=True, order=True)
