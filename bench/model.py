@@ -1,14 +1,16 @@
 """Model speed per backend, precision and batch size, on preprocessed arrays (no decoding).
 
     uv run python -m bench.model [--architecture efficientnet_b0] [--size 320] [--batch-sizes 1,2,4,8]
-                                 [--seconds 6] [--rounds 3] [--compile] [--json out.json]
+                                 [--seconds 6] [--rounds 3] [--compile] [--only openvino] [--json out.json]
 
 Writes a manifest and random weights for the architecture, so that the real loading code runs
 (the ONNX export included). The backends take turns in short rounds because a shared machine's
 speed drifts: images/s is the median over rounds, and the ratio to the baseline (eager fp32
 NCHW, what a naive worker runs) is taken within each round, then its median. FLOPs per image
 come from torch's FlopCounterMode; "% peak" is the share of the `torch.mm` GFLOP/s measured in
-this run at the same precision. "top-1" is the agreement with the baseline on random inputs.
+this run at the same precision (int8: of OpenVINO's on an NNCF-quantized matmul, see bench.int8).
+"top-1" is the agreement with the baseline on random inputs. Below the table, OpenVINO int8 and
+bf16 against fp32, each at its best batch size, within each round, then the median.
 """
 
 from __future__ import annotations
@@ -16,11 +18,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -33,12 +33,11 @@ from adapters.model.onnxruntime_classifier import OnnxRuntimeClassifier
 from adapters.model.openvino_classifier import OpenVINOClassifier
 from adapters.model.timm_classifier import TimmClassifier
 from adapters.model.timm_model import build_model
+from bench.int8 import int8_classifier, openvino_matmul_gops
+from bench.model_report import Array, Forward, Row, report
 from bench.timing import flops_per_image, matmul_gflops, timed_calls, top1_agreement
-from tests.harness import percentile
 from tests.harness.checkpoints import decoder_for, runtime, write_checkpoint
 
-Array = npt.NDArray[np.float32]
-Forward = Callable[[Array], npt.NDArray[np.generic]]
 Variant = tuple[str, str, Callable[[ModelManifest, Path], Forward]]
 
 VARIANTS: list[Variant] = [
@@ -56,17 +55,27 @@ VARIANTS: list[Variant] = [
     (
         "openvino (auto hint)",
         "fp32",
-        lambda m, cache: OpenVINOClassifier(m, decoder_for(m), cache, **runtime()).probabilities,
+        lambda m, cache: (
+            OpenVINOClassifier(m, decoder_for(m), cache, int8_model=None, **runtime()).probabilities
+        ),
     ),
     (
         "openvino, latency hint",
         "fp32",
-        lambda m, c: OpenVINOClassifier(m, decoder_for(m), c, hint="latency", **runtime()).probabilities,
+        lambda m, c: (
+            OpenVINOClassifier(
+                m, decoder_for(m), c, hint="latency", int8_model=None, **runtime()
+            ).probabilities
+        ),
     ),
     (
         "openvino, throughput hint",
         "fp32",
-        lambda m, c: OpenVINOClassifier(m, decoder_for(m), c, hint="throughput", **runtime()).probabilities,
+        lambda m, c: (
+            OpenVINOClassifier(
+                m, decoder_for(m), c, hint="throughput", int8_model=None, **runtime()
+            ).probabilities
+        ),
     ),
     (
         "torch channels_last",
@@ -78,25 +87,19 @@ VARIANTS: list[Variant] = [
     (
         "openvino (auto hint)",
         "bf16",
-        lambda m, c: OpenVINOClassifier(m, decoder_for(m), c, **runtime(precision="bf16")).probabilities,
+        lambda m, c: (
+            OpenVINOClassifier(
+                m, decoder_for(m), c, int8_model=None, **runtime(precision="bf16")
+            ).probabilities
+        ),
     ),
+    ("openvino (auto hint)", "int8", lambda m, c: int8_classifier(m, c).probabilities),
 ]
 COMPILED: Variant = (
     "torch.compile channels_last",
     "fp32",
     lambda m, c: TimmClassifier(m, decoder_for(m), compile=True, **runtime()).probabilities,
 )
-
-
-@dataclass
-class Row:
-    name: str
-    precision: str
-    forward: Forward
-    rates: dict[int, list[float]] = field(default_factory=dict)
-    ratios: dict[int, list[float]] = field(default_factory=dict)
-    latencies: dict[int, list[float]] = field(default_factory=dict)
-    agreement: float = 0.0
 
 
 def write_model(directory: Path, architecture: str, size: int) -> ModelManifest:
@@ -141,14 +144,18 @@ def load_rows(manifest: ModelManifest, cache: Path, variants: list[Variant]) -> 
 def run(args: argparse.Namespace, manifest: ModelManifest, cache: Path) -> dict[str, object]:
     rng = np.random.default_rng(0)
     size = manifest.input_size
-    rows = load_rows(manifest, cache, VARIANTS[:2] + [COMPILED] * args.compile + VARIANTS[2:])
+    variants = VARIANTS[:2] + [COMPILED] * args.compile + VARIANTS[2:]
+    # The baseline always runs: every ratio is to it.
+    rows = load_rows(manifest, cache, variants[:1] + [v for v in variants[1:] if args.only in v[0]])
     probe = rng.standard_normal((16, 3, size, size), dtype=np.float32)
     for row in rows:
         row.agreement = top1_agreement(row.forward(probe), rows[0].forward(probe))
-    peaks: dict[str, list[float]] = {"fp32": [], "bf16": []}
+    peaks: dict[str, list[float]] = {"fp32": [], "bf16": [], "int8": [], "openvino fp32": []}
     for round_ in range(args.rounds):
         peaks["fp32"].append(matmul_gflops(torch.float32))
         peaks["bf16"].append(matmul_gflops(torch.bfloat16))
+        peaks["int8"].append(openvino_matmul_gops("int8"))
+        peaks["openvino fp32"].append(openvino_matmul_gops("fp32"))
         for batch in args.batch_sizes:
             pixels = rng.standard_normal((batch, 3, size, size), dtype=np.float32)
             for row in rows:
@@ -160,30 +167,6 @@ def run(args: argparse.Namespace, manifest: ModelManifest, cache: Path) -> dict[
         print(f"  round {round_ + 1}/{args.rounds} done", flush=True)
     flops = flops_per_image(build_model(manifest), size)
     return report(rows, args.batch_sizes, flops, {key: max(values) for key, values in peaks.items()})
-
-
-def report(
-    rows: list[Row], batch_sizes: list[int], flops: float, peak: dict[str, float]
-) -> dict[str, object]:
-    fp32, bf16 = peak["fp32"], peak["bf16"]
-    print(f"\n{flops / 1e9:.2f} GFLOP per image; torch.mm peak {fp32:.0f} GFLOP/s fp32, {bf16:.0f} bf16\n")
-    columns = ("backend", "prec", "batch", "img/s", "p50 ms", "p99 ms", "× base", "% peak", "top-1")
-    print("| " + " | ".join(columns) + " |\n|" + "---|" * len(columns))
-    results = []
-    for batch in batch_sizes:
-        for row in rows:
-            rate, ratio = statistics.median(row.rates[batch]), statistics.median(row.ratios[batch])
-            p50, p99 = (1000 * percentile(row.latencies[batch], f) for f in (0.5, 0.99))
-            share = rate * flops / 1e9 / peak[row.precision]
-            cells = [row.name, row.precision, str(batch), f"{rate:.1f}", f"{p50:.1f}", f"{p99:.1f}"]
-            cells += [f"{ratio:.2f}×", f"{share:.1%}", f"{row.agreement:.0%}"]
-            print("| " + " | ".join(cells) + " |")
-            results.append(
-                {"backend": row.name, "precision": row.precision, "batch": batch, "images_per_second": rate}
-                | {"p50_ms": p50, "p99_ms": p99, "ratio_to_baseline": ratio, "fraction_of_matmul_peak": share}
-                | {"top1_agreement": row.agreement}
-            )
-    return {"gflop_per_image": flops / 1e9, "matmul_peak_gflops": peak, "rows": results}
 
 
 def main() -> None:
@@ -198,6 +181,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=6.0, help="timed seconds per cell, over all rounds")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--compile", action="store_true", help="add torch.compile (slow to compile)")
+    parser.add_argument(
+        "--only", default="", help="run only the backends whose name holds this (and the baseline)"
+    )
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()
 

@@ -1,13 +1,21 @@
 """End to end through HTTP → RabbitMQ → worker(s) → Redis, against in-process `classify()`.
 
-    uv run python -m bench.pipeline [--architecture efficientnet_b0] [--size 320]
-                                    [--images 240] [--clients 8] [--workers 1] [--json out.json]
+    uv run python -m bench.pipeline [--architecture efficientnet_b0] [--sizes 224,320]
+                                    [--jpegs 640x480,1920x1080] [--images 240] [--clients 8]
+                                    [--workers 1] [--metrics on|off|both] [--private-servers]
+                                    [--json out.json]
 
-For each image size (real JPEGs, 640x480 and 1920x1080): first the classifier alone, built by
+For each model input size and each JPEG size (real JPEGs): the classifier alone, built by
 the container exactly as a worker builds it (same backend, threads and batch size), classifying
-the images in batches; then the distributed service (`inference api` + `inference worker` as
+the images in batches, before and after the distributed service (`inference api` + `inference worker` as
 processes, on the local RabbitMQ and Redis) with clients that each POST an image and long-poll
 its result, in a steady closed loop. Completed images/s, time to result, and the ratio of the two.
+
+Beside the ratio, the fixed CPU per request of each process: what the API, RabbitMQ and Redis
+spent per request, and the worker's CPU per request less the classifier's own CPU per image
+(measured in-process); "fixed" is their sum (the shared servers count others' work too: see
+`--private-servers` in bench.capacity), what a request costs besides its model. With
+`--metrics both` the service runs with metrics off, then on, and their ratio is printed.
 The model has random weights: a model's speed does not depend on what it learnt.
 """
 
@@ -23,8 +31,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from bench.cpu import CpuMeter, own_cpu_seconds, server_pids
 from bench.load import closed_loop
 from bench.model import write_model
+from bench.servers import SHARED, Servers, servers
 from demo.shapes import draw_jpegs
 from entrypoints.container import create_container
 from entrypoints.settings import Settings
@@ -32,39 +42,56 @@ from inference.domain import InferenceRequest, RequestId
 from tests.harness.cluster import launched
 from tests.harness.ledger import account
 
-SIZES = ((640, 480), (1920, 1080))
-
 
 def in_process(manifest: Path, images: list[bytes], rounds: int = 2) -> dict[str, Any]:
     """Images/s of `classify()` in the worker's batch size, the best of `rounds` passes."""
     settings = Settings(model={"manifest": manifest})
-    classifier = create_container(settings).classifier()
+    container = create_container(settings)  # held: its resources (the decoding pool) live with it
+    classifier = container.classifier()
     batch_size = settings.worker.max_batch_size
     requests = [
         InferenceRequest(RequestId.new(), image, "image/jpeg", 5, datetime.now(UTC)) for image in images
     ]
     classifier.classify(requests[:batch_size])  # warm up this batch shape
-    best = 0.0
+    best, cpu_us = 0.0, float("inf")
     for _ in range(rounds):
-        began = time.perf_counter()
+        began, cpu_before = time.perf_counter(), own_cpu_seconds()
         for offset in range(0, len(requests), batch_size):
             classifier.classify(requests[offset : offset + batch_size])
         best = max(best, len(requests) / (time.perf_counter() - began))
-    return {"images_per_second": best, "batch_size": batch_size, "backend": settings.model.backend}
+        cpu_us = min(cpu_us, 1e6 * (own_cpu_seconds() - cpu_before) / len(requests))
+    return {
+        "images_per_second": best,
+        "cpu_us_per_image": cpu_us,
+        "batch_size": batch_size,
+        "backend": settings.model.backend,
+    }
 
 
 def end_to_end(
-    manifest: Path, images: list[bytes], clients: int, workers: int, env: dict[str, str] | None = None
+    manifest: Path,
+    images: list[bytes],
+    clients: int,
+    workers: int,
+    env: dict[str, str] | None = None,
+    on: Servers = SHARED,
 ) -> dict[str, Any]:
-    with launched(workers, env={"INFERENCE_MODEL__MANIFEST": str(manifest), **(env or {})}) as cluster:
+    env = {"INFERENCE_MODEL__MANIFEST": str(manifest), **(env or {})}
+    with launched(workers, env=env, rabbitmq_url=on.rabbitmq_url, redis_url=on.redis_url) as cluster:
+        assert cluster.api is not None
         asyncio.run(
             closed_loop(cluster.api_url, images[: clients * 2], clients, wait_for_results=True)
         )  # warm
+        pids = {"api": cluster.api.pid, **server_pids(on.rabbitmq_marker, on.redis_marker)}
+        meter = CpuMeter(pids | {f"worker-{n}": p.pid for n, p in enumerate(cluster.workers)})
+        meter.start()
         began = time.monotonic()
         outcomes = asyncio.run(closed_loop(cluster.api_url, images, clients, wait_for_results=True))
         elapsed = time.monotonic() - began
+        spent = meter.stop()
     result = account(outcomes)
     return {
+        "cpu_us_per_request": {name: 1e6 * seconds / len(images) for name, seconds in spent.items()},
         "images_per_second": (result.succeeded + sum(result.failed.values())) / elapsed,
         "time_to_result_ms": result.time_to_result_ms,
         "accepted": result.accepted,
@@ -79,39 +106,66 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--architecture", default="efficientnet_b0")
-    parser.add_argument("--size", type=int, default=320, help="the model's input size")
+    parser.add_argument("--sizes", default="224,320", help="the model's input sizes, px")
+    parser.add_argument("--jpegs", default="640x480,1920x1080", help="JPEG sizes, WxH")
     parser.add_argument("--images", type=int, default=240, help="per image size")
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--metrics", choices=("on", "off", "both"), default="on")
     parser.add_argument("--json", type=Path, help="also write the figures here")
+    parser.add_argument("--private-servers", action="store_true", help="a RabbitMQ and a Redis of its own")
     args = parser.parse_args()
+    with servers(args.private_servers) as args.servers:
+        run(args)
 
-    figures: dict[str, Any] = {
-        "machine": f"{os.cpu_count()} CPUs",
-        "model": f"{args.architecture} at {args.size}",
-    }
-    with tempfile.TemporaryDirectory() as directory:
-        manifest = write_model(Path(directory), args.architecture, args.size)
-        path = Path(directory) / "model.yaml"
-        print(f"pipeline: {manifest.name} at {args.size} px, random weights; {figures['machine']}")
-        print(
-            f"{'JPEG':>10} {'in-process':>11} {'end to end':>11} {'ratio':>6}   time to result p50/p95/p99 ms"
-        )
-        for width, height in SIZES:
-            distinct = [data for _, data in draw_jpegs(24, seed=11, size=(width, height))]
-            images = [distinct[i % len(distinct)] for i in range(args.images)]
-            alone = in_process(path, images)
-            e2e = end_to_end(path, images, args.clients, args.workers)
-            ratio = e2e["images_per_second"] / alone["images_per_second"]
-            figures[f"{width}x{height}"] = {"in_process": alone, "end_to_end": e2e, "ratio": ratio}
-            t = e2e["time_to_result_ms"]
+
+def run(args: argparse.Namespace) -> None:
+
+    figures: dict[str, Any] = {"machine": f"{os.cpu_count()} CPUs", "architecture": args.architecture}
+    jpegs = [tuple(int(n) for n in size.split("x")) for size in args.jpegs.split(",")]
+    metrics = {"on": ["true"], "off": ["false"], "both": ["false", "true"]}[args.metrics]
+    for size in (int(px) for px in args.sizes.split(",")):
+        with tempfile.TemporaryDirectory() as directory:
+            manifest = write_model(Path(directory), args.architecture, size)
+            path = Path(directory) / "model.yaml"
+            print(f"pipeline: {manifest.name} at {size} px, random weights; {figures['machine']}")
             print(
-                f"{width}x{height:<5} {alone['images_per_second']:9.1f}/s {e2e['images_per_second']:9.1f}/s"
-                f" {ratio:6.0%}   {t['p50']:.0f} / {t['p95']:.0f} / {t['p99']:.0f}"
-                f"   (lost {e2e['lost']}, backend {alone['backend']}, batch {alone['batch_size']})"
+                f"{'JPEG':>10} {'metrics':>7} {'in-process':>11} {'end to end':>11} {'ratio':>6}"
+                "   fixed CPU µs per request (worker: less the model)   time to result p50/p99 ms"
             )
+            for width, height in jpegs:
+                distinct = [data for _, data in draw_jpegs(24, seed=11, size=(width, height))]
+                images = [distinct[i % len(distinct)] for i in range(args.images)]
+                for enabled in metrics:
+                    env = {"INFERENCE_METRICS__ENABLED": enabled}
+                    # classify() alone before and after the service, the faster of the two: on a
+                    # shared machine, load that comes and goes then lowers the ratio, never raises it.
+                    before = in_process(path, images)
+                    e2e = end_to_end(path, images, args.clients, args.workers, env, args.servers)
+                    after = in_process(path, images)
+                    alone = max(before, after, key=lambda run: run["images_per_second"])
+                    row = report(alone, e2e, f"{width}x{height}", "on" if enabled == "true" else "off")
+                    figures[f"{size}px {width}x{height} metrics {row['metrics']}"] = row
     if args.json:
         args.json.write_text(json.dumps(figures, indent=2))
+
+
+def report(alone: dict[str, Any], e2e: dict[str, Any], jpeg: str, metrics: str) -> dict[str, Any]:
+    """Print one row, and return its figures: the ratio and the fixed CPU per request."""
+    ratio = e2e["images_per_second"] / alone["images_per_second"]
+    cpu = e2e["cpu_us_per_request"]
+    fixed = {
+        name: us - alone["cpu_us_per_image"] if name.startswith("worker") else us for name, us in cpu.items()
+    }
+    t = e2e["time_to_result_ms"]
+    print(
+        f"{jpeg:>10} {metrics:>7} {alone['images_per_second']:9.1f}/s {e2e['images_per_second']:9.1f}/s"
+        f" {ratio:6.0%}   {sum(fixed.values()):5.0f} = "
+        + " + ".join(f"{name} {us:.0f}" for name, us in sorted(fixed.items()))
+        + f"   {t['p50']:.0f} / {t['p99']:.0f}"
+        f"   (lost {e2e['lost']}, backend {alone['backend']}, batch {alone['batch_size']})"
+    )
+    return {"metrics": metrics, "in_process": alone, "end_to_end": e2e, "ratio": ratio, "fixed_cpu_us": fixed}
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
-"""The `inference` command: serve (embedded), api, worker, health, the client commands
-(classify, submit, result: see `entrypoints.client_commands`) and the dead-letter ones (dlq)."""
+"""The `inference` command: serve (embedded), api, worker, health, export-onnx, quantize (see
+`entrypoints.quantize_command`), the client commands (classify, submit, result: see
+`entrypoints.client_commands`) and the dead-letter ones (dlq)."""
 
 from __future__ import annotations
 
@@ -14,8 +15,13 @@ from typing import Any
 from entrypoints.client_commands import add_commands as add_client_commands
 from entrypoints.dlq_commands import add_commands as add_dlq_commands
 from entrypoints.invalid_settings import load_settings, settings_or_defaults
+from entrypoints.logs import configure_logging
+from entrypoints.quantize_command import add_command as add_quantize_command
 from entrypoints.settings import Settings
 from entrypoints.startup_errors import EXIT_STATUSES, ModelLoadError, StartupError
+from entrypoints.tracing import configure_tracing
+
+log = logging.getLogger("entrypoints.cli")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -38,13 +44,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_http_options(serve, defaults)
     _add_model_option(serve)
-    serve.set_defaults(run=_serve)
+    serve.set_defaults(run=_serve, role="serve")
 
     api = commands.add_parser("api", help="run the HTTP API (distributed mode: RabbitMQ + Redis)")
     _add_http_options(api, defaults)
     _add_server_options(api, defaults)
     _add_model_option(api)
-    api.set_defaults(run=_api)
+    api.set_defaults(run=_api, role="api")
 
     worker = commands.add_parser(
         "worker",
@@ -55,7 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_server_options(worker, defaults)
     _add_model_option(worker)
     worker.add_argument("--device", help=f"torch device (default: {defaults.model.device})")
-    worker.set_defaults(run=_worker)
+    worker.set_defaults(run=_worker, role="worker")
 
     health = commands.add_parser("health", help="exit 0 if a service is healthy (for container checks)")
     target = health.add_mutually_exclusive_group(required=True)
@@ -78,6 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     export.add_argument("--cache-dir", type=Path, help=f"default: {defaults.model.cache_dir}")
     export.set_defaults(run=_export_onnx)
+    add_quantize_command(commands, defaults.model.cache_dir)
     return parser
 
 
@@ -116,10 +123,9 @@ def _settings(args: argparse.Namespace, mode: str) -> Settings:
     if model := {key: value for key, value in model.items() if value}:
         overrides["model"] = model
     settings = load_settings(overrides, names=_OPTIONS)
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    # pika narrates every connection at INFO and every failed reconnect attempt at ERROR; the
-    # adapter logs what matters (lost, reconnecting, why) once, in its own words.
-    logging.getLogger("pika").setLevel(logging.CRITICAL)
+    configure_logging(settings.log_level, settings.log_format)
+    if role := getattr(args, "role", None):  # the services (not an operator's one-off command)
+        configure_tracing(f"inference-{role}")
     return settings
 
 
@@ -162,16 +168,15 @@ def _run_http(args: argparse.Namespace, settings: Settings, make_app: Any) -> in
     except ValueError as exc:
         print(f"inference: {exc}", file=sys.stderr)
         return 2
-    print(f"Serving on http://{args.host}:{args.port}  (Swagger UI: /api/docs)", file=sys.stderr)
+    # A log line, not a print: a JSON log stays one object per line.
+    log.info("serving on http://%s:%s (Swagger UI: /api/docs)", args.host, args.port)
     build_server(app, settings.api, args.host, args.port, settings.log_level.lower()).run()
     return 0
 
 
 def _worker(args: argparse.Namespace) -> int:
-    import asyncio
-
     from entrypoints.container import create_container
-    from entrypoints.worker import serve_worker
+    from entrypoints.worker import run_worker
 
     container = create_container(_settings(args, "distributed"))
     try:
@@ -179,7 +184,7 @@ def _worker(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"inference: {exc}", file=sys.stderr)
         return 2
-    asyncio.run(serve_worker(container))  # ModelLoadError: before it touched the broker
+    run_worker(container)  # ModelLoadError: before it touched the broker
     return 0
 
 
@@ -202,7 +207,7 @@ def _export_onnx(args: argparse.Namespace) -> int:
 
     model = {"manifest": args.manifest, "cache_dir": args.cache_dir}
     settings = load_settings({"model": {key: value for key, value in model.items() if value}})
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(settings.log_level, settings.log_format)
     try:
         path = create_container(settings).onnx_export()
     except (ValueError, OSError) as exc:  # a bad manifest or weights; a cache it cannot write

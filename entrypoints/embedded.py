@@ -86,5 +86,5 @@ def create_embedded_app(
     return create_app(container, extra_checks={"model": model_check}, lifespan_hooks=(run_worker,))
 
 
-async def _refuse(*_: object) -> NoReturn:
+async def _refuse(*_: object, **__: object) -> NoReturn:
     raise ModelUnavailable("the model failed to load; the service's log says why")

@@ -188,7 +188,14 @@ class ModelSettings(BaseModel):
         description="What runs the model: torch (eager), or its ONNX export on onnxruntime/openvino.",
     )
     precision: Precision = Field(
-        "fp32", description="bf16: torch or openvino, on CPUs with AVX512-BF16/AMX; fp16: torch on cuda."
+        "fp32",
+        description="bf16: torch or openvino, on CPUs with AVX512-BF16/AMX; fp16: torch on cuda; "
+        "int8: openvino, after `inference quantize`.",
+    )
+    int8_model: Path | None = Field(
+        None,
+        description="The INT8 model (a folder `inference quantize` wrote) to serve; None = the newest "
+        "one of the manifest's model in cache_dir.",
     )
     compile: bool = Field(False, description="torch.compile the model (backend torch; slow to start).")
     device: str = Field("cpu", description="cpu, cuda, cuda:1 … (cuda: backend torch or onnxruntime-gpu).")
@@ -198,10 +205,18 @@ class ModelSettings(BaseModel):
     decode_threads: int = Field(2, ge=1, description="Threads decoding a batch's images.")
     cache_dir: Path = Field(
         default_factory=_default_cache_dir,
-        description="Where ONNX exports are cached, by weights hash ($XDG_CACHE_HOME/inference).",
+        description="ONNX exports (by weights hash) and INT8 models: $XDG_CACHE_HOME/inference.",
     )
 
-    # A field validator (not a model one), so that the error names INFERENCE_MODEL__COMPILE.
+    # Field validators (not a model one), so that the error names the setting.
+    @field_validator("precision")
+    @classmethod
+    def _int8_needs_openvino(cls, precision: Precision, info: ValidationInfo) -> Precision:
+        backend = info.data.get("backend")
+        if precision == "int8" and backend != "openvino":
+            raise ValueError(f"int8 runs on backend openvino only, not {backend}")
+        return precision
+
     @field_validator("compile")
     @classmethod
     def _compile_needs_torch(cls, compile: bool, info: ValidationInfo) -> bool:
@@ -295,6 +310,9 @@ class Settings(BaseSettings):
     )
     redis_url: RedisUrl = Field("redis://127.0.0.1:6379/0", description="The result store (distributed).")
     log_level: LogLevel = Field("INFO", description="Python log level (any case).")
+    log_format: Literal["json", "console"] | None = Field(
+        None, description="json (one object per line) or console; unset: console on a terminal, else json."
+    )
     api_keys: CommaSeparated = Field(
         default_factory=list, description="If any, every endpoint but health needs `Bearer <key>`."
     )

@@ -68,6 +68,12 @@ class RequestView(BaseModel):
         None, description="Past this, a request no worker has run yet fails `deadline_exceeded`."
     )
     requeued: int = Field(0, description="Times an operator requeued it after it failed (`inference dlq`).")
+    trace_id: str | None = Field(
+        None,
+        description="The W3C trace id (32 hex digits) the request was submitted under: from its "
+        "`traceparent` header, or a new one (the 202's `traceparent` header). Also in the logs.",
+        pattern="^[0-9a-f]{32}$",
+    )
     webhook: WebhookBody | None = Field(
         None, description="How the call of the request's webhook went, if any."
     )
@@ -94,6 +100,7 @@ class RequestView(BaseModel):
             timings=None if record.timings is None else TimingsBody(**asdict(record.timings)),
             deadline_at=record.deadline_at,
             requeued=record.requeued,
+            trace_id=record.trace_id,
             webhook=None
             if record.webhook is None
             else WebhookBody(

@@ -16,6 +16,9 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TypeVar
 
+import structlog
+
+from entrypoints.batch_context import batch_context
 from entrypoints.container import Container, start_adapters, stop_adapters
 from entrypoints.container.metering import serve_metrics, watch_broker_queue
 from entrypoints.heartbeat import Heartbeat, describe_worker
@@ -25,7 +28,7 @@ from inference.clock import utc_now
 from inference.ports import Classifier, Consumer, Delivery
 from inference.use_cases.dead_letters import SettleDeadLetters
 from inference.use_cases.webhooks import DeliverWebhooks
-from inference.use_cases.worker import BatchReport, ProcessBatch
+from inference.use_cases.worker import ProcessBatch
 
 log = logging.getLogger(__name__)
 
@@ -77,9 +80,11 @@ class WorkerLoop:
 
     async def run(self) -> None:
         # Loading and warming the model is seconds of CPU work: keep the event loop free.
-        await asyncio.to_thread(self._load_classifier)
+        classifier = await asyncio.to_thread(self._load_classifier)
         await self._heartbeat.register()  # listed once it can take work, before it says ready
         self.model_ready = True
+        # Every line of this worker names its model (the tasks below copy this context).
+        structlog.contextvars.bind_contextvars(model=classifier.model.name)
         try:
             # Batches in flight at once: while one is in the model, the next is received,
             # started and decoded, and the last one's outcomes stored and acknowledged.
@@ -102,18 +107,18 @@ class WorkerLoop:
     async def _process(self, step: ProcessBatch, deliveries: list[Delivery]) -> bool:
         """Process a batch; False if some of it had to go back to the queue."""
         self.processed += len(deliveries)
-        try:
-            report = await step(deliveries)
-        except Exception:
-            # Whatever broke, the batch must not be lost: hand it back and keep serving.
-            log.exception("batch of %d failed; requeueing it", len(deliveries))
-            for delivery in deliveries:
-                try:
-                    await self._consumer.reject(delivery, requeue=True)
-                except Exception:
-                    log.exception("could not requeue %s (the broker redelivers it)", delivery.request.id)
-            return False
-        _log_report(report)
+        with batch_context(deliveries) as batch:
+            try:
+                batch.report = report = await step(deliveries)
+            except Exception:
+                # Whatever broke, the batch must not be lost: hand it back and keep serving.
+                log.exception("batch of %d failed; requeueing it", len(deliveries))
+                for delivery in deliveries:
+                    try:
+                        await self._consumer.reject(delivery, requeue=True)
+                    except Exception:
+                        log.exception("could not requeue %s (the broker redelivers it)", delivery.request.id)
+                return False
         self._heartbeat.last_batch_at = utc_now()
         return report.requeued == 0
 
@@ -203,6 +208,19 @@ def create_worker_loop(container: Container) -> WorkerLoop:
     )
 
 
+def run_worker(container: Container) -> None:
+    """`serve_worker` on uvloop where it is installed (uvicorn picks it for the API too): the
+    worker's loop is woken from the broker's and the model's threads for every batch, and
+    uvloop's wake-ups and callbacks cost a fraction of the standard loop's."""
+    try:
+        import uvloop
+    except ImportError:
+        asyncio.run(serve_worker(container))
+        return
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        runner.run(serve_worker(container))
+
+
 async def serve_worker(container: Container) -> None:
     """Run a worker until SIGTERM or SIGINT, then finish the batch in hand and return. The model
     loads first: one that cannot load raises ModelLoadError before the broker is touched."""
@@ -227,8 +245,3 @@ def _stopper(worker: WorkerLoop, signum: int) -> Callable[[], None]:
         worker.stop()
 
     return stop
-
-
-def _log_report(report: BatchReport) -> None:
-    counts = (report.succeeded, report.failed, report.skipped, report.requeued)
-    log.debug("batch: %d succeeded, %d failed, %d skipped, %d requeued", *counts)

@@ -14,13 +14,14 @@ from typing import Literal
 
 from inference.errors import InferenceError, InvalidImage, InvalidRequestId, InvalidTopK, InvalidTransition
 from inference.timings import Timings
+from inference.trace_context import trace_id_of
 
 # The most labels a request may ask for: far more than any client reads, and it bounds a
 # record's size whatever the model.
 MAX_TOP_K = 1000
 
 # How a model's arithmetic runs; the backends say which they support on which device.
-Precision = Literal["fp32", "bf16", "fp16"]
+Precision = Literal["fp32", "bf16", "fp16", "int8"]
 
 
 @dataclass(frozen=True, order=True)
@@ -87,6 +88,9 @@ class InferenceRequest:
     submitted_at: datetime
     # No later than this, a worker that has not yet run the request ends it `deadline_exceeded`.
     deadline_at: datetime | None = None
+    # The W3C trace context (`00-<trace id>-<parent id>-<flags>`) the request travels under, as
+    # text: the core carries it and never reads more of it than its trace id.
+    traceparent: str | None = None
 
     def __post_init__(self) -> None:
         if not 1 <= self.top_k <= MAX_TOP_K:
@@ -215,6 +219,7 @@ class RequestRecord:
     timings: Timings | None = None
     deadline_at: datetime | None = None
     requeued: int = 0  # times an operator requeued it (Requeue)
+    trace_id: str | None = None  # the W3C trace the request was submitted under (32 hex digits)
     webhook: Webhook | None = None
 
     @classmethod
@@ -226,6 +231,7 @@ class RequestRecord:
             created_at=request.submitted_at,
             updated_at=request.submitted_at,
             deadline_at=request.deadline_at,
+            trace_id=trace_id_of(request.traceparent),
         )
 
     def apply(self, transition: Transition) -> RequestRecord:

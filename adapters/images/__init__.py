@@ -8,11 +8,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from adapters.images.inspector import PillowImageInspector
+from adapters.images.variants import crops_and_mirrors
 
 if TYPE_CHECKING:
     from adapters.images.decoding import BatchDecoder, DecodeLimits, Preprocessing
 
-__all__ = ["BatchDecoder", "DecodeLimits", "PillowImageInspector", "Preprocessing"]
+__all__ = ["BatchDecoder", "DecodeLimits", "PillowImageInspector", "Preprocessing", "crops_and_mirrors"]
 
 
 def __getattr__(name: str) -> Any:

@@ -1,4 +1,4 @@
-"""The Classifier on a timm model: the manifest, and three backends (torch, onnxruntime, openvino).
+"""The Classifier on a timm model: the manifest, three backends (torch, onnxruntime, openvino), INT8.
 
 The manifest is light; each backend is imported on first use, since importing torch, ONNX
 Runtime or OpenVINO costs seconds and hundreds of megabytes that an API process never needs.
@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from adapters.model.onnx_export import exported_onnx
     from adapters.model.onnxruntime_classifier import OnnxRuntimeClassifier
     from adapters.model.openvino_classifier import OpenVINOClassifier
+    from adapters.model.quantize import Quantization, quantize_images
     from adapters.model.timm_classifier import TimmClassifier
 
 __all__ = [
@@ -24,9 +25,11 @@ __all__ = [
     "ModelManifest",
     "OnnxRuntimeClassifier",
     "OpenVINOClassifier",
+    "Quantization",
     "TimmClassifier",
     "exported_onnx",
     "load_manifest",
+    "quantize_images",
 ]
 
 _LAZY = {
@@ -35,6 +38,8 @@ _LAZY = {
     "TimmClassifier": "adapters.model.timm_classifier",
     "OnnxRuntimeClassifier": "adapters.model.onnxruntime_classifier",
     "OpenVINOClassifier": "adapters.model.openvino_classifier",
+    "Quantization": "adapters.model.quantize",
+    "quantize_images": "adapters.model.quantize",
 }
 
 

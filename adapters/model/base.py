@@ -28,6 +28,9 @@ class BackendError(ValueError):
     """The backend cannot run the model as configured (precision, device) on this machine."""
 
 
+INT8_NEEDS_OPENVINO = "precision int8 needs backend openvino (and an INT8 model: `inference quantize`)"
+
+
 class ImageDecoder(Protocol):
     """Encoded images to the model's input array; the container passes one in.
 

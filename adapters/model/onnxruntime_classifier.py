@@ -9,7 +9,7 @@ import numpy as np
 import numpy.typing as npt
 import onnxruntime as ort
 
-from adapters.model.base import ArrayClassifier, BackendError, ImageDecoder, Pixels
+from adapters.model.base import INT8_NEEDS_OPENVINO, ArrayClassifier, BackendError, ImageDecoder, Pixels
 from adapters.model.manifest import ModelManifest
 from adapters.model.onnx_export import INPUT_NAME, exported_onnx
 from adapters.model.threads import resolve_threads
@@ -36,6 +36,8 @@ class OnnxRuntimeClassifier(ArrayClassifier):
         precision: Precision,
     ) -> None:
         super().__init__(manifest, decoder)
+        if precision == "int8":
+            raise BackendError(INT8_NEEDS_OPENVINO)
         if precision != "fp32":
             raise BackendError(
                 f"backend onnxruntime runs fp32 only; for {precision} use backend torch"

@@ -1,4 +1,5 @@
-"""The Classifier port on OpenVINO (CPU), running the manifest's model exported to ONNX."""
+"""The Classifier port on OpenVINO (CPU), running the manifest's model exported to ONNX, or its
+INT8 quantization (`inference quantize`)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import openvino.properties as props
 import openvino.properties.hint as hints
 
 from adapters.model.base import ArrayClassifier, BackendError, ImageDecoder, Pixels
+from adapters.model.int8_cache import served_int8_model
 from adapters.model.manifest import ModelManifest
 from adapters.model.onnx_export import exported_onnx
 from adapters.model.threads import resolve_threads
@@ -21,7 +23,8 @@ from inference.domain import Precision
 log = logging.getLogger(__name__)
 
 Hint = Literal["auto", "latency", "throughput"]
-_PRECISIONS = {"fp32": ov.Type.f32, "bf16": ov.Type.bf16}
+# int8: the quantized layers run in int8 whatever this says; the rest stays fp32, as when checked.
+_PRECISIONS = {"fp32": ov.Type.f32, "bf16": ov.Type.bf16, "int8": ov.Type.f32}
 _HINTS = {"latency": hints.PerformanceMode.LATENCY, "throughput": hints.PerformanceMode.THROUGHPUT}
 
 
@@ -33,7 +36,8 @@ class OpenVINOClassifier(ArrayClassifier):
     infer request runs the whole batch on every thread; with the throughput hint the CPUs are
     split into streams, each with its own request, and a batch is split across them. The first
     wins for one image and the second for batches (the README's performance section has the
-    figures), so "auto" compiles both and picks by size.
+    figures), so "auto" compiles both and picks by size. Precision int8 serves the newest INT8
+    model of this manifest's model in `cache_dir`, or `int8_model` (a folder) when set.
     """
 
     def __init__(
@@ -45,6 +49,7 @@ class OpenVINOClassifier(ArrayClassifier):
         device: str,
         threads: int | None,
         precision: Precision,
+        int8_model: Path | None,
         hint: Hint = "auto",
     ) -> None:
         super().__init__(manifest, decoder)
@@ -52,7 +57,11 @@ class OpenVINOClassifier(ArrayClassifier):
             raise BackendError(f"backend openvino runs on the cpu here, not {device!r}; use backend torch")
         core = ov.Core()
         _check_precision(core, precision)
-        model = core.read_model(str(exported_onnx(manifest, cache_dir)))
+        if precision == "int8":
+            source = served_int8_model(manifest, cache_dir, int8_model)
+        else:
+            source = exported_onnx(manifest, cache_dir)
+        model = core.read_model(str(source))
         config: dict[str, Any] = {
             hints.inference_precision: _PRECISIONS[precision],
             props.inference_num_threads: resolve_threads(threads),
@@ -70,12 +79,13 @@ class OpenVINOClassifier(ArrayClassifier):
         self._results: list[npt.NDArray[np.generic]] = []
         self._warm_up()
         log.info(
-            "loaded model %s %s with openvino (%s, %s hint, %d infer requests for a batch)",
+            "loaded model %s %s with openvino (%s, %s hint, %d infer requests for a batch) from %s",
             manifest.name,
             manifest.version,
             precision,
             hint,
             len(self._batch),
+            source,
         )
 
     def _forward(self, pixels: Pixels) -> npt.NDArray[np.generic]:

@@ -9,7 +9,7 @@ import numpy as np
 import numpy.typing as npt
 import torch
 
-from adapters.model.base import ArrayClassifier, BackendError, ImageDecoder, Pixels
+from adapters.model.base import INT8_NEEDS_OPENVINO, ArrayClassifier, BackendError, ImageDecoder, Pixels
 from adapters.model.manifest import ModelManifest
 from adapters.model.threads import resolve_threads
 from adapters.model.timm_model import build_model
@@ -77,6 +77,8 @@ def _autocast_dtype(device: torch.device, precision: Precision) -> torch.dtype |
     """The dtype to autocast to, None for fp32; refuses what this device cannot run fast."""
     if precision == "fp32":
         return None
+    if precision == "int8":
+        raise BackendError(INT8_NEEDS_OPENVINO)
     if device.type == "cuda":
         if precision == "bf16" and not torch.cuda.is_bf16_supported():
             raise BackendError(f"{device} does not support bf16; use precision fp16 or fp32")

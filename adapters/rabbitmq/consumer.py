@@ -23,7 +23,7 @@ from pika.adapters.blocking_connection import BlockingChannel, BlockingConnectio
 from adapters.rabbitmq.connection import AmqpThread, connection_parameters
 from adapters.rabbitmq.messages import attempt_of, dead_letter_failure, decode, request_id_of
 from adapters.rabbitmq.parking import Parker
-from adapters.rabbitmq.settlement import Settlements
+from adapters.rabbitmq.settlement import How, Settlements
 from adapters.rabbitmq.topology import QueueTopology
 from adapters.wakeup import WakeUp
 from inference.errors import MalformedMessage, QueueUnavailable
@@ -98,12 +98,10 @@ class RabbitMQConsumer(Consumer, DeadLetters):
         return await self._take(self._deliveries, max_count, fill_wait, idle_wait)
 
     async def ack(self, delivery: Delivery) -> None:
-        await self._settlements.settle(delivery.tag, lambda channel, tag: channel.basic_ack(tag))
+        await self._settlements.settle(delivery.tag, How.ACK)
 
     async def reject(self, delivery: Delivery, requeue: bool) -> None:
-        await self._settlements.settle(
-            delivery.tag, lambda channel, tag: channel.basic_nack(tag, requeue=requeue)
-        )
+        await self._settlements.settle(delivery.tag, How.REQUEUE if requeue else How.DISCARD)
 
     async def receive_dead_letters(self, max_count: int, wait: float) -> list[DeadLetter]:
         await self._consume(self._dead_name)
@@ -111,9 +109,7 @@ class RabbitMQConsumer(Consumer, DeadLetters):
 
     async def release_dead_letter(self, letter: DeadLetter, requeue: bool) -> None:
         if requeue:
-            await self._settlements.settle(
-                letter.tag, lambda channel, tag: channel.basic_nack(tag, requeue=True)
-            )
+            await self._settlements.settle(letter.tag, How.REQUEUE)
             return
         # Parked (confirmed) before the letter leaves: a crash between the two parks it twice,
         # never not at all. A letter that cannot be parked goes back, to be settled again.
@@ -123,7 +119,7 @@ class RabbitMQConsumer(Consumer, DeadLetters):
             with contextlib.suppress(QueueUnavailable):
                 await self.release_dead_letter(letter, requeue=True)
             raise
-        await self._settlements.settle(letter.tag, lambda channel, tag: channel.basic_ack(tag))
+        await self._settlements.settle(letter.tag, How.ACK)
 
     async def close(self) -> None:
         with self._lock:
@@ -216,6 +212,7 @@ class RabbitMQConsumer(Consumer, DeadLetters):
             log.warning("dead-lettering an unreadable message %r: %s", properties.message_id, exc)
             channel.basic_nack(method.delivery_tag, requeue=False)
             return
+        self._settlements.delivered(self._generation, method.delivery_tag)  # before anyone acks it
         tag = f"{self._generation}.{method.delivery_tag}"
         delivery = Delivery(tag, request, attempt_of(properties))
         with self._lock:
@@ -234,6 +231,7 @@ class RabbitMQConsumer(Consumer, DeadLetters):
     def _on_dead_letter(
         self, channel: BlockingChannel, method: Any, properties: pika.BasicProperties, body: bytes
     ) -> None:
+        self._settlements.delivered(self._generation, method.delivery_tag)  # before anyone acks it
         letter = DeadLetter(
             f"{self._generation}.{method.delivery_tag}",
             request_id_of(properties),

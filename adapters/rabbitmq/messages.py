@@ -15,6 +15,7 @@ import pika
 from inference.domain import MAX_TOP_K, Failure, InferenceRequest, RequestId
 from inference.errors import AttemptsExhausted, InferenceError, MalformedMessage, Rejected
 from inference.media import sniff_media_type
+from inference.trace_context import valid_traceparent
 
 SCHEMA_VERSION = 1
 MESSAGE_TYPE = "inference.request"
@@ -33,6 +34,8 @@ def encode(request: InferenceRequest) -> tuple[bytes, pika.BasicProperties]:
             "submitted_at": request.submitted_at.isoformat(),
             # Absent when the request has no deadline (and in messages older than deadlines).
             **({} if request.deadline_at is None else {"deadline_at": request.deadline_at.isoformat()}),
+            # W3C trace context, under its HTTP name as OpenTelemetry's messaging conventions carry it.
+            **({"traceparent": request.traceparent} if request.traceparent else {}),
         },
     )
     return request.image, properties
@@ -58,7 +61,9 @@ def decode(properties: pika.BasicProperties, body: bytes) -> InferenceRequest:
         raise MalformedMessage(f"the body is not an accepted image ({exc})") from exc
     if properties.content_type != media_type:
         raise MalformedMessage(f"content_type {properties.content_type!r} but the body is {media_type}")
-    return InferenceRequest(request_id, body, media_type, top_k, submitted_at, deadline_at)
+    # A bad trace context costs the request its trace, not its result.
+    traceparent = valid_traceparent(headers.get("traceparent"))
+    return InferenceRequest(request_id, body, media_type, top_k, submitted_at, deadline_at, traceparent)
 
 
 def request_id_of(properties: pika.BasicProperties) -> RequestId | None:

@@ -1,18 +1,28 @@
 """Acknowledgements and rejections, carried to the consumer's connection thread in groups.
 
 Settlements made together (a worker acknowledges its batch at once) share one trip to the
-connection's thread: the first one queued schedules the trip, the rest ride along. A delivery
-tag names the consumer channel it came from (`<generation>.<tag>`): a settlement for a channel
-that is gone is dropped, since the broker has requeued that message already.
+connection's thread: the first one queued schedules the trip, the rest ride along, and their
+waiters are woken with one call back to their event loop. A delivery tag names the consumer
+channel it came from (`<generation>.<tag>`): a settlement for a channel that is gone is dropped,
+since the broker has requeued that message already.
+
+Acknowledgements in a group go to the broker as one `basic_ack(multiple=True)` where that is
+exact. The broker reads `multiple` as "every unsettled tag up to this one", including deliveries
+still being processed or about to be rejected, so the group's acks are folded only over the
+oldest run of outstanding tags (all tags delivered on the channel and not yet settled, tracked
+here) that are all being acknowledged; anything else is settled one by one.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import enum
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
+from dataclasses import dataclass
 
 from pika.adapters.blocking_connection import BlockingChannel
 
@@ -21,7 +31,19 @@ from inference.errors import QueueUnavailable
 
 log = logging.getLogger(__name__)
 
-Action = Callable[[BlockingChannel, int], None]
+
+class How(enum.Enum):
+    ACK = "ack"
+    REQUEUE = "requeue"  # basic_nack(requeue=True): delivered again
+    DISCARD = "discard"  # basic_nack(requeue=False): dead-lettered
+
+
+@dataclass(frozen=True, slots=True)
+class _Queued:
+    tag: str
+    how: How
+    settled: asyncio.Future[None]
+    loop: asyncio.AbstractEventLoop
 
 
 class Settlements:
@@ -33,18 +55,30 @@ class Settlements:
         self._channel = channel
         self._timeout = timeout
         self._lock = threading.Lock()
-        self._queued: list[tuple[str, Action, Future[None]]] = []
+        self._queued: list[_Queued] = []
+        # On the connection's thread only: the tags delivered on channel `_generation` and not
+        # yet settled, oldest first (the broker numbers a channel's deliveries upwards; a dict
+        # keeps insertion order and removes in O(1)).
+        self._outstanding: dict[int, None] = {}
+        self._generation = -1
 
-    async def settle(self, tag: str, action: Action) -> None:
-        settled: Future[None] = Future()
+    def delivered(self, generation: int, tag: int) -> None:
+        """On the connection's thread, for every delivery on the consumer channel, before
+        anything else happens to it: what a multiple acknowledgement must not cover."""
+        self._track(generation)
+        self._outstanding[tag] = None
+
+    async def settle(self, tag: str, how: How) -> None:
+        loop = asyncio.get_running_loop()
+        settled: asyncio.Future[None] = loop.create_future()
         with self._lock:
-            self._queued.append((tag, action, settled))
+            self._queued.append(_Queued(tag, how, settled, loop))
             first = len(self._queued) == 1
         if first:
             scheduled = self._amqp.call(self._run)
             scheduled.add_done_callback(self._fail_queued_if_not_run)
         try:
-            await asyncio.wait_for(asyncio.wrap_future(settled), self._timeout)
+            await asyncio.wait_for(settled, self._timeout)
         except TimeoutError as exc:
             raise QueueUnavailable(
                 f"the broker did not settle a delivery within {self._timeout:g} s"
@@ -56,25 +90,73 @@ class Settlements:
             return
         with self._lock:
             queued, self._queued = self._queued, []
-        for _, _, settled in queued:
-            if not settled.done():
-                settled.set_exception(error)
+        _resolve([(item, error) for item in queued])
+
+    def _track(self, generation: int) -> None:
+        if generation != self._generation:  # a new channel numbers its deliveries from 1 again
+            self._outstanding, self._generation = {}, generation
 
     def _run(self) -> None:
         """On the connection's thread: settle everything queued so far."""
         with self._lock:
             queued, self._queued = self._queued, []
         channel, current = self._channel()
-        for tag, action, settled in queued:
-            generation, _, delivery_tag = tag.partition(".")
+        self._track(current)
+        live: list[tuple[int, _Queued]] = []
+        outcomes: list[tuple[_Queued, BaseException | None]] = []
+        for item in queued:
+            generation, _, delivery_tag = item.tag.partition(".")
             if channel is None or int(generation) != current:
-                log.debug("delivery %s outlived its channel; the broker redelivers it", tag)
+                log.debug("delivery %s outlived its channel; the broker redelivers it", item.tag)
+                outcomes.append((item, None))
             else:
-                try:
-                    action(channel, int(delivery_tag))
-                except BaseException as exc:
-                    for _, _, unsent in queued:
-                        if not unsent.done():
-                            unsent.set_exception(QueueUnavailable(f"the broker connection failed: {exc!r}"))
-                    raise  # a failed channel: the connection's thread reconnects
-            settled.set_result(None)
+                live.append((int(delivery_tag), item))
+        try:
+            if channel is not None and live:
+                self._send(channel, live)
+            outcomes += [(item, None) for _, item in live]
+        except BaseException as exc:
+            failed = QueueUnavailable(f"the broker connection failed: {exc!r}")
+            outcomes += [(item, failed) for _, item in live]
+            raise  # a failed channel: the connection's thread reconnects
+        finally:
+            _resolve(outcomes)
+
+    def _send(self, channel: BlockingChannel, live: Sequence[tuple[int, _Queued]]) -> None:
+        acks = {tag for tag, item in live if item.how is How.ACK}
+        covered: list[int] = []
+        for tag in self._outstanding:  # oldest first: stop at the first one not acknowledged now
+            if tag not in acks:
+                break
+            covered.append(tag)
+        folded = set(covered) if len(covered) > 1 else set()
+        if folded:
+            channel.basic_ack(covered[-1], multiple=True)
+        for tag, item in live:
+            if tag in folded:
+                folded.discard(tag)  # (a second ack of one tag, if any, goes out as before)
+            elif item.how is How.ACK:
+                channel.basic_ack(tag)
+            else:
+                channel.basic_nack(tag, requeue=item.how is How.REQUEUE)
+            self._outstanding.pop(tag, None)
+
+
+def _resolve(outcomes: Sequence[tuple[_Queued, BaseException | None]]) -> None:
+    """Wake the waiters: one call into each event loop, however many settlements it waits on."""
+    by_loop: dict[asyncio.AbstractEventLoop, list[tuple[_Queued, BaseException | None]]] = {}
+    for item, error in outcomes:
+        by_loop.setdefault(item.loop, []).append((item, error))
+    for loop, items in by_loop.items():
+        with contextlib.suppress(RuntimeError):  # that loop is closed: nobody waits any more
+            loop.call_soon_threadsafe(_set_all, items)
+
+
+def _set_all(items: Sequence[tuple[_Queued, BaseException | None]]) -> None:
+    for item, error in items:
+        if item.settled.done():  # its waiter timed out or was cancelled
+            continue
+        if error is None:
+            item.settled.set_result(None)
+        else:
+            item.settled.set_exception(error)

@@ -160,7 +160,10 @@ class Container(containers.DeclarativeContainer):
             resources.onnxruntime_classifier, options=_model_options, cache_dir=config.model.cache_dir
         ),
         openvino=providers.Resource(
-            resources.openvino_classifier, options=_model_options, cache_dir=config.model.cache_dir
+            resources.openvino_classifier,
+            options=_model_options,
+            cache_dir=config.model.cache_dir,
+            int8_model=config.model.int8_model,
         ),
     )
     # None when metrics are off. A worker's ports are wrapped to fill it; the API's are not (it
@@ -180,6 +183,14 @@ class Container(containers.DeclarativeContainer):
     # `inference export-onnx`: what the ONNX backends load, exported ahead of time.
     onnx_export = providers.Callable(
         resources.exported_onnx, manifest=manifest, cache_dir=config.model.cache_dir
+    )
+    # `inference quantize`: the INT8 model that precision int8 serves (call with the images).
+    int8_quantization = providers.Callable(
+        resources.int8_quantization,
+        manifest=manifest,
+        limits=decode_limits,
+        threads=config.model.decode_threads,
+        cache_dir=config.model.cache_dir,
     )
     # The API describes the model from its manifest, in both modes: at once, while a worker
     # may still be loading (or exporting) the model itself.

@@ -12,10 +12,12 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from adapters.model import ModelManifest
 from adapters.redis import RedisResultStore, RedisWorkerRegistry
+from inference.errors import InvalidImage
 from inference.ports import Classifier
 
 if TYPE_CHECKING:
     from adapters.images import BatchDecoder, DecodeLimits
+    from adapters.model import Quantization
 
 # How long a starting process waits for the broker before serving anyway (it keeps trying in
 # the background; readiness says "unavailable" meanwhile).
@@ -88,13 +90,43 @@ def onnxruntime_classifier(options: dict[str, Any], cache_dir: Path) -> Iterator
     yield OnnxRuntimeClassifier(**options, cache_dir=cache_dir)
 
 
-def openvino_classifier(options: dict[str, Any], cache_dir: Path) -> Iterator[Classifier]:
+def openvino_classifier(
+    options: dict[str, Any], cache_dir: Path, int8_model: Path | None
+) -> Iterator[Classifier]:
     from adapters.model import OpenVINOClassifier
 
-    yield OpenVINOClassifier(**options, cache_dir=cache_dir)
+    yield OpenVINOClassifier(**options, cache_dir=cache_dir, int8_model=int8_model)
 
 
 def exported_onnx(manifest: ModelManifest, cache_dir: Path) -> Path:
     from adapters.model import exported_onnx
 
     return exported_onnx(manifest, cache_dir)
+
+
+def int8_quantization(
+    manifest: ModelManifest,
+    limits: DecodeLimits,
+    threads: int,
+    cache_dir: Path,
+    calibration: list[tuple[str, bytes]],
+    held_out: list[bytes] | None,
+    threshold: float,
+    samples: int,
+) -> Quantization:
+    """`inference quantize`: images preprocessed as a worker's decoder does; without a held-out set,
+    the calibration images' crops and mirror images are held out (images NNCF never saw as such)."""
+    from adapters.images import crops_and_mirrors
+    from adapters.model import quantize_images
+
+    if held_out is None:
+        held_out = []
+        for _, data in calibration:
+            try:
+                held_out += crops_and_mirrors(data)
+            except InvalidImage:  # the decoder reports it among the calibration images
+                continue
+    with make_decoder(manifest, limits, threads) as decoder:
+        return quantize_images(
+            manifest, decoder, cache_dir, calibration, held_out, threshold=threshold, samples=samples
+        )

@@ -1,11 +1,14 @@
-"""Two small ASGI layers: HEAD wherever GET is served, and CORS refusals in the API's JSON."""
+"""Small ASGI layers: HEAD wherever GET is served, CORS refusals in the API's JSON, trace context."""
 
 from __future__ import annotations
 
+import structlog
 from starlette.datastructures import Headers
 from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from entrypoints.tracing import passed_on, recording, server_span
 
 
 class HeadAsGet:
@@ -48,3 +51,39 @@ class JsonCORSMiddleware(CORSMiddleware):
             status_code=response.status_code,
             headers=headers,
         )
+
+
+class TraceRequests:
+    """Each HTTP request runs in a span under its client's W3C `traceparent` (or a new trace), with
+    the trace id bound to every log line it causes (the access line included: uvicorn writes it
+    from inside `send`). The `traceparent` to pass on is left in `request.state.traceparent`."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        incoming = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"traceparent"), None)
+        if not recording():  # the quick way, without OpenTelemetry's no-op spans
+            await self._run(scope, receive, send, passed_on(incoming))
+            return
+        with server_span(incoming, scope["method"]) as (span, traceparent):
+
+            async def noting_status(message: Message) -> None:
+                if message["type"] == "http.response.start":
+                    span.set_attribute("http.response.status_code", message["status"])
+                await send(message)
+
+            span.set_attribute("url.path", scope["path"])
+            await self._run(scope, receive, noting_status, traceparent)
+
+    async def _run(self, scope: Scope, receive: Receive, send: Send, traceparent: str) -> None:
+        scope.setdefault("state", {})["traceparent"] = traceparent
+        tokens = structlog.contextvars.bind_contextvars(trace_id=traceparent[3:35])
+        try:
+            await self.app(scope, receive, send)
+        finally:  # a server that runs requests in one context must not mix them up
+            structlog.contextvars.reset_contextvars(**tokens)
+            structlog.contextvars.unbind_contextvars("request_id")  # the routes bind it

@@ -10,6 +10,7 @@ import logging
 from collections.abc import AsyncIterator
 from typing import Annotated
 
+import structlog
 from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
 from fastapi.responses import JSONResponse, PlainTextResponse
 from fastapi.sse import EventSourceResponse, ServerSentEvent
@@ -19,7 +20,15 @@ from starlette.requests import ClientDisconnect
 
 from entrypoints.container import Container
 from entrypoints.http.errors import UploadError
-from entrypoints.http.schemas import Accepted, ErrorBody, Health, ModelBody, Readiness, RequestView
+from entrypoints.http.schemas import (
+    Accepted,
+    ErrorBody,
+    Health,
+    ModelBody,
+    Readiness,
+    RequestView,
+    accepted_json,
+)
 from entrypoints.http.status_stream import status_events
 from entrypoints.http.uploads import OPENAPI_REQUEST_BODY, WEBHOOK_FIELD, read_image
 from inference.domain import MAX_TOP_K, RequestId, RequestRecord
@@ -58,6 +67,14 @@ _READ_THE_RESULT = {
     }
 }
 
+_TRACEPARENT = {
+    "traceparent": {
+        "description": "The W3C trace context the request travels under: the one sent, if valid, "
+        "else a new trace. Its trace id is the result's `trace_id`.",
+        "schema": {"type": "string", "pattern": "^00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$"},
+    }
+}
+
 
 @router.post(
     "/inference/requests",
@@ -66,11 +83,13 @@ _READ_THE_RESULT = {
     operation_id="submit_request",
     summary="Submit an image for classification",
     openapi_extra={"requestBody": OPENAPI_REQUEST_BODY},
-    responses={202: {"links": _READ_THE_RESULT}, **_errors(409, 413, 415, 422, 429, 503)},
+    responses={
+        202: {"links": _READ_THE_RESULT, "headers": _TRACEPARENT},
+        **_errors(409, 413, 415, 422, 429, 503),
+    },
 )
 async def submit(
     request: Request,
-    response: Response,
     # Declared as a plain integer (not integer-or-null): a query parameter cannot be null.
     top_k: int = Query(None, ge=1, le=MAX_TOP_K, description="Labels to return (default 5)."),
     deadline: float = Query(
@@ -92,11 +111,12 @@ async def submit(
         description="An http(s) URL to POST the record to once it is terminal, signed (Standard "
         "Webhooks); or the form field of the same name.",
     ),
-) -> Accepted:
+) -> Response:
     """Send the image as multipart/form-data (field `image`) or as the raw body with an image/*
     Content-Type. Answers at once with the request's id; read the result at `results_url`."""
     container = _container(request)
     settings, metrics = container.config.api, container.metrics()
+    traceparent: str | None = getattr(request.state, "traceparent", None)  # set by TraceRequests
     try:
         reservation = request.app.state.upload_budget.reserve()
         try:  # the image's bytes count against the budget until it is handed on
@@ -106,6 +126,7 @@ async def submit(
                 top_k or settings.default_top_k(),
                 deadline,
                 idempotency_key,
+                traceparent,
                 _webhook(webhook, upload.fields),
             )
         finally:
@@ -119,10 +140,16 @@ async def submit(
     # The path by hand: Starlette's url_for searches every route, a few % of the API's CPU.
     root = request.scope.get("root_path", "")
     url = f"{root}{router.prefix}/inference/requests/{accepted.request_id}/results"
-    response.headers["Location"] = url
+    headers = {"Location": url}
     if accepted.replayed:
-        response.headers["Idempotent-Replayed"] = "true"
-    return Accepted(request_id=accepted.request_id.value, created_at=accepted.created_at, results_url=url)
+        headers["Idempotent-Replayed"] = "true"
+    if traceparent:  # the trace the request travels under, for a client to find it by
+        headers["traceparent"] = traceparent
+    structlog.contextvars.bind_contextvars(request_id=str(accepted.request_id))  # for the access line
+    # Returned as a ready Response, FastAPI skips `Accepted`'s validation and serialisation
+    # (the schema still documents it): see accepted_json.
+    body = accepted_json(accepted.request_id.value, accepted.created_at, url)
+    return Response(body, status_code=202, media_type="application/json", headers=headers)
 
 
 def _webhook(query: str | None, fields: dict[str, str]) -> str | None:
@@ -154,6 +181,7 @@ async def get_result(
         float, Query(ge=0, le=MAX_WAIT_SECONDS, description="Seconds to wait for a terminal status.")
     ] = 0.0,
 ) -> RequestView:
+    structlog.contextvars.bind_contextvars(request_id=request_id)
     record = await _container(request).get_result()(RequestId.parse(request_id), wait)
     return RequestView.of(record)
 
@@ -173,6 +201,7 @@ async def cancel(
     best-effort (its result is discarded). A finished request answers 409 `already_terminal`
     with its `status`."""
     container = _container(request)
+    structlog.contextvars.bind_contextvars(request_id=request_id)
     record = await container.cancel_request()(RequestId.parse(request_id))
     metrics = container.metrics()
     if metrics is not None:

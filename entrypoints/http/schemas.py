@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict
 from datetime import datetime
 from typing import Literal
@@ -27,6 +28,19 @@ class Accepted(BaseModel):
     status: Literal["queued"] = "queued"
     created_at: datetime
     results_url: str
+
+
+def accepted_json(request_id: UUID, created_at: datetime, results_url: str) -> bytes:
+    """`Accepted` as JSON, written directly: a 202 is the API's most frequent answer, and
+    validating and serialising the model cost about a tenth of the API's CPU per request. A test
+    holds it equal to `Accepted(...).model_dump_json()` (which writes UTC as "Z")."""
+    created = created_at.isoformat()
+    if created.endswith("+00:00"):
+        created = created[:-6] + "Z"
+    return (
+        f'{{"request_id":"{request_id}","status":"queued","created_at":"{created}",'
+        f'"results_url":{json.dumps(results_url, ensure_ascii=False)}}}'
+    ).encode()
 
 
 __all__ = ["Accepted", "ErrorBody", "Health", "ModelBody", "Readiness", "RequestView", "WebhookBody"]

@@ -35,9 +35,10 @@ log = logging.getLogger(__name__)
 
 def build_server(app: FastAPI, settings: ApiSettings, host: str, port: int, log_level: str) -> uvicorn.Server:
     """The uvicorn server `inference serve` and `inference api` run (and the tests start)."""
+    # log_config None: uvicorn's records go to the root logger, which `configure_logging` set up.
     config = uvicorn.Config(
-        app, host=host, port=port, log_level=log_level, http=guarded_protocol(settings)
-    )  # configures logging: the filter goes on after it
+        app, host=host, port=port, log_level=log_level, http=guarded_protocol(settings), log_config=None
+    )
     redact_access_log()
     return_freed_memory()
     app.state.stopping = stopping = asyncio.Event()

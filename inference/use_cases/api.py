@@ -19,6 +19,7 @@ from inference.errors import (
     StoreUnavailable,
     UnknownRequest,
 )
+from inference.log_fields import request_fields
 from inference.media import ImageLimits
 from inference.ports import ImageInspector, Publisher, ResultStore, WebhookSender
 
@@ -63,8 +64,10 @@ class SubmitRequest:
         top_k: int,
         deadline: float | None = None,
         request_id: RequestId | None = None,
+        traceparent: str | None = None,
         webhook: str | None = None,
     ) -> RequestRecord:
+        """`traceparent`: the W3C trace context the request travels under, to the worker and its record."""
         deadline = self._default_deadline if deadline is None else deadline
         if deadline is not None and not 0 < deadline <= self._max_deadline:
             raise InvalidDeadline(
@@ -87,6 +90,7 @@ class SubmitRequest:
             media_type=header.media_type,
             top_k=top_k,
             submitted_at=now,
+            traceparent=traceparent,
             deadline_at=None if deadline is None else now + timedelta(seconds=deadline),
         )
         record = RequestRecord.queued(request)
@@ -101,7 +105,9 @@ class SubmitRequest:
             try:
                 await self._store.delete(request.id)
             except StoreUnavailable:
-                log.warning("could not delete unpublished request %s", request.id)
+                log.warning(
+                    "could not delete unpublished request %s", request.id, extra=request_fields(request)
+                )
             raise
         return record
 

@@ -106,10 +106,13 @@ class SubmitOnce:
         top_k: int,
         deadline: float | None = None,
         idempotency_key: str | None = None,
+        traceparent: str | None = None,
         webhook: str | None = None,
     ) -> Acceptance:
+        """`traceparent` is not part of the fingerprint: a retry is the same submission under a
+        trace of its own (a replay answers the first submission's request, and so its trace)."""
         if idempotency_key is None:
-            record = await self._submit(image, top_k, deadline, None, webhook)
+            record = await self._submit(image, top_k, deadline, None, traceparent, webhook)
             return Acceptance(record.request_id, record.created_at)
         key = check_key(idempotency_key)
         parameters: dict[str, object] = {"top_k": top_k, "deadline": deadline}
@@ -133,7 +136,7 @@ class SubmitOnce:
                 )
             await asyncio.sleep(pause)  # the winner is enqueueing: milliseconds, as a rule
             pause = min(pause * 2, 0.2)
-        return await self._submit_claimed(key, image, top_k, deadline, claim.request_id, webhook)
+        return await self._submit_claimed(key, image, top_k, deadline, claim.request_id, traceparent, webhook)
 
     async def _submit_claimed(
         self,
@@ -142,10 +145,11 @@ class SubmitOnce:
         top_k: int,
         deadline: float | None,
         request_id: RequestId,
+        traceparent: str | None,
         webhook: str | None,
     ) -> Acceptance:
         try:
-            record = await self._submit(image, top_k, deadline, request_id, webhook)
+            record = await self._submit(image, top_k, deadline, request_id, traceparent, webhook)
         except BaseException:
             try:
                 await self._keys.release(key, request_id)

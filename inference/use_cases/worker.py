@@ -30,6 +30,7 @@ from inference.errors import (
     StoreUnavailable,
     UnknownRequest,
 )
+from inference.log_fields import request_fields
 from inference.ports import Classifier, Consumer, Delivery, ResultStore
 from inference.retry import StoreRetry
 from inference.timings import BatchTimings, Timings
@@ -153,7 +154,11 @@ class ProcessBatch:
         skipped = []
         for (delivery, _), result in zip(pairs, results, strict=True):
             if isinstance(result, UnknownRequest):
-                log.warning("request %s has no record (expired?); dropping it", delivery.request.id)
+                log.warning(
+                    "request %s has no record (expired?); dropping it",
+                    delivery.request.id,
+                    extra=request_fields(delivery.request),
+                )
             if not isinstance(result, RequestRecord):  # else finished already: a redelivery
                 skipped.append(delivery)
         await self._ack_all(skipped)
@@ -176,7 +181,7 @@ class ProcessBatch:
         try:
             return self._classifier.classify([request])[0]
         except Exception as exc:
-            log.exception("request %s makes the model fail", request.id)
+            log.exception("request %s makes the model fail", request.id, extra=request_fields(request))
             return Failure.of(ModelError(f"the model failed on this image: {type(exc).__name__}"))
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import pytest
 from hypothesis import settings
@@ -93,6 +93,17 @@ class QueueContract:
             [delivery] = await queue.receive(max_count=10, fill_wait=0.0, idle_wait=PROMPT)
             assert delivery.request == request
             assert delivery.attempt == 1
+
+        asyncio.run(scenario())
+
+    def test_a_request_s_trace_context_travels_with_it_and_none_stays_none(self, queue: Queue) -> None:
+        async def scenario() -> None:
+            traced = replace(a_request(), traceparent=f"00-{'4b' * 16}-{'00f0' * 4}-01")
+            untraced = a_request()
+            await queue.publish(traced)
+            await queue.publish(untraced)
+            deliveries = await drain(queue, expecting=2)
+            assert [d.request.traceparent for d in deliveries] == [traced.traceparent, None]
 
         asyncio.run(scenario())
 
@@ -251,6 +262,31 @@ class QueueContract:
 
         asyncio.run(scenario())
 
+    def test_settling_a_batch_at_once_acknowledges_exactly_the_acknowledged_ones(
+        self, subject: QueueHarness, queue: Queue
+    ) -> None:
+        # Acks made together may reach the broker as one "every tag up to this one": the one
+        # still in hand (batch[1]) and the one given back (batch[3]) must not be swept along.
+        async def scenario() -> None:
+            requests = [a_request() for _ in range(5)]
+            for request in requests:
+                await queue.publish(request)
+            batch = await queue.receive(max_count=5, fill_wait=LONG_WAIT, idle_wait=PROMPT)
+            assert ids(batch) == [r.id for r in requests]
+            await asyncio.gather(
+                queue.ack(batch[0]),
+                queue.ack(batch[2]),
+                queue.reject(batch[3], requeue=True),
+                queue.ack(batch[4]),
+            )
+            [requeued] = await queue.receive(max_count=1, fill_wait=0.0, idle_wait=PROMPT)
+            assert (requeued.request.id, requeued.attempt) == (requests[3].id, 2)
+            await queue.close()  # a consumer crash: what it held unacknowledged comes back
+            again = await subject.connect().receive(max_count=5, fill_wait=1.0, idle_wait=PROMPT)
+            assert sorted(ids(again), key=str) == sorted([requests[1].id, requests[3].id], key=str)
+
+        asyncio.run(scenario())
+
     def test_a_delivery_taken_by_one_receiver_is_not_given_to_another(self, subject: QueueHarness) -> None:
         published = [a_request() for _ in range(16)]
 
@@ -382,6 +418,18 @@ class QueueAgainstModel(RuleBasedStateMachine):
     def ack(self, data: st.DataObject) -> None:
         tag = data.draw(st.sampled_from(sorted(self.unacked)))
         self.loop.run_until_complete(self.queue.ack(self.unacked.pop(tag)))
+
+    @precondition(lambda self: len(self.unacked) > 1)
+    @rule(data=st.data())
+    def ack_several_at_once(self, data: st.DataObject) -> None:
+        # Together, as a worker acknowledges its batch: an adapter may fold them into one.
+        tags = data.draw(st.lists(st.sampled_from(sorted(self.unacked)), min_size=2, unique=True))
+        delivered = [self.unacked.pop(tag) for tag in tags]
+
+        async def ack_all() -> None:
+            await asyncio.gather(*(self.queue.ack(delivery) for delivery in delivered))
+
+        self.loop.run_until_complete(ack_all())
 
     # Requeue only below two deliveries: every broker's delivery limit is at least that.
     @precondition(lambda self: any(d.attempt < 2 for d in self.unacked.values()))

@@ -51,13 +51,13 @@ BACKENDS: dict[str, Build] = {
         manifest, decoder_for(manifest), cache, **runtime()
     ),
     "openvino fp32": lambda manifest, cache: OpenVINOClassifier(
-        manifest, decoder_for(manifest), cache, **runtime()
+        manifest, decoder_for(manifest), cache, int8_model=None, **runtime()
     ),
     "openvino fp32, latency hint only": lambda manifest, cache: OpenVINOClassifier(
-        manifest, decoder_for(manifest), cache, hint="latency", **runtime()
+        manifest, decoder_for(manifest), cache, hint="latency", int8_model=None, **runtime()
     ),
     "openvino fp32, throughput hint only": lambda manifest, cache: OpenVINOClassifier(
-        manifest, decoder_for(manifest), cache, hint="throughput", **runtime()
+        manifest, decoder_for(manifest), cache, hint="throughput", int8_model=None, **runtime()
     ),
 }
 BF16_BACKENDS: dict[str, tuple[Build, bool]] = {
@@ -69,7 +69,7 @@ BF16_BACKENDS: dict[str, tuple[Build, bool]] = {
     ),
     "openvino bf16": (
         lambda manifest, cache: OpenVINOClassifier(
-            manifest, decoder_for(manifest), cache, **runtime(precision="bf16")
+            manifest, decoder_for(manifest), cache, int8_model=None, **runtime(precision="bf16")
         ),
         OPENVINO_BF16,
     ),
@@ -171,7 +171,9 @@ def test_an_onnx_backend_fails_bad_images_alone_and_classifies_their_batch_mates
     classifier: ArrayClassifier = (
         OnnxRuntimeClassifier(demo, decoder_for(demo, max_pixels=limit), onnx_cache, **runtime())
         if backend == "onnxruntime"
-        else OpenVINOClassifier(demo, decoder_for(demo, max_pixels=limit), onnx_cache, **runtime())
+        else OpenVINOClassifier(
+            demo, decoder_for(demo, max_pixels=limit), onnx_cache, int8_model=None, **runtime()
+        )
     )
     batch = [_drawn("red square"), _drawn("red square")[:80], _png((300, 300)), _drawn("blue circle")]
 
@@ -214,11 +216,15 @@ def test_a_head_ending_in_softmax_is_exported_and_not_softmaxed_twice(backend: s
             "onnxruntime runs fp32 only; for fp16 use backend torch on a cuda device",
         ),
         (
-            lambda m, cache: OpenVINOClassifier(m, decoder_for(m), cache, **runtime(precision="fp16")),
+            lambda m, cache: OpenVINOClassifier(
+                m, decoder_for(m), cache, int8_model=None, **runtime(precision="fp16")
+            ),
             "fp16 needs backend torch on a cuda",
         ),
         (
-            lambda m, cache: OpenVINOClassifier(m, decoder_for(m), cache, **runtime(device="cuda")),
+            lambda m, cache: OpenVINOClassifier(
+                m, decoder_for(m), cache, int8_model=None, **runtime(device="cuda")
+            ),
             "openvino runs on the cpu",
         ),
         (
@@ -257,7 +263,7 @@ def test_bf16_on_a_cpu_without_bf16_instructions_is_refused(
     with pytest.raises(BackendError, match="bf16 on the CPU needs AVX512-BF16 or AMX"):
         TimmClassifier(demo, decoder_for(demo), compile=False, **runtime(precision="bf16"))
     with pytest.raises(BackendError, match="openvino needs a CPU with AVX512-BF16 or AMX"):
-        OpenVINOClassifier(demo, decoder_for(demo), tmp_path, **runtime(precision="bf16"))
+        OpenVINOClassifier(demo, decoder_for(demo), tmp_path, int8_model=None, **runtime(precision="bf16"))
 
 
 @pytest.mark.parametrize(
@@ -283,5 +289,5 @@ def test_compile_with_a_backend_other_than_torch_is_refused_by_the_settings() ->
 def test_an_unknown_backend_or_precision_is_refused_by_the_settings() -> None:
     with pytest.raises(ValidationError, match="'torch', 'onnxruntime' or 'openvino'"):
         Settings(model={"backend": "tensorflow"})
-    with pytest.raises(ValidationError, match="'fp32', 'bf16' or 'fp16'"):
-        Settings(model={"precision": "int8"})
+    with pytest.raises(ValidationError, match="'fp32', 'bf16', 'fp16' or 'int8'"):
+        Settings(model={"precision": "fp8"})

@@ -164,6 +164,19 @@ def test_compile_with_another_backend_names_the_compile_variable(
     assert "backend torch only, not onnxruntime" in line
 
 
+@pytest.mark.parametrize("backend", ["torch", "onnxruntime"])
+def test_int8_with_a_backend_other_than_openvino_names_the_precision_variable(
+    backend: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("INFERENCE_MODEL__PRECISION", "int8")
+    monkeypatch.setenv("INFERENCE_MODEL__BACKEND", backend)
+
+    assert main(["worker"]) == 2
+    [line] = _error_lines(capsys)
+    assert line.startswith("inference: INFERENCE_MODEL__PRECISION=")
+    assert f"int8 runs on backend openvino only, not {backend}" in line
+
+
 @pytest.mark.parametrize("command", [[], ["worker"], ["serve"], ["health"]])
 def test_help_works_whatever_the_environment_holds(
     command: list[str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
