@@ -52,6 +52,25 @@ class InvalidTopK(InferenceError, ValueError):
     code = "invalid_top_k"
 
 
+class InvalidWebhookUrl(InferenceError, ValueError):
+    """A webhook that is not an http(s) URL with a host, or whose host does not resolve."""
+
+    code = "invalid_webhook_url"
+
+
+class WebhookUrlForbidden(InvalidWebhookUrl):
+    """A webhook whose host resolves to an address the service must not call (loopback, private,
+    link-local, multicast, reserved, a cloud metadata service) and no allowed network names."""
+
+    code = "webhook_url_forbidden"
+
+
+class WebhookUnreachable(InferenceError):
+    """A webhook call that got no HTTP answer: refused, reset, or timed out (worth retrying)."""
+
+    code = "webhook_unreachable"
+
+
 class QueueUnavailable(InferenceError):
     code = "queue_unavailable"
 

@@ -1,5 +1,5 @@
 """redis.asyncio plumbing for the result store: a client per event loop, and one subscriber per
-loop that hears every request's completion.
+loop that hears every request's changes (its transitions, the terminal one included).
 
 A subscription per long-poll would hold a Redis connection per waiting client: a hundred waiters
 would exhaust redis-py's pool, and every other call would then fail with "Too many

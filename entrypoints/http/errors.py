@@ -29,6 +29,7 @@ _STATUS: tuple[tuple[type[errors.InferenceError], int], ...] = (
     (errors.InvalidImage, 422),
     (errors.InvalidRequestId, 422),
     (errors.InvalidTopK, 422),
+    (errors.InvalidWebhookUrl, 422),
     (errors.Overloaded, 429),
     (errors.QueueUnavailable, 503),
     (errors.StoreUnavailable, 503),
