@@ -15,9 +15,9 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError, WatchError
 
 from adapters.redis.connections import RedisPerLoop
-from inference.domain import WorkerInfo
 from inference.errors import StoreUnavailable
 from inference.ports import WorkerRegistry
+from inference.worker_info import WorkerInfo
 
 
 class RedisWorkerRegistry(WorkerRegistry):

@@ -6,7 +6,9 @@ from abc import abstractmethod
 from collections.abc import Sequence
 from typing import Protocol
 
-from inference.domain import Failure, ImageHeader, InferenceRequest, ModelInfo, Prediction
+from inference.domain import InferenceRequest
+from inference.media import ImageHeader
+from inference.outcomes import Failure, ModelInfo, Prediction
 from inference.timings import BatchTimings
 
 

@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-from inference.domain import Failure, RequestId
+from inference.domain import RequestId
+from inference.outcomes import Failure
 
 
 @dataclass(frozen=True)

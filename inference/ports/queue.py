@@ -7,7 +7,8 @@ from abc import abstractmethod
 from dataclasses import dataclass
 from typing import Protocol
 
-from inference.domain import Failure, InferenceRequest, RequestId
+from inference.domain import InferenceRequest, RequestId
+from inference.outcomes import Failure
 
 
 def last_attempt(max_attempts: int) -> int:
@@ -45,7 +46,6 @@ class DeadLetter:
     tag: str
     request_id: RequestId | None
     failure: Failure
-
 
 
 class Publisher(Protocol):

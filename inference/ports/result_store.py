@@ -6,8 +6,9 @@ from abc import abstractmethod
 from collections.abc import Sequence
 from typing import Protocol
 
-from inference.domain import RequestId, RequestRecord, Transition
+from inference.domain import RequestId, RequestRecord
 from inference.errors import InvalidTransition, UnknownRequest
+from inference.transitions import Transition
 
 
 class ResultStore(Protocol):

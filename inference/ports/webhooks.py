@@ -6,7 +6,8 @@ from abc import abstractmethod
 from datetime import datetime
 from typing import Protocol
 
-from inference.domain import RequestId, RequestRecord, Webhook
+from inference.domain import RequestId, RequestRecord
+from inference.webhook_delivery import Webhook
 
 
 class WebhookOutbox(Protocol):

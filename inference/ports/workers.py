@@ -5,7 +5,7 @@ from __future__ import annotations
 from abc import abstractmethod
 from typing import Protocol
 
-from inference.domain import WorkerInfo
+from inference.worker_info import WorkerInfo
 
 
 class WorkerRegistry(Protocol):

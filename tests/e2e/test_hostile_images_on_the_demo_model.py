@@ -17,7 +17,8 @@ from adapters.model.timm_classifier import TimmClassifier
 from demo.shapes import draw
 from entrypoints.embedded import create_embedded_app
 from entrypoints.settings import DEMO_MANIFEST
-from inference.domain import Failure, InferenceRequest, ModelInfo, Prediction
+from inference.domain import InferenceRequest
+from inference.outcomes import Failure, ModelInfo, Prediction
 from inference.ports import Classifier
 from tests.harness import SUBMIT
 from tests.harness.checkpoints import decoder_for, runtime
