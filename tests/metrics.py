@@ -1,12 +1,17 @@
-"""Prometheus expositions as tests read them: every sample by name and labels.
+"""Prometheus as tests read it: expositions (every sample by name and labels) and the alert rules.
 
 Shared by the unit tests (an exposition's text) and the end-to-end ones (a process's metrics URL).
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
+
+# The Prometheus alert rules the service ships (deploy/), read by the unit and e2e tests alike.
+ALERTS = Path(__file__).resolve().parents[1] / "deploy" / "prometheus" / "alerts.yaml"
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 

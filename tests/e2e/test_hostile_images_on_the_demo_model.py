@@ -23,8 +23,7 @@ from inference.ports import Classifier
 from tests.harness import SUBMIT
 from tests.harness.checkpoints import decoder_for, runtime
 from tests.images import encode, odd_images, png_with_broken_data, truncated_jpeg
-from tests.service import memory_client, memory_container
-from tests.unit.test_hostile_images import submit_upload
+from tests.service import memory_client, memory_container, submit_upload
 
 pytestmark = pytest.mark.slow
 
