@@ -58,6 +58,13 @@ class InvalidWebhookUrl(InferenceError, ValueError):
     code = "invalid_webhook_url"
 
 
+class WebhooksNotConfigured(InferenceError):
+    """A webhook asked of a service that has no signing secret: the operator's to fix, not the
+    client's, hence a code of its own."""
+
+    code = "webhooks_not_configured"
+
+
 class WebhookUrlForbidden(InvalidWebhookUrl):
     """A webhook whose host resolves to an address the service must not call (loopback, private,
     link-local, multicast, reserved, a cloud metadata service) and no allowed network names."""

@@ -5,20 +5,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import Callable, Sequence
 from urllib.parse import urlsplit
 
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 from redis.asyncio.connection import BlockingConnectionPool
 from redis.backoff import NoBackoff
-from redis.exceptions import RedisError, WatchError
+from redis.exceptions import WatchError
 from redis.retry import Retry
 
 from adapters.redis.codec import decode_record, encode_record
-from adapters.redis.connections import RedisPerLoop
+from adapters.redis.connections import RedisPerLoop, reaching_redis
 from inference.domain import RequestId, RequestRecord
-from inference.errors import InvalidTransition, StoreUnavailable, UnknownRequest
+from inference.errors import InvalidTransition, UnknownRequest
 from inference.ports import ResultStore
 from inference.transitions import Transition
 
@@ -72,7 +72,7 @@ class RedisResultStore(ResultStore):
         )
 
     async def add(self, record: RequestRecord) -> bool:
-        async with self._reaching_redis("add"):
+        async with reaching_redis(self._where, "add"):
             key = self._key(record.request_id)
             created = await (await self._clients.client()).set(
                 key, encode_record(record), nx=True, px=self._ttl_ms
@@ -80,7 +80,7 @@ class RedisResultStore(ResultStore):
         return bool(created)
 
     async def get(self, request_id: RequestId) -> RequestRecord:
-        async with self._reaching_redis("get"):
+        async with reaching_redis(self._where, "get"):
             return await self._read(await self._clients.client(), request_id)
 
     async def transition(
@@ -93,7 +93,7 @@ class RedisResultStore(ResultStore):
         if not transitions:
             return []
         keys = [self._key(request_id) for request_id, _ in transitions]
-        async with self._reaching_redis("transition"):
+        async with reaching_redis(self._where, "transition"):
             client = await self._clients.client()
             async with client.pipeline(transaction=True) as pipe:
                 while True:
@@ -156,7 +156,7 @@ class RedisResultStore(ResultStore):
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         channel = self._channel(request_id)
-        async with self._reaching_redis("wait"):
+        async with reaching_redis(self._where, "wait"):
             client, completions = await self._clients.client(), await self._clients.completions()
             while True:
                 heard = await completions.listen(channel)
@@ -171,11 +171,11 @@ class RedisResultStore(ResultStore):
                     completions.forget(channel, heard)
 
     async def delete(self, request_id: RequestId) -> None:
-        async with self._reaching_redis("delete"):
+        async with reaching_redis(self._where, "delete"):
             await (await self._clients.client()).delete(self._key(request_id))
 
     async def ping(self) -> None:
-        async with self._reaching_redis("ping"):
+        async with reaching_redis(self._where, "ping"):
             await (await self._clients.client()).ping()
 
     async def client(self) -> Redis:
@@ -204,7 +204,7 @@ class RedisResultStore(ResultStore):
 
     def reaching_redis(self, action: str) -> contextlib.AbstractAsyncContextManager[None]:
         """Turns any redis or socket error into StoreUnavailable, naming `action`."""
-        return self._reaching_redis(action)
+        return reaching_redis(self._where, action)
 
     def _key(self, request_id: RequestId) -> str:
         return f"{self._prefix}request:{request_id}"
@@ -213,13 +213,6 @@ class RedisResultStore(ResultStore):
         # One channel per request, all matching the pattern each process subscribes to once (see
         # redis_connections). Pub/sub ignores the database number: the prefix scopes channels.
         return f"{self._prefix}changed:{request_id}"
-
-    @contextlib.asynccontextmanager
-    async def _reaching_redis(self, action: str) -> AsyncIterator[None]:
-        try:
-            yield
-        except (RedisError, OSError) as exc:
-            raise StoreUnavailable(f"{self._where} is unavailable ({action}: {exc})") from exc
 
 
 def _raise_if_cancelled() -> None:

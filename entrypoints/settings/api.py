@@ -46,7 +46,9 @@ class ApiSettings(BaseModel):
     events_seconds: float = Field(
         300, gt=0, description="Longest a status stream stays open (the client reconnects after)."
     )
-    retry_after_seconds: int = Field(1, ge=1, description="Retry-After sent with 429 and 503.")
+    retry_after_seconds: int = Field(
+        1, ge=1, description="Retry-After sent with 429, 503 and 409 `idempotency_key_in_progress`."
+    )
     cors_origins: CommaSeparated = Field(
         default_factory=list, description="Origins a browser may call the API from; none by default."
     )

@@ -15,9 +15,9 @@ from inference.domain import InferenceRequest, RequestId, RequestRecord
 from inference.errors import (
     AlreadyTerminal,
     InvalidDeadline,
-    InvalidWebhookUrl,
     StoreUnavailable,
     UnknownRequest,
+    WebhooksNotConfigured,
 )
 from inference.log_fields import request_fields
 from inference.media import ImageLimits
@@ -83,7 +83,9 @@ class SubmitRequest:
         self._limits.check(header)
         if webhook is not None:
             if self._webhooks is None:
-                raise InvalidWebhookUrl("this service sends no webhooks (it has no signing secret)")
+                raise WebhooksNotConfigured(
+                    "this service sends no webhooks: it has no signing secret (INFERENCE_WEBHOOK__SECRET)"
+                )
             await self._webhooks.check(webhook)
         now = self._clock()
         request = InferenceRequest(

@@ -105,6 +105,8 @@ def test_a_real_photo_shows_its_top_labels_as_bars_with_the_model_and_time(
 ) -> None:
     page.goto(imagenet)
     expect(page.locator("#model")).to_contain_text("efficientnet-lite0-imagenet")
+    asked: list[str] = []
+    page.on("request", lambda request: asked.append(request.url))
 
     page.set_input_files("#files", str(photo("chelsea.png")))
 
@@ -121,6 +123,8 @@ def test_a_real_photo_shows_its_top_labels_as_bars_with_the_model_and_time(
     expect(state).to_contain_text("efficientnet-lite0-imagenet 1")
     expect(state).to_contain_text(" s")
     expect(page.locator(".card .meta")).to_contain_text("PNG")
+    # It followed the request's status stream, not a long-poll.
+    assert [url for url in asked if url.endswith("/events")] and not [url for url in asked if "wait=" in url]
     _screenshot(page, tmp_path, "real-photo")
 
 

@@ -100,8 +100,8 @@ def test_a_service_without_a_signing_secret_refuses_webhooks(make_client: MakeCl
     response = client.post(
         SUBMIT, params={"webhook": "https://93.184.215.14/x"}, files={"image": png_bytes()}
     )
-    assert (response.status_code, response.json()["code"]) == (422, "invalid_webhook_url")
-    assert "secret" in response.json()["detail"]
+    assert (response.status_code, response.json()["code"]) == (422, "webhooks_not_configured")
+    assert "INFERENCE_WEBHOOK__SECRET" in response.json()["detail"]
 
 
 def test_an_idempotent_retry_must_name_the_same_webhook(make_client: MakeClient) -> None:

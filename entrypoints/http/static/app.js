@@ -156,15 +156,8 @@ async function classify(file) {
     const cancel = card.querySelector(".cancel");
     cancel.hidden = false;
     cancel.addEventListener("click", () => cancelRequest(card, accepted.request_id), { once: true });
-    let view = { status: "queued" };
-    while (view.status === "queued" || view.status === "processing") {
-      setState(card, view.status === "queued" ? "Queued: waiting for the model…" : "Processing…");
-      // One long-poll: the server answers when the request finishes, or after max_wait_seconds.
-      const polled = await call(card, `${accepted.results_url}?wait=${config.max_wait_seconds}`, { headers: authHeaders() });
-      const body = await polled.json().catch(() => null);
-      if (!polled.ok) { setState(card, explain(polled.status, body), true); return; }
-      view = body;
-    }
+    const view = await follow(card, `${SUBMIT}/${accepted.request_id}/events`);
+    if (!view) return;  // follow said why
     cancel.hidden = true;
     if (view.status === "succeeded") showBars(card, view.result, performance.now() - started);
     else if (view.status === "canceled") setState(card, "Canceled: the model will not run it.");
@@ -174,7 +167,37 @@ async function classify(file) {
   }
 }
 
-// The long-poll in `classify` hears the outcome: a canceled request is terminal at once.
+// The request's status stream (Server-Sent Events, read with fetch because EventSource cannot
+// send the API key as a header): each change shows at once, "Queued" then "Processing". The
+// stream ends after the terminal record, or after the server's events_seconds: then it is
+// opened again, and its first event is the state at that moment. Returns the terminal view, or
+// null once the card says what went wrong.
+async function follow(card, url) {
+  let view = { status: "queued" };
+  while (view.status === "queued" || view.status === "processing") {
+    setState(card, view.status === "queued" ? "Queued: waiting for the model…" : "Processing…");
+    const response = await call(card, url, { headers: { ...authHeaders(), Accept: "text/event-stream" } });
+    if (!response.ok) { setState(card, explain(response.status, await response.json().catch(() => null)), true); return null; }
+    const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+    let buffer = "";
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      buffer += value.replace(/\r\n?/g, "\n");
+      for (let end = buffer.indexOf("\n\n"); end >= 0; end = buffer.indexOf("\n\n")) {
+        const data = buffer.slice(0, end).split("\n").filter((line) => line.startsWith("data:"))
+          .map((line) => line.slice(5).trimStart()).join("\n");
+        buffer = buffer.slice(end + 2);
+        if (!data) continue;  // a keep-alive comment
+        view = JSON.parse(data);
+        if (view.status === "processing") setState(card, "Processing…");
+      }
+    }
+  }
+  return view;
+}
+
+// The status stream in `classify` hears the outcome: a canceled request is terminal at once.
 async function cancelRequest(card, requestId) {
   card.querySelector(".cancel").disabled = true;
   try {
