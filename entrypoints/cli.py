@@ -1,5 +1,5 @@
 """The `inference` command: serve (embedded), api, worker, health, export-onnx, quantize (see
-`entrypoints.quantize_command`), the client commands (classify, submit, result: see
+`entrypoints.quantize_command`), the client commands (classify, submit, result, cancel: see
 `entrypoints.client_commands`) and the dead-letter ones (dlq)."""
 
 from __future__ import annotations

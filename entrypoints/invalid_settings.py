@@ -29,7 +29,7 @@ _NUMBER_ERRORS = {
     "greater_than", "greater_than_equal", "less_than", "less_than_equal",
 }  # fmt: skip
 _BOUNDS = ((Ge, "ge", "≥"), (Gt, "gt", ">"), (Le, "le", "≤"), (Lt, "lt", "<"))
-_SECRET_FIELDS = {"api_keys"}
+_SECRET_FIELDS = (("api_keys",), ("webhook", "secret"))  # never echoed in an error
 
 
 def load_settings(
@@ -66,7 +66,9 @@ def _describe(error: ErrorDetails, names: Mapping[FieldPath, str]) -> str:
     name = names.get(path) or _environment_name(path)
     value = error["input"]
     shown = (
-        f"={_shown(value)}" if isinstance(value, str | int | float) and path[0] not in _SECRET_FIELDS else ""
+        f"={_shown(value)}"
+        if isinstance(value, str | int | float) and not any(path[: len(f)] == f for f in _SECRET_FIELDS)
+        else ""
     )
     return f"{name}{shown}: {_allowed(error, path)}"
 

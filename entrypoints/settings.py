@@ -5,15 +5,25 @@ Example: `INFERENCE_WORKER__MAX_BATCH_SIZE=8`. The README lists each one with it
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, Field, ValidationInfo, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    Field,
+    SecretStr,
+    ValidationInfo,
+    field_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from inference.domain import Precision
+from inference.signatures import secret_key
 
 _ROOT = Path(__file__).resolve().parent.parent
 DEMO_MANIFEST = _ROOT / "demo" / "model" / "model.yaml"
@@ -98,7 +108,12 @@ class ApiSettings(BaseModel):
         30, gt=0, description="Time a body may stop arriving while the API waits for it; past that, 408."
     )
     default_top_k: int = Field(5, ge=1)
-    retry_after_seconds: int = Field(1, ge=1, description="Retry-After sent with 429 and 503.")
+    events_seconds: float = Field(
+        300, gt=0, description="Longest a status stream stays open (the client reconnects after)."
+    )
+    retry_after_seconds: int = Field(
+        1, ge=1, description="Retry-After sent with 429, 503 and 409 `idempotency_key_in_progress`."
+    )
     cors_origins: CommaSeparated = Field(
         default_factory=list, description="Origins a browser may call the API from; none by default."
     )
@@ -234,6 +249,56 @@ class StoreSettings(BaseModel):
     timeout_seconds: float = Field(2, gt=0, description="Longest wait for Redis; past that, 503.")
 
 
+def _webhook_secret(secret: SecretStr | None) -> SecretStr | None:
+    if secret is not None:
+        secret_key(secret.get_secret_value())  # ValueError names what is wrong with it
+    return secret
+
+
+def _networks(networks: list[str]) -> list[str]:
+    for network in networks:
+        try:
+            ipaddress.ip_network(network, strict=False)
+        except ValueError:
+            raise ValueError(f"{network!r} is not a network in CIDR form (10.0.0.0/8, fd00::/8)") from None
+    return networks
+
+
+def _unset_if_empty(value: object) -> object:
+    # An empty variable (compose's `${INFERENCE_WEBHOOK__SECRET:-}`) means none.
+    return None if value == "" else value
+
+
+class WebhookSettings(BaseModel):
+    secret: Annotated[SecretStr | None, BeforeValidator(_unset_if_empty), AfterValidator(_webhook_secret)] = (
+        Field(
+            None,
+            description="Signs webhooks (Standard Webhooks: whsec_<base64 of 24-64 random bytes>); "
+            "none: POSTs naming a webhook get 422.",
+        )
+    )
+    allowed_networks: Annotated[CommaSeparated, AfterValidator(_networks)] = Field(
+        default_factory=list,
+        description="CIDRs a webhook may reach although not public (the SSRF guard refuses the rest).",
+    )
+    dispatch: bool = Field(
+        True, description="This worker (or embedded service) calls the webhooks that are due."
+    )
+    connect_timeout_seconds: float = Field(5, gt=0, description="Resolving and connecting to a webhook.")
+    read_timeout_seconds: float = Field(10, gt=0, description="Waiting for a webhook's answer.")
+    max_response_bytes: int = Field(64 * 1024, ge=1, description="Most bytes of an answer read.")
+    max_age_seconds: float = Field(
+        24 * 3600, gt=0, description="Retries stop this long after the request finished: failed."
+    )
+    first_retry_seconds: float = Field(1, gt=0, description="Bound of the first retry's wait (doubling).")
+    max_retry_seconds: float = Field(3600, gt=0, description="Bound of any retry's wait.")
+    lease_seconds: float = Field(
+        60, gt=0, description="A claimed webhook is due again this long after, if its caller died."
+    )
+    batch_size: int = Field(16, ge=1, description="Webhooks a dispatcher calls at once.")
+    poll_seconds: float = Field(1, gt=0, description="How often an idle dispatcher looks for due webhooks.")
+
+
 class MetricsSettings(BaseModel):
     enabled: bool = Field(True, description="Record Prometheus metrics (API /metrics, workers' port).")
 
@@ -260,3 +325,4 @@ class Settings(BaseSettings):
     queue: QueueSettings = QueueSettings()
     store: StoreSettings = StoreSettings()
     metrics: MetricsSettings = MetricsSettings()
+    webhook: WebhookSettings = WebhookSettings()

@@ -1,6 +1,7 @@
 """The worker: receive a batch → classify → store → ack, until asked to stop.
 
-Beside it runs a smaller loop that settles dead letters (marks their requests failed). Stopping
+Beside it run smaller loops: one settles dead letters (marks their requests failed), one calls
+the webhooks that are due (the dispatcher; INFERENCE_WEBHOOK__DISPATCH). Stopping
 is graceful: the batch in hand is finished and acknowledged, then both loops end and whatever
 the queue still holds for this consumer goes back for redelivery.
 """
@@ -26,6 +27,7 @@ from inference.backoff import Backoff
 from inference.clock import utc_now
 from inference.ports import Classifier, Consumer, Delivery
 from inference.use_cases.dead_letters import SettleDeadLetters
+from inference.use_cases.webhooks import DeliverWebhooks
 from inference.use_cases.worker import ProcessBatch
 
 log = logging.getLogger(__name__)
@@ -51,7 +53,15 @@ class WorkerLoop:
         batches_in_flight: int = 1,
         idle_wait: float = 1.0,
         heartbeat: Heartbeat | None = None,
+        deliver_webhooks: Callable[[], DeliverWebhooks] | None = None,
+        webhook_batch: int = 16,
+        webhook_poll: float = 1.0,
     ) -> None:
+        self._deliver_webhooks, self._webhook_batch, self._webhook_poll = (
+            deliver_webhooks,
+            webhook_batch,
+            webhook_poll,
+        )
         self._consumer = consumer
         self._load_classifier = load_classifier
         self._process_batch = process_batch
@@ -79,7 +89,9 @@ class WorkerLoop:
             # Batches in flight at once: while one is in the model, the next is received,
             # started and decoded, and the last one's outcomes stored and acknowledged.
             loops = [self._process_deliveries() for _ in range(self._batches_in_flight)]
-            await asyncio.gather(*loops, self._settle_letters(), self._heartbeat.run(self._stop))
+            await asyncio.gather(
+                *loops, self._settle_letters(), self._dispatch_webhooks(), self._heartbeat.run(self._stop)
+            )
         finally:
             await self._consumer.close()
 
@@ -124,6 +136,22 @@ class WorkerLoop:
             else:
                 backoff.reset()
 
+    async def _dispatch_webhooks(self) -> None:
+        if self._deliver_webhooks is None:
+            return
+        deliver, backoff = self._deliver_webhooks(), Backoff(self._webhook_poll, MAX_BACKOFF_SECONDS)
+        while not self._stop.is_set():
+            try:
+                # A call in flight when the worker stops is abandoned: its lease brings it back.
+                called = await self._unless_stopped(deliver(self._webhook_batch))
+            except Exception:
+                log.exception("calling webhooks failed")
+                await self._pause(backoff.next())
+                continue
+            backoff.reset()
+            if not called:  # nothing was due: look again soon (a full batch: at once)
+                await self._pause(self._webhook_poll)
+
     async def _pause(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._stop.wait(), seconds)
@@ -154,7 +182,8 @@ class WorkerLoop:
 
 
 def create_worker_loop(container: Container) -> WorkerLoop:
-    worker, model = container.config.worker, container.model_info()
+    worker, model, webhook = container.config.worker, container.model_info(), container.config.webhook
+    dispatch = webhook.dispatch() and container.webhook_sender() is not None
     heartbeat_file = worker.heartbeat_file()
     heartbeat = Heartbeat(
         Path(heartbeat_file) if heartbeat_file else None,
@@ -173,6 +202,9 @@ def create_worker_loop(container: Container) -> WorkerLoop:
         max_batch_wait_ms=worker.max_batch_wait_ms(),
         batches_in_flight=worker.batches_in_flight(),
         heartbeat=heartbeat,
+        deliver_webhooks=container.deliver_webhooks if dispatch else None,
+        webhook_batch=webhook.batch_size(),
+        webhook_poll=webhook.poll_seconds(),
     )
 
 

@@ -185,6 +185,26 @@ class Requeue:
 Transition = Start | Succeed | Fail | Cancel | Requeue
 
 
+class WebhookStatus(StrEnum):
+    PENDING = "pending"
+    DELIVERED = "delivered"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class Webhook:
+    """The URL a request's terminal record is sent to, and how that delivery is going.
+
+    `attempts` counts calls of the URL (not a request's attempts, which count deliveries to a
+    worker); `last_error` says why the latest call did not deliver.
+    """
+
+    url: str
+    status: WebhookStatus = WebhookStatus.PENDING
+    attempts: int = 0
+    last_error: str | None = None
+
+
 @dataclass(frozen=True)
 class RequestRecord:
     request_id: RequestId
@@ -200,6 +220,7 @@ class RequestRecord:
     deadline_at: datetime | None = None
     requeued: int = 0  # times an operator requeued it (Requeue)
     trace_id: str | None = None  # the W3C trace the request was submitted under (32 hex digits)
+    webhook: Webhook | None = None
 
     @classmethod
     def queued(cls, request: InferenceRequest) -> RequestRecord:
@@ -238,6 +259,8 @@ class RequestRecord:
                 failure=None,
                 timings=None,
                 requeued=self.requeued + 1,
+                # Its webhook is called again when it ends anew.
+                webhook=None if self.webhook is None else Webhook(self.webhook.url),
             )
         if self.status.is_terminal:
             raise InvalidTransition(f"request {self.request_id} is already {self.status.value}", current=self)
@@ -266,6 +289,13 @@ class RequestRecord:
                 )
             case Cancel(at=at):
                 return replace(self, status=RequestStatus.CANCELED, updated_at=at, completed_at=at)
+
+    def with_webhook(self, webhook: Webhook) -> RequestRecord:
+        """The record with its webhook's delivery state replaced, and nothing else: a delivery is
+        no transition, so a terminal record keeps its status, outcome and timestamps."""
+        if self.webhook is None or webhook.url != self.webhook.url:
+            raise ValueError(f"request {self.request_id} has no webhook {webhook.url!r}")
+        return replace(self, webhook=webhook)
 
 
 @dataclass(frozen=True)

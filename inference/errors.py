@@ -52,6 +52,32 @@ class InvalidTopK(InferenceError, ValueError):
     code = "invalid_top_k"
 
 
+class InvalidWebhookUrl(InferenceError, ValueError):
+    """A webhook that is not an http(s) URL with a host, or whose host does not resolve."""
+
+    code = "invalid_webhook_url"
+
+
+class WebhooksNotConfigured(InferenceError):
+    """A webhook asked of a service that has no signing secret: the operator's to fix, not the
+    client's, hence a code of its own."""
+
+    code = "webhooks_not_configured"
+
+
+class WebhookUrlForbidden(InvalidWebhookUrl):
+    """A webhook whose host resolves to an address the service must not call (loopback, private,
+    link-local, multicast, reserved, a cloud metadata service) and no allowed network names."""
+
+    code = "webhook_url_forbidden"
+
+
+class WebhookUnreachable(InferenceError):
+    """A webhook call that got no HTTP answer: refused, reset, or timed out (worth retrying)."""
+
+    code = "webhook_unreachable"
+
+
 class QueueUnavailable(InferenceError):
     code = "queue_unavailable"
 

@@ -235,6 +235,12 @@ class FailingResultStore(MemoryResultStore):
         self._check()
         return await super().wait_for_terminal(request_id, timeout)
 
+    async def wait_for_change(
+        self, request_id: RequestId, seen: RequestRecord | None, timeout: float
+    ) -> RequestRecord:
+        self._check()
+        return await super().wait_for_change(request_id, seen, timeout)
+
     async def delete(self, request_id: RequestId) -> None:
         self._check()
         await super().delete(request_id)

@@ -1,19 +1,22 @@
-"""A bounded, thread-safe in-memory result store with time-to-live and atomic transitions."""
+"""A bounded, thread-safe in-memory result store with time-to-live and atomic transitions, and
+the webhook outbox its transitions write to under the same lock."""
 
 from __future__ import annotations
 
 import threading
 import time
 from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
 
 from adapters.wakeup import WakeUp
-from inference.domain import RequestId, RequestRecord, Transition
+from inference.domain import RequestId, RequestRecord, Transition, Webhook, WebhookStatus
 from inference.errors import InvalidTransition, StoreUnavailable, UnknownRequest
-from inference.ports import ResultStore
+from inference.ports import ResultStore, WebhookOutbox
 
 
-class MemoryResultStore(ResultStore):
-    """Records live `ttl` seconds from their last write; at most `max_records` at once.
+class MemoryResultStore(ResultStore, WebhookOutbox):
+    """Records live `ttl` seconds from their last write; at most `max_records` at once. A
+    transition that makes a record with a webhook terminal makes its webhook due at once.
 
     Records are immutable values, so handing them out is as safe as copying them.
     """
@@ -25,6 +28,7 @@ class MemoryResultStore(ResultStore):
         self._lock = threading.Lock()
         self._records: dict[RequestId, tuple[RequestRecord, float]] = {}
         self._changes = WakeUp(self._lock)
+        self._due: dict[RequestId, datetime] = {}  # the outbox: when each webhook is due
 
     async def add(self, record: RequestRecord) -> bool:
         with self._lock:
@@ -53,6 +57,8 @@ class MemoryResultStore(ResultStore):
                     results.append(refused)
                     continue
                 self._write(record)
+                if record.status.is_terminal and record.webhook is not None:
+                    self._due.setdefault(request_id, record.updated_at)
                 results.append(record)
         return results
 
@@ -64,9 +70,49 @@ class MemoryResultStore(ResultStore):
         found = await self._changes.wait_for(terminal, timeout, key=request_id)
         return found if found is not None else await self.get(request_id)
 
+    async def wait_for_change(
+        self, request_id: RequestId, seen: RequestRecord | None, timeout: float
+    ) -> RequestRecord:
+        def changed() -> RequestRecord | None:
+            record = self._require(request_id)
+            return record if record != seen else None
+
+        found = await self._changes.wait_for(changed, timeout, key=request_id)
+        return found if found is not None else await self.get(request_id)
+
+    async def claim(self, now: datetime, lease: float, max_count: int) -> list[RequestRecord]:
+        claimed: list[RequestRecord] = []
+        with self._lock:
+            for request_id, due in sorted(self._due.items(), key=lambda entry: entry[1]):
+                if len(claimed) == max_count or due > now:
+                    break
+                record = self._live(request_id)
+                if record is None:
+                    del self._due[request_id]
+                    continue
+                self._due[request_id] = now + timedelta(seconds=lease)
+                claimed.append(record)
+        return claimed
+
+    async def settle(self, request_id: RequestId, webhook: Webhook, due: datetime | None) -> None:
+        with self._lock:
+            record = self._live(request_id)
+            current = None if record is None else record.webhook
+            if record is None or current is None or current.status is not WebhookStatus.PENDING:
+                self._due.pop(request_id, None)  # expired, or settled for good by another claimer
+                return
+            # A delivery's state is no write of the record's: it keeps the expiry it had.
+            self._records[request_id] = (record.with_webhook(webhook), self._records[request_id][1])
+            self._changes.fire(request_id)
+            if due is None:
+                self._due.pop(request_id, None)
+            else:
+                self._due[request_id] = due
+
     async def delete(self, request_id: RequestId) -> None:
         with self._lock:
             self._records.pop(request_id, None)
+            self._due.pop(request_id, None)
 
     async def ping(self) -> None:
         return None

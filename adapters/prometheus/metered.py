@@ -119,6 +119,11 @@ class MeteredStore(ResultStore):
     async def wait_for_terminal(self, request_id: RequestId, timeout: float) -> RequestRecord:
         return await self._inner.wait_for_terminal(request_id, timeout)
 
+    async def wait_for_change(
+        self, request_id: RequestId, seen: RequestRecord | None, timeout: float
+    ) -> RequestRecord:
+        return await self._inner.wait_for_change(request_id, seen, timeout)
+
     async def delete(self, request_id: RequestId) -> None:
         await self._inner.delete(request_id)
 

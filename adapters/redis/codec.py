@@ -15,7 +15,16 @@ from typing import Any
 
 import orjson
 
-from inference.domain import Failure, LabelScore, Prediction, RequestId, RequestRecord, RequestStatus
+from inference.domain import (
+    Failure,
+    LabelScore,
+    Prediction,
+    RequestId,
+    RequestRecord,
+    RequestStatus,
+    Webhook,
+    WebhookStatus,
+)
 from inference.timings import Timings
 
 VERSION = 1
@@ -48,6 +57,8 @@ def encode_record(record: RequestRecord) -> bytes:
         "deadline_at": None if record.deadline_at is None else _encode_time(record.deadline_at),
         "requeued": record.requeued,  # added within version 1 too: absent reads as 0
         "trace_id": record.trace_id,  # added within version 1, as timings
+        # Added within version 1 too (absent: no webhook).
+        "webhook": None if record.webhook is None else _encode_webhook(record.webhook),
     }
     return orjson.dumps(document)
 
@@ -89,6 +100,28 @@ def _decode(document: dict[str, Any]) -> RequestRecord:
         deadline_at=None if deadline_at is None else datetime.fromisoformat(deadline_at),
         requeued=int(document.get("requeued", 0)),
         trace_id=_decode_trace_id(document.get("trace_id")),
+        webhook=_decode_webhook(document.get("webhook")),
+    )
+
+
+def _encode_webhook(webhook: Webhook) -> dict[str, Any]:
+    return {
+        "url": webhook.url,
+        "status": webhook.status.value,
+        "attempts": webhook.attempts,
+        "last_error": webhook.last_error,
+    }
+
+
+def _decode_webhook(webhook: dict[str, Any] | None) -> Webhook | None:
+    if webhook is None:
+        return None
+    last_error = webhook["last_error"]
+    return Webhook(
+        url=str(webhook["url"]),
+        status=WebhookStatus(webhook["status"]),
+        attempts=int(webhook["attempts"]),
+        last_error=None if last_error is None else str(last_error),
     )
 
 

@@ -1,5 +1,5 @@
 """redis.asyncio plumbing for the result store: a client per event loop, and one subscriber per
-loop that hears every request's completion.
+loop that hears every request's changes (its transitions, the terminal one included).
 
 A subscription per long-poll would hold a Redis connection per waiting client: a hundred waiters
 would exhaust redis-py's pool, and every other call would then fail with "Too many
@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import logging
 import threading
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from dataclasses import dataclass
 
 from redis.asyncio import Redis
@@ -161,6 +161,16 @@ class RedisPerLoop:
         # finalizes it at the end, closing the client on its own loop before the loop closes.
         await anext(resources.closer)
         return resources
+
+
+@contextlib.asynccontextmanager
+async def reaching_redis(where: str, action: str) -> AsyncIterator[None]:
+    """Turns any redis or socket error into StoreUnavailable naming `where` and `action`: no
+    redis exception leaves this package."""
+    try:
+        yield
+    except (RedisError, OSError) as exc:  # TimeoutError is an OSError
+        raise StoreUnavailable(f"{where} is unavailable ({action}: {exc})") from exc
 
 
 @dataclass(frozen=True)

@@ -9,18 +9,16 @@ another process is never overwritten.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import uuid
-from collections.abc import AsyncIterator
 from datetime import datetime
 
-from redis.exceptions import RedisError, WatchError
+from redis.exceptions import WatchError
 
+from adapters.redis.connections import reaching_redis
 from adapters.redis.result_store import RedisResultStore
 from inference.domain import RequestId
-from inference.errors import StoreUnavailable
 from inference.ports import IdempotencyKeys, KeyClaim
 
 
@@ -37,7 +35,7 @@ class RedisIdempotencyKeys(IdempotencyKeys):
     async def claim(self, key: str, claim: KeyClaim, lease: float) -> KeyClaim | None:
         name = self._name(key)
         pending = _encode(KeyClaim(claim.fingerprint, claim.request_id, claim.created_at, confirmed=False))
-        async with self._reaching_redis("claim"):
+        async with reaching_redis(self._where, "claim"):
             client = await self._client.client()
             while True:
                 if await client.set(name, pending, nx=True, px=max(1, round(lease * 1000))):
@@ -47,15 +45,15 @@ class RedisIdempotencyKeys(IdempotencyKeys):
                     return _decode(held)
 
     async def confirm(self, key: str, request_id: RequestId, created_at: datetime) -> bool:
-        async with self._reaching_redis("confirm"):
+        async with reaching_redis(self._where, "confirm"):
             return await self._rewrite(key, request_id, created_at)
 
     async def release(self, key: str, request_id: RequestId) -> None:
-        async with self._reaching_redis("release"):
+        async with reaching_redis(self._where, "release"):
             await self._rewrite(key, request_id, None)
 
     async def get(self, key: str) -> KeyClaim | None:
-        async with self._reaching_redis("get"):
+        async with reaching_redis(self._where, "get"):
             held = await (await self._client.client()).get(self._name(key))
         return None if held is None else _decode(held)
 
@@ -85,13 +83,6 @@ class RedisIdempotencyKeys(IdempotencyKeys):
 
     def _name(self, key: str) -> str:
         return f"{self._prefix}idempotency:{hashlib.sha256(key.encode()).hexdigest()}"
-
-    @contextlib.asynccontextmanager
-    async def _reaching_redis(self, action: str) -> AsyncIterator[None]:
-        try:
-            yield
-        except (RedisError, OSError) as exc:
-            raise StoreUnavailable(f"{self._where} is unavailable ({action}: {exc})") from exc
 
 
 def _encode(claim: KeyClaim) -> str:

@@ -1,23 +1,24 @@
-"""Request records in Redis: one JSON key per request with a time-to-live, and a long-poll over pub/sub."""
+"""Request records in Redis: one JSON key per request with a time-to-live, a long-poll over pub/sub,
+and the webhook outbox's entries written with the results (the outbox itself: `webhook_outbox`)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Callable, Sequence
 from urllib.parse import urlsplit
 
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 from redis.asyncio.connection import BlockingConnectionPool
 from redis.backoff import NoBackoff
-from redis.exceptions import RedisError, WatchError
+from redis.exceptions import WatchError
 from redis.retry import Retry
 
 from adapters.redis.codec import decode_record, encode_record
-from adapters.redis.connections import RedisPerLoop
+from adapters.redis.connections import RedisPerLoop, reaching_redis
 from inference.domain import RequestId, RequestRecord, Transition
-from inference.errors import InvalidTransition, StoreUnavailable, UnknownRequest
+from inference.errors import InvalidTransition, UnknownRequest
 from inference.ports import ResultStore
 
 
@@ -64,13 +65,13 @@ class RedisResultStore(ResultStore):
                     timeout=timeout,
                 )
             ),
-            pattern=f"{key_prefix}done:*",
+            pattern=f"{key_prefix}changed:*",
             timeout=timeout,
             where=self._where,
         )
 
     async def add(self, record: RequestRecord) -> bool:
-        async with self._reaching_redis("add"):
+        async with reaching_redis(self._where, "add"):
             key = self._key(record.request_id)
             created = await (await self._clients.client()).set(
                 key, encode_record(record), nx=True, px=self._ttl_ms
@@ -78,7 +79,7 @@ class RedisResultStore(ResultStore):
         return bool(created)
 
     async def get(self, request_id: RequestId) -> RequestRecord:
-        async with self._reaching_redis("get"):
+        async with reaching_redis(self._where, "get"):
             return await self._read(await self._clients.client(), request_id)
 
     async def transition(
@@ -91,7 +92,7 @@ class RedisResultStore(ResultStore):
         if not transitions:
             return []
         keys = [self._key(request_id) for request_id, _ in transitions]
-        async with self._reaching_redis("transition"):
+        async with reaching_redis(self._where, "transition"):
             client = await self._clients.client()
             async with client.pipeline(transaction=True) as pipe:
                 while True:
@@ -123,14 +124,28 @@ class RedisResultStore(ResultStore):
         except (InvalidTransition, UnknownRequest) as refused:
             return refused
         pipe.set(key, encode_record(record), px=self._ttl_ms)
-        if record.status.is_terminal:
-            pipe.publish(self._channel(request_id), record.status.value)
+        if record.status.is_terminal and record.webhook is not None:
+            # The outbox entry is written with the result, in the same MULTI: a crash between the
+            # two cannot lose the call (NX: a due time already set stays).
+            pipe.zadd(self.outbox_key, {str(request_id): record.updated_at.timestamp()}, nx=True)
+        # Every change is announced (long-polls wait for the terminal one, status streams for each).
+        pipe.publish(self._channel(request_id), record.status.value)
         return record
 
     async def wait_for_terminal(self, request_id: RequestId, timeout: float) -> RequestRecord:
-        """The record once terminal, or as it stands after `timeout` (see the port).
+        return await self._wait(request_id, timeout, lambda record: record.status.is_terminal)
 
-        Registers to hear the request's completion first (on this loop's one subscription, see
+    async def wait_for_change(
+        self, request_id: RequestId, seen: RequestRecord | None, timeout: float
+    ) -> RequestRecord:
+        return await self._wait(request_id, timeout, lambda record: record != seen)
+
+    async def _wait(
+        self, request_id: RequestId, timeout: float, done: Callable[[RequestRecord], bool]
+    ) -> RequestRecord:
+        """The record once `done` with it, or as it stands after `timeout` (see the port).
+
+        Registers to hear the request's changes first (on this loop's one subscription, see
         `connections`) and reads the record second, so a transition between the two cannot
         be missed. Then it waits in slices of at most `timeout / 2` of the store's `timeout` and
         reads the record again after each: the read notices a Redis that froze (StoreUnavailable,
@@ -140,25 +155,26 @@ class RedisResultStore(ResultStore):
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         channel = self._channel(request_id)
-        async with self._reaching_redis("wait"):
+        async with reaching_redis(self._where, "wait"):
             client, completions = await self._clients.client(), await self._clients.completions()
             while True:
                 heard = await completions.listen(channel)
                 try:
                     record = await self._read(client, request_id)
+                    _raise_if_cancelled()
                     remaining = deadline - loop.time()
-                    if record.status.is_terminal or remaining <= 0:
+                    if done(record) or remaining <= 0:
                         return record
                     await asyncio.wait([heard], timeout=min(remaining, self._recheck))
                 finally:
                     completions.forget(channel, heard)
 
     async def delete(self, request_id: RequestId) -> None:
-        async with self._reaching_redis("delete"):
+        async with reaching_redis(self._where, "delete"):
             await (await self._clients.client()).delete(self._key(request_id))
 
     async def ping(self) -> None:
-        async with self._reaching_redis("ping"):
+        async with reaching_redis(self._where, "ping"):
             await (await self._clients.client()).ping()
 
     async def client(self) -> Redis:
@@ -177,20 +193,33 @@ class RedisResultStore(ResultStore):
     async def _read(self, client: Redis, request_id: RequestId) -> RequestRecord:
         return _decoded(request_id, await client.get(self._key(request_id)))
 
+    @property
+    def outbox_key(self) -> str:
+        """The sorted set of due webhooks: request ids scored by when each is due (epoch seconds)."""
+        return f"{self._prefix}webhooks:due"
+
+    def key(self, request_id: RequestId) -> str:
+        return self._key(request_id)
+
+    def reaching_redis(self, action: str) -> contextlib.AbstractAsyncContextManager[None]:
+        """Turns any redis or socket error into StoreUnavailable, naming `action`."""
+        return reaching_redis(self._where, action)
+
     def _key(self, request_id: RequestId) -> str:
         return f"{self._prefix}request:{request_id}"
 
     def _channel(self, request_id: RequestId) -> str:
         # One channel per request, all matching the pattern each process subscribes to once (see
         # redis_connections). Pub/sub ignores the database number: the prefix scopes channels.
-        return f"{self._prefix}done:{request_id}"
+        return f"{self._prefix}changed:{request_id}"
 
-    @contextlib.asynccontextmanager
-    async def _reaching_redis(self, action: str) -> AsyncIterator[None]:
-        try:
-            yield
-        except (RedisError, OSError) as exc:
-            raise StoreUnavailable(f"{self._where} is unavailable ({action}: {exc})") from exc
+
+def _raise_if_cancelled() -> None:
+    # A cancel that lands while redis-py sends a command is caught inside it and lost (the task
+    # still counts it as cancelling): the wait would run on to its timeout. Honour it here.
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
 
 
 def _decoded(request_id: RequestId, data: bytes | str | None) -> RequestRecord:

@@ -3,20 +3,17 @@ a set of their ids, so that listing reads a few keys instead of scanning the key
 
 from __future__ import annotations
 
-import contextlib
 import json
-from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
 from redis.asyncio import Redis
-from redis.exceptions import RedisError, WatchError
+from redis.exceptions import WatchError
 
-from adapters.redis.connections import RedisPerLoop
+from adapters.redis.connections import RedisPerLoop, reaching_redis
 from inference.domain import WorkerInfo
-from inference.errors import StoreUnavailable
 from inference.ports import WorkerRegistry
 
 
@@ -43,7 +40,7 @@ class RedisWorkerRegistry(WorkerRegistry):
 
     async def heartbeat(self, worker: WorkerInfo) -> None:
         document = _encode(replace(worker, seen_at=datetime.now(UTC)))
-        async with self._reaching_redis("heartbeat"):
+        async with reaching_redis(self._where, "heartbeat"):
             client = await self._clients.client()
             async with client.pipeline(transaction=True) as pipe:
                 pipe.set(self._key(worker.id), document, px=self._ttl_ms)
@@ -51,7 +48,7 @@ class RedisWorkerRegistry(WorkerRegistry):
                 await pipe.execute()
 
     async def deregister(self, worker_id: str) -> None:
-        async with self._reaching_redis("deregister"):
+        async with reaching_redis(self._where, "deregister"):
             client = await self._clients.client()
             async with client.pipeline(transaction=True) as pipe:
                 pipe.delete(self._key(worker_id))
@@ -59,7 +56,7 @@ class RedisWorkerRegistry(WorkerRegistry):
                 await pipe.execute()
 
     async def live(self) -> list[WorkerInfo]:
-        async with self._reaching_redis("live"):
+        async with reaching_redis(self._where, "live"):
             client = await self._clients.client()
             async with client.pipeline(transaction=True) as pipe:
                 while True:
@@ -93,13 +90,6 @@ class RedisWorkerRegistry(WorkerRegistry):
 
     def _key(self, worker_id: str) -> str:
         return f"{self._prefix}worker:{worker_id}"
-
-    @contextlib.asynccontextmanager
-    async def _reaching_redis(self, action: str) -> AsyncIterator[None]:
-        try:
-            yield
-        except (RedisError, OSError) as exc:
-            raise StoreUnavailable(f"{self._where} is unavailable ({action}: {exc})") from exc
 
 
 def _encode(worker: WorkerInfo) -> str:

@@ -10,6 +10,10 @@
         for outcome in service.classify_many(["a.jpg", "b.jpg"], concurrency=8):
             print(outcome.source, outcome.result or outcome.error)
 
+A submission may name a webhook (`submit(image, webhook="https://…")`): the service POSTs the
+finished request there, signed; `verify_webhook(secret, headers, body)` checks a call and reads
+it. `Client.events(request_id)` follows a request's status as it changes (Server-Sent Events).
+
 Waiting uses the server's long-poll (`?wait=`), never a tight loop. Answers 429 and 503 are
 retried after the server's Retry-After, with backoff. Every failure is a ClientError whose `code`
 is the server's own (`unsupported_media_type`, `payload_too_large`, `invalid_api_key`, …).
@@ -31,12 +35,14 @@ from entrypoints.client.results import (
     WaitTimeout,
 )
 from entrypoints.client.sync import Client, Job
+from entrypoints.client.webhooks import InvalidSignature, verify_webhook
 
 __all__ = [
     "AsyncClient",
     "AsyncJob",
     "Client",
     "ClientError",
+    "InvalidSignature",
     "Job",
     "Label",
     "Outcome",
@@ -47,4 +53,5 @@ __all__ = [
     "Unreachable",
     "WaitTimeout",
     "check_health",
+    "verify_webhook",
 ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import AsyncIterator, Iterable
 from pathlib import Path
@@ -14,6 +15,7 @@ import httpx
 from entrypoints.client.results import (
     LONG_POLL_SECONDS,
     ClientError,
+    EventData,
     Image,
     Outcome,
     Result,
@@ -95,11 +97,12 @@ class AsyncClient:
         *,
         deadline: float | None = None,
         idempotency_key: str | None = None,
+        webhook: str | None = None,
     ) -> AsyncJob:
         """See `Client.submit`."""
         # Reading a path blocks; images are small enough that a thread hop is not worth it.
         name, data = image_part(image)
-        options = submit_options(top_k, deadline, idempotency_key)
+        options = submit_options(top_k, deadline, idempotency_key, webhook)
         body = await self._call("POST", SUBMIT, files={"image": (name, data)}, **options)
         return AsyncJob(self, str(body["request_id"]))
 
@@ -112,6 +115,29 @@ class AsyncClient:
 
     async def cancel(self, request_id: str) -> Status:
         return status_of(await self._call("POST", f"{SUBMIT}/{request_id}/cancel"))
+
+    async def events(self, request_id: str, timeout: float = 300.0) -> AsyncIterator[Status]:
+        """As Client.events."""
+        deadline, last = time.monotonic() + timeout, None
+        while time.monotonic() < deadline:
+            try:
+                async with self._http.stream("GET", f"{SUBMIT}/{request_id}/events") as response:
+                    if not response.is_success:
+                        await response.aread()
+                        check(response)
+                    parser = EventData()
+                    async for line in response.aiter_lines():
+                        if (data := parser.feed(line)) is None:
+                            continue
+                        current = status_of(json.loads(data))
+                        if current != last:  # a reconnection replays the state last seen
+                            yield current
+                            last = current
+                        if current.is_terminal:
+                            return
+            except httpx.TransportError as error:
+                raise Unreachable(f"{self._http.base_url}: {error}") from error
+        raise WaitTimeout(f"request {request_id} not finished within {timeout:g} s")
 
     async def classify(self, image: Image, top_k: int | None = None, timeout: float = 60.0) -> Result:
         return await (await self.submit(image, top_k)).wait(timeout)

@@ -102,11 +102,15 @@ class Outcome:
     error: ClientError | None = None
 
 
-def submit_options(top_k: int | None, deadline: float | None, idempotency_key: str | None) -> dict[str, Any]:
+def submit_options(
+    top_k: int | None, deadline: float | None, idempotency_key: str | None, webhook: str | None = None
+) -> dict[str, Any]:
     """The query parameters and headers of a submission, for httpx's `request`."""
     params: dict[str, Any] = {"top_k": top_k} if top_k else {}
     if deadline is not None:
         params["deadline"] = deadline
+    if webhook is not None:
+        params["webhook"] = webhook
     headers = {"Idempotency-Key": idempotency_key} if idempotency_key is not None else {}
     return {"params": params, "headers": headers}
 
@@ -190,3 +194,19 @@ def _result(body: dict[str, Any], result: dict[str, Any]) -> Result:
         created_at=datetime.fromisoformat(body["created_at"]),
         completed_at=datetime.fromisoformat(completed) if completed else None,
     )
+
+
+class EventData:
+    """Server-Sent Events read line by line: `feed` gives an event's data once its blank line
+    comes (comments and other fields skipped)."""
+
+    def __init__(self) -> None:
+        self._data: list[str] = []
+
+    def feed(self, line: str) -> str | None:
+        if line.startswith("data:"):
+            self._data.append(line[5:].removeprefix(" "))
+        elif not line and self._data:
+            data, self._data = "\n".join(self._data), []
+            return data
+        return None

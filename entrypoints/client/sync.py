@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -14,6 +15,7 @@ import httpx
 from entrypoints.client.results import (
     LONG_POLL_SECONDS,
     ClientError,
+    EventData,
     Image,
     Outcome,
     Result,
@@ -103,15 +105,17 @@ class Client:
         *,
         deadline: float | None = None,
         idempotency_key: str | None = None,
+        webhook: str | None = None,
     ) -> Job:
         """Upload one image; the Job comes back as soon as the service has queued it.
 
         `deadline`: seconds after which the service gives up on it if no worker ran it yet.
         `idempotency_key`: submitting again with the same key (and the same image and
         parameters) answers the same Job instead of classifying twice, so a retry is safe.
+        `webhook`: a URL the service POSTs the finished request to, signed (see `verify_webhook`).
         """
         name, data = image_part(image)
-        options = submit_options(top_k, deadline, idempotency_key)
+        options = submit_options(top_k, deadline, idempotency_key, webhook)
         body = self._call("POST", SUBMIT, files={"image": (name, data)}, **options)
         return Job(self, str(body["request_id"]))
 
@@ -126,6 +130,32 @@ class Client:
     def cancel(self, request_id: str) -> Status:
         """See `Job.cancel`."""
         return status_of(self._call("POST", f"{SUBMIT}/{request_id}/cancel"))
+
+    def events(self, request_id: str, timeout: float = 300.0) -> Iterator[Status]:
+        """The request as it is, then each time it changes, until it is terminal: the server's
+        status stream (Server-Sent Events), reconnected if the server ends it first, until
+        `timeout` seconds have passed (then WaitTimeout); ServiceError (404 unknown_request, …)
+        as `status` raises it."""
+        deadline, last = time.monotonic() + timeout, None
+        while time.monotonic() < deadline:
+            try:
+                with self._http.stream("GET", f"{SUBMIT}/{request_id}/events") as response:
+                    if not response.is_success:
+                        response.read()
+                        check(response)
+                    parser = EventData()
+                    for line in response.iter_lines():
+                        if (data := parser.feed(line)) is None:
+                            continue
+                        current = status_of(json.loads(data))
+                        if current != last:  # a reconnection replays the state last seen
+                            yield current
+                            last = current
+                        if current.is_terminal:
+                            return
+            except httpx.TransportError as error:
+                raise Unreachable(f"{self._http.base_url}: {error}") from error
+        raise WaitTimeout(f"request {request_id} not finished within {timeout:g} s")
 
     def classify(self, image: Image, top_k: int | None = None, timeout: float = 60.0) -> Result:
         """Submit and wait: the image's result, or the ClientError that stopped it."""

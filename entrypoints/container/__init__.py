@@ -18,15 +18,17 @@ from adapters.images import PillowImageInspector
 from adapters.memory import MemoryIdempotencyKeys, MemoryQueue, MemoryResultStore, MemoryWorkerRegistry
 from adapters.model import load_manifest
 from adapters.rabbitmq import QueueTopology, RabbitMQConsumer, RabbitMQDeadLetterAdmin, RabbitMQPublisher
-from adapters.redis import RedisIdempotencyKeys, RedisResultStore, RedisWorkerRegistry
-from entrypoints.container import metering, resources
+from adapters.redis import RedisIdempotencyKeys, RedisResultStore, RedisWebhookOutbox, RedisWorkerRegistry
+from entrypoints.container import metering, resources, webhooks
 from entrypoints.container.resources import make_decoder
 from entrypoints.settings import Settings
+from entrypoints.views import record_json
 from inference.media import ImageLimits
-from inference.use_cases.api import CancelRequest, GetResult, SubmitRequest
+from inference.use_cases.api import CancelRequest, GetResult, SubmitRequest, WatchRequest
 from inference.use_cases.dead_letter_admin import ListDeadLetters, PurgeDeadLetters, RequeueDeadLetters
 from inference.use_cases.dead_letters import SettleDeadLetters
 from inference.use_cases.idempotency import SubmitOnce
+from inference.use_cases.webhooks import DeliverWebhooks
 from inference.use_cases.worker import ProcessBatch
 
 
@@ -202,6 +204,19 @@ class Container(containers.DeclarativeContainer):
         max_frames=config.api.max_frames,
         max_side=config.api.max_side,
     )
+    # None without a signing secret: the API refuses webhooks, a worker calls none.
+    webhook_sender = providers.Singleton(
+        webhooks.sender,
+        secret=config.webhook.secret,
+        allowed_networks=config.webhook.allowed_networks,
+        connect_timeout=config.webhook.connect_timeout_seconds,
+        read_timeout=config.webhook.read_timeout_seconds,
+        max_response_bytes=config.webhook.max_response_bytes,
+    )
+    # The store's transitions write the outbox: the memory store is its own.
+    webhook_outbox = providers.Selector(
+        config.mode, embedded=store, distributed=providers.Singleton(RedisWebhookOutbox, store=store)
+    )
     submit_request = providers.Factory(
         SubmitRequest,
         publisher=publisher,
@@ -210,6 +225,7 @@ class Container(containers.DeclarativeContainer):
         limits=image_limits,
         default_deadline=config.api.default_deadline_seconds,
         max_deadline=config.api.max_deadline_seconds,
+        webhooks=webhook_sender,
     )
     submit_once = providers.Factory(
         SubmitOnce,
@@ -220,6 +236,17 @@ class Container(containers.DeclarativeContainer):
     )
     get_result = providers.Factory(GetResult, store=store)
     cancel_request = providers.Factory(CancelRequest, store=store)
+    watch_request = providers.Factory(WatchRequest, store=store)
+    deliver_webhooks = providers.Factory(
+        DeliverWebhooks,
+        outbox=webhook_outbox,
+        sender=webhook_sender,
+        render=providers.Object(record_json),
+        lease=config.webhook.lease_seconds,
+        max_age=config.webhook.max_age_seconds,
+        first_delay=config.webhook.first_retry_seconds,
+        max_delay=config.webhook.max_retry_seconds,
+    )
     process_batch = providers.Factory(
         ProcessBatch,
         consumer=worker_consumer,

@@ -29,6 +29,9 @@ _STATUS: tuple[tuple[type[errors.InferenceError], int], ...] = (
     (errors.InvalidImage, 422),
     (errors.InvalidRequestId, 422),
     (errors.InvalidTopK, 422),
+    (errors.InvalidWebhookUrl, 422),
+    # 422 rather than a 5xx: the service works, it refuses this request as it is configured.
+    (errors.WebhooksNotConfigured, 422),
     (errors.Overloaded, 429),
     (errors.QueueUnavailable, 503),
     (errors.StoreUnavailable, 503),

@@ -7,16 +7,19 @@ load balancers and container checks.
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator
 from typing import Annotated
 
 import structlog
-from fastapi import APIRouter, Header, Path, Query, Request, Response
+from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
 from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.sse import EventSourceResponse, ServerSentEvent
 from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect
 
 from entrypoints.container import Container
+from entrypoints.http.errors import UploadError
 from entrypoints.http.schemas import (
     Accepted,
     ErrorBody,
@@ -26,8 +29,9 @@ from entrypoints.http.schemas import (
     RequestView,
     accepted_json,
 )
-from entrypoints.http.uploads import OPENAPI_REQUEST_BODY, read_image
-from inference.domain import MAX_TOP_K, RequestId
+from entrypoints.http.status_stream import status_events
+from entrypoints.http.uploads import OPENAPI_REQUEST_BODY, WEBHOOK_FIELD, read_image
+from inference.domain import MAX_TOP_K, RequestId, RequestRecord
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +50,12 @@ def _container(request: Request) -> Container:
 
 def _errors(*statuses: int) -> dict[int | str, dict[str, object]]:
     return {status: {"model": ErrorBody} for status in statuses}
+
+
+def _json_errors(*statuses: int) -> dict[int | str, dict[str, object]]:
+    """As `_errors`, for a route whose own answers are not JSON (a status stream's errors are)."""
+    schema = {"$ref": "#/components/schemas/ErrorBody"}  # there already: every other route uses it
+    return {status: {"content": {"application/json": {"schema": schema}}} for status in statuses}
 
 
 # What a client does next with a 202, for OpenAPI tools (and schemathesis's stateful tests).
@@ -95,6 +105,12 @@ async def submit(
         "parameters answers the first submission's 202 again (header `Idempotent-Replayed: true`) "
         "and enqueues nothing; the key with anything else answers 409 `idempotency_key_reused`.",
     ),
+    webhook: str = Query(
+        None,
+        max_length=2048,
+        description="An http(s) URL to POST the record to once it is terminal, signed (Standard "
+        "Webhooks); or the form field of the same name.",
+    ),
 ) -> Response:
     """Send the image as multipart/form-data (field `image`) or as the raw body with an image/*
     Content-Type. Answers at once with the request's id; read the result at `results_url`."""
@@ -104,9 +120,14 @@ async def submit(
     try:
         reservation = request.app.state.upload_budget.reserve()
         try:  # the image's bytes count against the budget until it is handed on
-            image = await read_image(request, settings.max_upload_bytes(), reservation)
+            upload = await read_image(request, settings.max_upload_bytes(), reservation)
             accepted = await container.submit_once()(
-                image, top_k or settings.default_top_k(), deadline, idempotency_key, traceparent
+                upload.image,
+                top_k or settings.default_top_k(),
+                deadline,
+                idempotency_key,
+                traceparent,
+                _webhook(webhook, upload.fields),
             )
         finally:
             reservation.release()
@@ -129,6 +150,13 @@ async def submit(
     # (the schema still documents it): see accepted_json.
     body = accepted_json(accepted.request_id.value, accepted.created_at, url)
     return Response(body, status_code=202, media_type="application/json", headers=headers)
+
+
+def _webhook(query: str | None, fields: dict[str, str]) -> str | None:
+    form = fields.get(WEBHOOK_FIELD)
+    if query is not None and form is not None:
+        raise UploadError(422, "invalid_webhook_url", "give the webhook as a query parameter or a form field")
+    return query if form is None else form
 
 
 def _refusal_code(refusal: Exception) -> str:
@@ -179,6 +207,32 @@ async def cancel(
     if metrics is not None:
         metrics.results.labels(record.status.value, "none").inc()
     return RequestView.of(record)
+
+
+async def _watched_record(
+    request: Request,
+    request_id: Annotated[str, Path(pattern=REQUEST_ID_PATTERN, description="The id a submission returned.")],
+) -> RequestRecord:
+    # Read before the stream starts, so that an unknown id is a 404, not a stream that breaks.
+    return await _container(request).get_result()(RequestId.parse(request_id))
+
+
+@router.get(
+    "/inference/requests/{request_id}/events",
+    response_class=EventSourceResponse,
+    operation_id="stream_status",
+    summary="Stream a request's status as Server-Sent Events",
+    responses=_json_errors(404, 422, 503),
+)
+async def events(
+    request: Request, current: Annotated[RequestRecord, Depends(_watched_record)]
+) -> AsyncIterator[ServerSentEvent]:
+    """A `status` event (data: the record, as results answer it) at once, then one each time the
+    record changes; the stream ends after the terminal one, or after the API's
+    `events_seconds` (reconnect: the current state comes first again). Comment lines keep it
+    alive through proxies meanwhile."""
+    async for event in status_events(request, _container(request), current):
+        yield event
 
 
 @router.get("/models", response_model=ModelBody, summary="The served model")

@@ -10,7 +10,9 @@ from uuid import UUID
 
 from pydantic import BaseModel, Field
 
-from inference.domain import ModelInfo, RequestRecord, WorkerInfo
+# A record as clients read it: results, status streams and webhooks all send this one body.
+from entrypoints.views import RequestView, WebhookBody
+from inference.domain import ModelInfo, WorkerInfo
 
 
 class ErrorBody(BaseModel):
@@ -41,84 +43,7 @@ def accepted_json(request_id: UUID, created_at: datetime, results_url: str) -> b
     ).encode()
 
 
-class LabelScoreBody(BaseModel):
-    label: str
-    score: float = Field(description="Softmax probability.")
-
-
-class ModelRef(BaseModel):
-    name: str
-    version: str
-
-
-class ResultBody(BaseModel):
-    label: str
-    score: float
-    top_k: list[LabelScoreBody] = Field(description="Best first.")
-    model: ModelRef
-
-
-class FailureBody(BaseModel):
-    code: str
-    message: str
-
-
-class TimingsBody(BaseModel):
-    """Where the request's time went, in seconds."""
-
-    queue_wait: float = Field(description="Submitted → taken by a worker.")
-    preprocess: float | None = Field(
-        description="Decoding its batch's images (None if it never reached the model)."
-    )
-    model: float | None = Field(description="Its batch's forward pass (None if it never reached the model).")
-    total: float = Field(description="Submitted → outcome stored.")
-
-
-class RequestView(BaseModel):
-    request_id: UUID
-    status: Literal["queued", "processing", "succeeded", "failed", "canceled"]
-    created_at: datetime
-    updated_at: datetime
-    completed_at: datetime | None
-    attempts: int
-    result: ResultBody | None
-    error: FailureBody | None
-    timings: TimingsBody | None = Field(None, description="Set once the request is terminal.")
-    deadline_at: datetime | None = Field(
-        None, description="Past this, a request no worker has run yet fails `deadline_exceeded`."
-    )
-    requeued: int = Field(0, description="Times an operator requeued it after it failed (`inference dlq`).")
-    trace_id: str | None = Field(
-        None,
-        description="The W3C trace id (32 hex digits) the request was submitted under: from its "
-        "`traceparent` header, or a new one (the 202's `traceparent` header). Also in the logs.",
-        pattern="^[0-9a-f]{32}$",
-    )
-
-    @classmethod
-    def of(cls, record: RequestRecord) -> RequestView:
-        prediction, failure = record.prediction, record.failure
-        return cls(
-            request_id=record.request_id.value,
-            status=record.status.value,
-            created_at=record.created_at,
-            updated_at=record.updated_at,
-            completed_at=record.completed_at,
-            attempts=record.attempts,
-            result=None
-            if prediction is None
-            else ResultBody(
-                label=prediction.label,
-                score=prediction.score,
-                top_k=[LabelScoreBody(label=s.label, score=s.score) for s in prediction.scores],
-                model=ModelRef(name=prediction.model_name, version=prediction.model_version),
-            ),
-            error=None if failure is None else FailureBody(code=failure.code, message=failure.message),
-            timings=None if record.timings is None else TimingsBody(**asdict(record.timings)),
-            deadline_at=record.deadline_at,
-            requeued=record.requeued,
-            trace_id=record.trace_id,
-        )
+__all__ = ["Accepted", "ErrorBody", "Health", "ModelBody", "Readiness", "RequestView", "WebhookBody"]
 
 
 class ModelBody(BaseModel):

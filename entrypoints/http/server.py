@@ -19,6 +19,8 @@ import asyncio
 import ctypes
 import json
 import logging
+import socket
+from types import FrameType
 from typing import Any
 
 import uvicorn
@@ -39,7 +41,31 @@ def build_server(app: FastAPI, settings: ApiSettings, host: str, port: int, log_
     )
     redact_access_log()
     return_freed_memory()
-    return uvicorn.Server(config)
+    app.state.stopping = stopping = asyncio.Event()
+    return StoppingServer(config, stopping)
+
+
+class StoppingServer(uvicorn.Server):
+    """uvicorn, telling the application when it is asked to stop (`app.state.stopping`).
+
+    uvicorn waits for every response in progress before it stops: an open status stream would
+    hold a SIGTERM up for as long as the stream may last (INFERENCE_API__EVENTS_SECONDS). The
+    streams end on this event instead, and their clients reconnect to another process.
+    """
+
+    def __init__(self, config: uvicorn.Config, stopping: asyncio.Event) -> None:
+        super().__init__(config)
+        self._stopping = stopping
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        self._loop = asyncio.get_running_loop()
+        await super().startup(sockets)
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        super().handle_exit(sig, frame)
+        if self._loop is not None:  # a signal handler: the loop is woken through its own queue
+            self._loop.call_soon_threadsafe(self._stopping.set)
 
 
 _M_MMAP_THRESHOLD, _M_ARENA_MAX = -3, -8  # glibc's mallopt parameters

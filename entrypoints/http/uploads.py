@@ -8,6 +8,7 @@ API's memory with them.
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator, AsyncIterator
+from dataclasses import dataclass
 from tempfile import SpooledTemporaryFile
 from typing import BinaryIO, cast
 
@@ -24,8 +25,9 @@ IMAGE_FIELD = "image"
 _MULTIPART_SLACK = 16 * 1024
 # An upload stays in memory up to this size and spills to a temporary file beyond it.
 SPOOL_BYTES = 1024 * 1024
-# Form fields other than the image (none are defined; a client may send a few small ones).
-MAX_FIELD_BYTES = 1024
+WEBHOOK_FIELD = "webhook"
+# Form fields other than the image (the webhook URL; a client may send a few small others).
+MAX_FIELD_BYTES = 4096
 
 
 OPENAPI_REQUEST_BODY = {
@@ -35,7 +37,14 @@ OPENAPI_REQUEST_BODY = {
             "schema": {
                 "type": "object",
                 "required": [IMAGE_FIELD],
-                "properties": {IMAGE_FIELD: {"type": "string", "format": "binary"}},
+                "properties": {
+                    IMAGE_FIELD: {"type": "string", "format": "binary"},
+                    WEBHOOK_FIELD: {
+                        "type": "string",
+                        "format": "uri",
+                        "description": "As the `webhook` query parameter (give one or the other).",
+                    },
+                },
             }
         },
         "image/*": {"schema": {"type": "string", "format": "binary"}},
@@ -82,9 +91,16 @@ class Reservation:
         self.size = 0
 
 
-async def read_image(request: Request, limit: int, reservation: Reservation) -> bytes:
-    """The image's bytes; UploadError 413 past `limit`, 422 when missing or empty, 503 when the
-    budget that `reservation` draws from is spent (the caller releases it).
+@dataclass(frozen=True)
+class Upload:
+    image: bytes
+    fields: dict[str, str]  # a form's text fields (none for a raw body)
+
+
+async def read_image(request: Request, limit: int, reservation: Reservation) -> Upload:
+    """The image's bytes and the form's text fields; UploadError 413 past `limit`, 422 when
+    missing or empty, 503 when the budget that `reservation` draws from is spent (the caller
+    releases it).
 
     The body is never held whole: it streams through a byte counter that refuses it (413) the
     moment it passes the limit, into a file that stays in memory up to SPOOL_BYTES and goes to
@@ -100,15 +116,16 @@ async def read_image(request: Request, limit: int, reservation: Reservation) -> 
     if length is not None:
         reservation.grow(length)  # so is its share of the budget
     chunks = _capped(request.stream(), cap, limit)
+    fields: dict[str, str] = {}
     if multipart:
-        upload = await _image_from_form(request, chunks)
+        upload, fields = await _image_from_form(request, chunks)
     elif length is not None:
         # The fast path: a raw body of a declared length within the limit (the server reads no
         # further than the length) is read as it is, with no spooling and no form to parse.
         image = await request.body()
         if not image:
             raise UploadError(422, "empty_image", "the image is empty")
-        return image
+        return Upload(image, fields)
     else:  # chunked: whatever the declared type, the bytes decide whether it is an image
         upload = await _spool(chunks)
     try:
@@ -121,7 +138,7 @@ async def read_image(request: Request, limit: int, reservation: Reservation) -> 
         await upload.close()
     if not image:
         raise UploadError(422, "empty_image", "the image is empty")
-    return image
+    return Upload(image, fields)
 
 
 async def _capped(chunks: AsyncIterator[bytes], cap: int, limit: int) -> AsyncGenerator[bytes, None]:
@@ -147,7 +164,9 @@ async def _spool(chunks: AsyncIterator[bytes]) -> UploadFile:
     return upload
 
 
-async def _image_from_form(request: Request, chunks: AsyncGenerator[bytes, None]) -> UploadFile:
+async def _image_from_form(
+    request: Request, chunks: AsyncGenerator[bytes, None]
+) -> tuple[UploadFile, dict[str, str]]:
     # One file (the image), a few small fields at most: anything else is not this API's form.
     parser = _ImageFormParser(
         request.headers, chunks, max_files=1, max_fields=16, max_part_size=MAX_FIELD_BYTES
@@ -161,7 +180,7 @@ async def _image_from_form(request: Request, chunks: AsyncGenerator[bytes, None]
         if isinstance(value, UploadFile) and value is not field:
             await value.close()
     if isinstance(field, UploadFile):
-        return field
+        return field, {name: value for name, value in form.multi_items() if isinstance(value, str)}
     raise UploadError(422, "missing_image", f"the form has no {IMAGE_FIELD!r} file field")
 
 

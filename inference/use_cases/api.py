@@ -1,17 +1,27 @@
-"""The API's use cases: submit a request, read its result, cancel it (idempotent submits: `idempotency`)."""
+"""The API's use cases: submit a request, read its result, watch it change, cancel it
+(idempotent submits: `idempotency`)."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
+from collections.abc import AsyncIterator
+from dataclasses import replace
 from datetime import timedelta
 
 from inference.clock import Clock, utc_now
-from inference.domain import Cancel, InferenceRequest, RequestId, RequestRecord
-from inference.errors import AlreadyTerminal, InvalidDeadline, StoreUnavailable, UnknownRequest
+from inference.domain import Cancel, InferenceRequest, RequestId, RequestRecord, Webhook
+from inference.errors import (
+    AlreadyTerminal,
+    InvalidDeadline,
+    StoreUnavailable,
+    UnknownRequest,
+    WebhooksNotConfigured,
+)
 from inference.log_fields import request_fields
 from inference.media import ImageLimits
-from inference.ports import ImageInspector, Publisher, ResultStore
+from inference.ports import ImageInspector, Publisher, ResultStore, WebhookSender
 
 log = logging.getLogger(__name__)
 
@@ -23,6 +33,9 @@ class SubmitRequest:
     `deadline` (seconds from now, else `default_deadline`; at most `max_deadline`) becomes the
     request's absolute `deadline_at`. `request_id` is a new one unless the caller chose it (an
     idempotent submit claims its key for an id before submitting).
+
+    A webhook is checked (`WebhookSender.check`: the SSRF guard) before anything is stored;
+    without a `webhooks` sender (no signing secret configured) one is refused.
     """
 
     def __init__(
@@ -34,7 +47,9 @@ class SubmitRequest:
         default_deadline: float | None,
         max_deadline: float,
         clock: Clock = utc_now,
+        webhooks: WebhookSender | None = None,
     ) -> None:
+        self._webhooks = webhooks
         self._publisher = publisher
         self._store = store
         self._inspector = inspector
@@ -50,6 +65,7 @@ class SubmitRequest:
         deadline: float | None = None,
         request_id: RequestId | None = None,
         traceparent: str | None = None,
+        webhook: str | None = None,
     ) -> RequestRecord:
         """`traceparent`: the W3C trace context the request travels under, to the worker and its record."""
         deadline = self._default_deadline if deadline is None else deadline
@@ -63,6 +79,12 @@ class SubmitRequest:
         if header is None:
             header = await asyncio.to_thread(self._inspector.inspect, image, self._limits.max_frames)
         self._limits.check(header)
+        if webhook is not None:
+            if self._webhooks is None:
+                raise WebhooksNotConfigured(
+                    "this service sends no webhooks: it has no signing secret (INFERENCE_WEBHOOK__SECRET)"
+                )
+            await self._webhooks.check(webhook)
         now = self._clock()
         request = InferenceRequest(
             id=request_id or RequestId.new(),
@@ -74,6 +96,8 @@ class SubmitRequest:
             deadline_at=None if deadline is None else now + timedelta(seconds=deadline),
         )
         record = RequestRecord.queued(request)
+        if webhook is not None:
+            record = replace(record, webhook=Webhook(webhook))
         await self._store.add(record)
         try:
             await self._publisher.publish(request)
@@ -123,3 +147,25 @@ class CancelRequest:
             return outcome
         current = outcome.current
         raise AlreadyTerminal(f"request {request_id} is already {current.status.value}", current=current)
+
+
+class WatchRequest:
+    """A request's record as it stands, then each change of it, until it is terminal or
+    `duration` seconds have passed (a status stream's events)."""
+
+    def __init__(self, store: ResultStore) -> None:
+        self._store = store
+
+    async def __call__(
+        self, request_id: RequestId, duration: float, current: RequestRecord | None = None
+    ) -> AsyncIterator[RequestRecord]:
+        """`current`, if the caller read it already, stands for the record as it stands."""
+        deadline = time.monotonic() + duration
+        record = current if current is not None else await self._store.get(request_id)
+        yield record
+        while not record.status.is_terminal and (remaining := deadline - time.monotonic()) > 0:
+            changed = await self._store.wait_for_change(request_id, record, remaining)
+            if changed == record:
+                return  # the time is up
+            record = changed
+            yield record

@@ -107,14 +107,18 @@ class SubmitOnce:
         deadline: float | None = None,
         idempotency_key: str | None = None,
         traceparent: str | None = None,
+        webhook: str | None = None,
     ) -> Acceptance:
         """`traceparent` is not part of the fingerprint: a retry is the same submission under a
         trace of its own (a replay answers the first submission's request, and so its trace)."""
         if idempotency_key is None:
-            record = await self._submit(image, top_k, deadline, traceparent=traceparent)
+            record = await self._submit(image, top_k, deadline, None, traceparent, webhook)
             return Acceptance(record.request_id, record.created_at)
         key = check_key(idempotency_key)
-        mine = fingerprint(image, {"top_k": top_k, "deadline": deadline})
+        parameters: dict[str, object] = {"top_k": top_k, "deadline": deadline}
+        if webhook is not None:  # only then: a key claimed before webhooks existed keeps its fingerprint
+            parameters["webhook"] = webhook
+        mine = fingerprint(image, parameters)
         claim = KeyClaim(mine, RequestId.new(), self._clock())
         loop = asyncio.get_running_loop()
         give_up_at = loop.time() + self._patience
@@ -132,7 +136,7 @@ class SubmitOnce:
                 )
             await asyncio.sleep(pause)  # the winner is enqueueing: milliseconds, as a rule
             pause = min(pause * 2, 0.2)
-        return await self._submit_claimed(key, image, top_k, deadline, claim.request_id, traceparent)
+        return await self._submit_claimed(key, image, top_k, deadline, claim.request_id, traceparent, webhook)
 
     async def _submit_claimed(
         self,
@@ -142,9 +146,10 @@ class SubmitOnce:
         deadline: float | None,
         request_id: RequestId,
         traceparent: str | None,
+        webhook: str | None,
     ) -> Acceptance:
         try:
-            record = await self._submit(image, top_k, deadline, request_id, traceparent)
+            record = await self._submit(image, top_k, deadline, request_id, traceparent, webhook)
         except BaseException:
             try:
                 await self._keys.release(key, request_id)

@@ -141,7 +141,7 @@ def test_credentials_come_from_the_secret_and_no_overlay_but_dev_ships_one(
     for deployment in by_kind(rendered, "Deployment"):
         for container in deployment["spec"]["template"]["spec"]["containers"]:
             refs = {e["name"]: e["valueFrom"]["secretKeyRef"]["name"] for e in container["env"]}
-            assert set(refs) == {"INFERENCE_RABBITMQ_URL", "INFERENCE_REDIS_URL"}
+            assert set(refs) == {"INFERENCE_RABBITMQ_URL", "INFERENCE_REDIS_URL", "INFERENCE_WEBHOOK__SECRET"}
             secrets_named |= set(refs.values())
     namespace = {obj["metadata"].get("namespace") for obj in rendered if obj["kind"] != "Namespace"}
 

@@ -81,8 +81,9 @@ class Cluster:
             raise RuntimeError(f"the API at {url} was not ready\n{self.logs()}")
         return url
 
-    def start_worker(self, command: Sequence[str] | None = None) -> subprocess.Popen[bytes]:
-        """A worker running the cluster's worker command, or `command`."""
+    def start_worker(self, command: Sequence[str] | None = None, **env: str) -> subprocess.Popen[bytes]:
+        """A worker running the cluster's worker command, or `command`, with `env` added to the
+        cluster's environment for it alone."""
         number = len(self.workers)
         heartbeat = self.root / f"worker-{number}.heartbeat"
         metrics_port = free_port()  # workers on one host cannot share the default port
@@ -92,6 +93,7 @@ class Cluster:
             self.env(
                 INFERENCE_WORKER__HEARTBEAT_FILE=str(heartbeat),
                 INFERENCE_WORKER__METRICS_PORT=str(metrics_port),
+                **env,
             ),
         )
         worker.metrics_url = f"http://127.0.0.1:{metrics_port}/metrics"  # type: ignore[attr-defined]

@@ -45,6 +45,9 @@ def test_twenty_classified_images_show_in_the_metrics_with_counts_that_match(
     results = classify(client, 20)
     assert [r["status"] for r in results] == ["succeeded"] * 20
 
+    # The workers gauge reads the latest count (taken every third of a heartbeat's time-to-live,
+    # and by each readiness check): a readiness check makes it current.
+    assert client.get("/api/health/ready").json()["workers"] == 1
     samples = scrape(client)
     batches = len(stub_classifier.batch_sizes)
     assert samples["inference_requests_total", (("outcome", "accepted"),)] == 20
@@ -57,6 +60,9 @@ def test_twenty_classified_images_show_in_the_metrics_with_counts_that_match(
     assert samples["inference_model_seconds_count", ()] == batches
     assert samples["inference_queue_depth", (("state", "ready"),)] == 0
     assert samples["inference_redeliveries_total", ()] == 0
+    assert samples["inference_dead_letters", ()] == 0
+    assert samples["inference_oldest_request_age_seconds", ()] == 0  # nothing waits any more
+    assert samples["inference_workers_alive", ()] == 1  # the embedded worker
     manifest = container.manifest()
     model = {
         "backend": container.config.model.backend(),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -21,6 +22,8 @@ from inference.domain import (
     Start,
     Succeed,
     Transition,
+    Webhook,
+    WebhookStatus,
 )
 from inference.errors import InvalidTransition
 from tests.stubs import a_record
@@ -39,13 +42,21 @@ predictions = st.builds(
     model_name=st.just("net"),
     model_version=st.just("1"),
 )
+URL = "https://hooks.example.com/"
+webhooks = st.builds(
+    Webhook,
+    url=st.just(URL),
+    status=st.sampled_from(WebhookStatus),
+    attempts=st.integers(0, 50),
+    last_error=st.none() | st.just("HTTP 503"),
+)
 failures = st.builds(Failure, code=st.sampled_from(["invalid_image", "model_error"]), message=st.just("x"))
 
 
 class RequestLifecycle(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
-        self.record = a_record(top_k=2, submitted_at=EPOCH)
+        self.record = replace(a_record(top_k=2, submitted_at=EPOCH), webhook=Webhook(URL))
         self.starts = 0
         self.last_applied_at = EPOCH
         self.outcome: Prediction | Failure | None = None
@@ -91,6 +102,17 @@ class RequestLifecycle(RuleBasedStateMachine):
     def cancel(self, at: datetime) -> None:
         if self._apply(Cancel(at)):
             self.canceled = True
+
+    @rule(webhook=webhooks, at=times)
+    def record_a_webhook_delivery(self, webhook: Webhook, at: datetime) -> None:
+        # A delivery's state is no transition: recorded at any time, it changes nothing else,
+        # and the record it gives obeys the state machine as the record itself does.
+        delivered = self.record.with_webhook(webhook)
+        assert delivered.webhook == webhook
+        assert replace(delivered, webhook=self.record.webhook) == self.record
+        if self.record.status.is_terminal:
+            with pytest.raises(InvalidTransition):
+                delivered.apply(Start(at))
 
     @invariant()
     def a_terminal_record_never_changes_whatever_comes_after(self) -> None:
@@ -226,3 +248,11 @@ def test_a_result_arriving_after_a_cancel_is_refused() -> None:
         with pytest.raises(InvalidTransition) as refused:
             canceled.apply(late)
         assert refused.value.current.status is RequestStatus.CANCELED
+
+
+def test_only_a_record_with_that_webhook_records_its_delivery() -> None:
+    with pytest.raises(ValueError, match="no webhook"):
+        a_record(submitted_at=EPOCH).with_webhook(Webhook(URL))
+    record = replace(a_record(submitted_at=EPOCH), webhook=Webhook(URL))
+    with pytest.raises(ValueError, match="no webhook"):
+        record.with_webhook(Webhook("https://elsewhere.example.com/"))

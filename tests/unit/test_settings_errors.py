@@ -208,3 +208,19 @@ def test_the_container_health_check_works_whatever_the_environment_holds(
     heartbeat.touch()
 
     assert main(["health", "--heartbeat", str(heartbeat)]) == 0
+
+
+def test_a_bad_webhook_secret_or_network_gets_one_line_each_without_the_secret(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("INFERENCE_WEBHOOK__SECRET", "whsec_c2hvcnQ=")  # "short": 5 bytes
+    monkeypatch.setenv("INFERENCE_WEBHOOK__ALLOWED_NETWORKS", "127.0.0.0/8, the office")
+
+    assert main(["serve"]) == 2
+    lines = sorted(_error_lines(capsys))
+    assert len(lines) == 2, lines
+    assert lines[0].startswith("inference: INFERENCE_WEBHOOK__ALLOWED_NETWORKS=")
+    assert "'the office' is not a network in CIDR form" in lines[0]
+    assert lines[1].startswith("inference: INFERENCE_WEBHOOK__SECRET")
+    assert "at least 24 bytes" in lines[1]
+    assert "c2hvcnQ" not in lines[1]

@@ -1,0 +1,59 @@
+"""The status stream's events: a request's record at each change, until terminal, or until the
+server is stopping (`StoppingServer`), or the record can no longer be read."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+
+from fastapi import Request
+from fastapi.sse import ServerSentEvent
+
+from entrypoints.container import Container
+from entrypoints.views import RequestView
+from inference.domain import RequestRecord
+from inference.errors import StoreUnavailable, UnknownRequest
+
+log = logging.getLogger(__name__)
+
+
+async def status_events(
+    request: Request, container: Container, current: RequestRecord
+) -> AsyncIterator[ServerSentEvent]:
+    watch = container.watch_request()
+    records = watch(current.request_id, container.config.api.events_seconds(), current)
+    try:
+        async for record in _until_stopping(request, records):
+            yield ServerSentEvent(
+                raw_data=RequestView.of(record).model_dump_json(),
+                event="status",
+                id=record.updated_at.isoformat(),
+            )
+    except (UnknownRequest, StoreUnavailable) as exc:
+        # Headers are sent: the stream just ends, and a client that reconnects hears why.
+        log.info("status stream of %s ended: %s", current.request_id, exc)
+
+
+async def _until_stopping(
+    request: Request, records: AsyncIterator[RequestRecord]
+) -> AsyncIterator[RequestRecord]:
+    stopping: asyncio.Event | None = getattr(request.app.state, "stopping", None)
+    stop = asyncio.ensure_future(stopping.wait() if stopping is not None else asyncio.Event().wait())
+    step: asyncio.Future[RequestRecord] | None = None
+    try:
+        while True:
+            step = asyncio.ensure_future(anext(records))
+            await asyncio.wait({step, stop}, return_when=asyncio.FIRST_COMPLETED)
+            if not step.done():  # the server is stopping
+                return
+            try:
+                yield step.result()
+            except StopAsyncIteration:
+                return
+    finally:
+        # Also when the client went away (this generator is then cancelled): the wait in hand is
+        # cancelled, not awaited, as nothing of it is needed any more.
+        stop.cancel()
+        if step is not None:
+            step.cancel()
