@@ -17,7 +17,8 @@ from entrypoints.container import create_container
 from entrypoints.logs import configure_logging
 from entrypoints.settings import Settings
 from entrypoints.worker import run_worker
-from inference.domain import Failure, InferenceRequest, LabelScore, ModelInfo, Prediction
+from inference.domain import InferenceRequest
+from inference.outcomes import Failure, LabelScore, ModelInfo, Prediction
 from inference.ports import Classifier
 
 

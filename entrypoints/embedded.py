@@ -22,7 +22,8 @@ from entrypoints.container import Container, create_container
 from entrypoints.http.app import create_app
 from entrypoints.settings import Settings
 from entrypoints.startup_errors import ModelLoadError
-from entrypoints.worker import WorkerLoop, create_worker_loop
+from entrypoints.worker import create_worker_loop
+from entrypoints.worker_loop import WorkerLoop
 from inference.errors import QueueUnavailable
 
 log = logging.getLogger(__name__)

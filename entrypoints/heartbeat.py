@@ -18,8 +18,8 @@ from datetime import datetime
 from pathlib import Path
 
 from inference.clock import utc_now
-from inference.domain import WorkerInfo
 from inference.ports import WorkerRegistry
+from inference.worker_info import WorkerInfo
 
 log = logging.getLogger(__name__)
 

@@ -1,7 +1,9 @@
 """Domain types: what a request is, what it becomes, and the only legal ways it changes.
 
 The words used for these concepts everywhere (settings, adapters, README) are in the README's
-glossary: *attempt*, *top_k*, *scores*, *terminal*, *failure code*.
+glossary: *attempt*, *top_k*, *scores*, *terminal*, *failure code*. What a request ends with is in
+`outcomes`, the transitions a record takes in `transitions`, a webhook's delivery state in
+`webhook_delivery`: this module keeps the request, its record and the one place for the rules.
 """
 
 from __future__ import annotations
@@ -12,9 +14,12 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Literal
 
-from inference.errors import InferenceError, InvalidImage, InvalidRequestId, InvalidTopK, InvalidTransition
+from inference.errors import InvalidRequestId, InvalidTopK, InvalidTransition
+from inference.outcomes import Failure, Prediction
 from inference.timings import Timings
 from inference.trace_context import trace_id_of
+from inference.transitions import Cancel, Fail, Requeue, Start, Succeed, Transition
+from inference.webhook_delivery import Webhook
 
 # The most labels a request may ask for: far more than any client reads, and it bounds a
 # record's size whatever the model.
@@ -60,26 +65,6 @@ class RequestStatus(StrEnum):
 
 
 @dataclass(frozen=True)
-class ImageHeader:
-    """What an image's header says, read without decoding a pixel. `frames` is 1 unless animated."""
-
-    media_type: str
-    width: int
-    height: int
-    frames: int = 1
-
-    def __post_init__(self) -> None:
-        if self.width < 1 or self.height < 1 or self.frames < 1:
-            raise InvalidImage(
-                f"the header describes {self.frames} frame(s) of {self.width}×{self.height} pixels"
-            )
-
-    @property
-    def pixels(self) -> int:
-        return self.width * self.height
-
-
-@dataclass(frozen=True)
 class InferenceRequest:
     id: RequestId
     image: bytes = field(repr=False)
@@ -95,114 +80,6 @@ class InferenceRequest:
     def __post_init__(self) -> None:
         if not 1 <= self.top_k <= MAX_TOP_K:
             raise InvalidTopK(f"top_k must be from 1 to {MAX_TOP_K}, got {self.top_k}")
-
-
-@dataclass(frozen=True)
-class LabelScore:
-    label: str
-    score: float
-
-
-@dataclass(frozen=True)
-class ModelInfo:
-    name: str
-    version: str
-    labels: tuple[str, ...]
-    input_size: int
-
-
-@dataclass(frozen=True)
-class Prediction:
-    """The request's top_k labels with their softmax probabilities (`scores`), best first."""
-
-    scores: tuple[LabelScore, ...]
-    model_name: str
-    model_version: str
-
-    def __post_init__(self) -> None:
-        if not self.scores:
-            raise ValueError("a prediction needs at least one label")
-
-    @property
-    def label(self) -> str:
-        return self.scores[0].label
-
-    @property
-    def score(self) -> float:
-        return self.scores[0].score
-
-
-@dataclass(frozen=True)
-class Failure:
-    """Why a request failed: `code` is stable for machines, `message` is for people."""
-
-    code: str
-    message: str
-
-    @classmethod
-    def of(cls, error: InferenceError) -> Failure:
-        """The failure a client reads for `error`: its code, and its message."""
-        return cls(error.code, str(error))
-
-
-# Transitions are values rather than callables so that a store can apply them atomically on a
-# server (a Redis script, say) with the same rules as `RequestRecord.apply`.
-@dataclass(frozen=True)
-class Start:
-    at: datetime
-
-
-@dataclass(frozen=True)
-class Succeed:
-    prediction: Prediction
-    at: datetime
-    timings: Timings | None = None
-
-
-@dataclass(frozen=True)
-class Fail:
-    failure: Failure
-    at: datetime
-    timings: Timings | None = None
-
-
-@dataclass(frozen=True)
-class Cancel:
-    """The client no longer wants the result: from queued or processing (a result then
-    arriving is refused, as for any terminal record)."""
-
-    at: datetime
-
-
-@dataclass(frozen=True)
-class Requeue:
-    """An operator sends a failed request round again (`inference dlq requeue`): the one way
-    out of a terminal status, and never taken by the service on its own."""
-
-    at: datetime
-
-
-Transition = Start | Succeed | Fail | Cancel | Requeue
-
-
-class WebhookStatus(StrEnum):
-    PENDING = "pending"
-    DELIVERED = "delivered"
-    FAILED = "failed"
-
-
-@dataclass(frozen=True)
-class Webhook:
-    """The URL a request's terminal record is sent to, and how that delivery is going.
-
-    `attempts` counts calls of the URL (not a request's attempts, which count deliveries to a
-    worker); `last_error` says why the latest call did not deliver.
-    """
-
-    url: str
-    status: WebhookStatus = WebhookStatus.PENDING
-    attempts: int = 0
-    last_error: str | None = None
 
 
 @dataclass(frozen=True)
@@ -296,24 +173,3 @@ class RequestRecord:
         if self.webhook is None or webhook.url != self.webhook.url:
             raise ValueError(f"request {self.request_id} has no webhook {webhook.url!r}")
         return replace(self, webhook=webhook)
-
-
-@dataclass(frozen=True)
-class WorkerInfo:
-    """A live worker as it describes itself in its heartbeat (see the WorkerRegistry port).
-
-    `model` and `model_version` name what it serves; `batch_size` is its largest batch;
-    `last_batch_at` is None until it has finished a batch. `seen_at` is the registry's: when
-    the worker's latest heartbeat arrived (None in what a worker sends).
-    """
-
-    id: str
-    host: str
-    pid: int
-    model: str
-    model_version: str
-    backend: str
-    batch_size: int
-    started_at: datetime
-    last_batch_at: datetime | None = None
-    seen_at: datetime | None = None

@@ -5,8 +5,28 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from inference.domain import ImageHeader
-from inference.errors import EmptyImage, ImageTooLarge, TooManyFrames, UnsupportedImage
+from inference.errors import EmptyImage, ImageTooLarge, InvalidImage, TooManyFrames, UnsupportedImage
+
+
+@dataclass(frozen=True)
+class ImageHeader:
+    """What an image's header says, read without decoding a pixel. `frames` is 1 unless animated."""
+
+    media_type: str
+    width: int
+    height: int
+    frames: int = 1
+
+    def __post_init__(self) -> None:
+        if self.width < 1 or self.height < 1 or self.frames < 1:
+            raise InvalidImage(
+                f"the header describes {self.frames} frame(s) of {self.width}×{self.height} pixels"
+            )
+
+    @property
+    def pixels(self) -> int:
+        return self.width * self.height
+
 
 # (magic prefix, offset, media type). WebP needs a second look: RIFF is shared with WAV and AVI.
 _SIGNATURES: tuple[tuple[bytes, int, str], ...] = (

@@ -12,8 +12,9 @@ from adapters.memory import MemoryQueue, MemoryResultStore
 from adapters.rabbitmq import QueueTopology, RabbitMQConsumer, RabbitMQPublisher
 from adapters.redis import RedisResultStore
 from entrypoints.settings import QueueSettings, StoreSettings, WorkerSettings
-from inference.domain import InferenceRequest, RequestId, RequestRecord, Transition
+from inference.domain import InferenceRequest, RequestId, RequestRecord
 from inference.ports import Consumer, DeadLetter, DeadLetters, Delivery, Publisher, ResultStore
+from inference.transitions import Transition
 
 QUEUE = QueueSettings()
 STORE = StoreSettings()

@@ -18,6 +18,7 @@ from entrypoints.container import Container, create_container
 from entrypoints.embedded import create_embedded_app
 from entrypoints.settings import Settings
 from inference.ports import Classifier, ResultStore
+from tests.harness import SUBMIT
 from tests.queues import Queue
 from tests.stubs import StubClassifier
 
@@ -74,3 +75,10 @@ def transport_to(service: TestClient) -> httpx.MockTransport:
         )
 
     return httpx.MockTransport(handle)
+
+
+def submit_upload(client: TestClient, image: bytes) -> tuple[int, dict[str, object]]:
+    """Submit `image` as an upload named only "upload": the status code and the JSON answer."""
+    response = client.post(SUBMIT, files={"image": ("upload", image)})
+    body: dict[str, object] = response.json()
+    return response.status_code, body

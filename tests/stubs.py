@@ -15,17 +15,7 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from adapters.memory import MemoryQueue, MemoryResultStore
-from inference.domain import (
-    Failure,
-    ImageHeader,
-    InferenceRequest,
-    LabelScore,
-    ModelInfo,
-    Prediction,
-    RequestId,
-    RequestRecord,
-    Transition,
-)
+from inference.domain import InferenceRequest, RequestId, RequestRecord
 from inference.errors import (
     InvalidImage,
     InvalidTransition,
@@ -33,9 +23,11 @@ from inference.errors import (
     StoreUnavailable,
     UnknownRequest,
 )
-from inference.media import sniff_media_type
+from inference.media import ImageHeader, sniff_media_type
+from inference.outcomes import Failure, LabelScore, ModelInfo, Prediction
 from inference.ports import Classifier, Delivery, ImageInspector
 from inference.timings import BatchTimings
+from inference.transitions import Transition
 from tests.images import PNG_SIGNATURE, png_with_broken_data
 
 T = TypeVar("T")

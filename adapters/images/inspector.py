@@ -25,9 +25,8 @@ from adapters.images.structure import (
     is_progressive_jpeg,
     png_compressed_chunks,
 )
-from inference.domain import ImageHeader
 from inference.errors import InvalidImage
-from inference.media import sniff_media_type
+from inference.media import ImageHeader, sniff_media_type
 from inference.ports import ImageInspector
 
 _DECLARED_FRAMES = frozenset({"PNG", "WEBP", "MPO"})

@@ -12,8 +12,9 @@ from datetime import datetime, timedelta
 
 from adapters.wakeup import WakeUp
 from inference.clock import utc_now
-from inference.domain import Failure, InferenceRequest, RequestId
+from inference.domain import InferenceRequest, RequestId
 from inference.errors import AttemptsExhausted, Overloaded, Rejected
+from inference.outcomes import Failure
 from inference.ports import (
     Consumer,
     DeadLetter,

@@ -9,9 +9,11 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 
 from adapters.wakeup import WakeUp
-from inference.domain import RequestId, RequestRecord, Transition, Webhook, WebhookStatus
+from inference.domain import RequestId, RequestRecord
 from inference.errors import InvalidTransition, StoreUnavailable, UnknownRequest
 from inference.ports import ResultStore, WebhookOutbox
+from inference.transitions import Transition
+from inference.webhook_delivery import Webhook, WebhookStatus
 
 
 class MemoryResultStore(ResultStore, WebhookOutbox):

@@ -8,8 +8,8 @@ from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime
 
-from inference.domain import WorkerInfo
 from inference.ports import WorkerRegistry
+from inference.worker_info import WorkerInfo
 
 
 class MemoryWorkerRegistry(WorkerRegistry):

@@ -16,8 +16,9 @@ import numpy as np
 import numpy.typing as npt
 
 from adapters.model.manifest import ModelManifest
-from inference.domain import Failure, InferenceRequest, LabelScore, ModelInfo, Prediction
+from inference.domain import InferenceRequest
 from inference.errors import ImageTooLarge, InvalidImage
+from inference.outcomes import Failure, LabelScore, ModelInfo, Prediction
 from inference.ports import Classifier
 from inference.timings import BatchTimings
 

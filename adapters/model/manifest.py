@@ -18,7 +18,7 @@ from typing import Any
 
 import yaml
 
-from inference.domain import ModelInfo
+from inference.outcomes import ModelInfo
 
 INTERPOLATIONS = ("nearest", "bilinear", "bicubic", "lanczos")
 KEY_MAPPINGS = ("positional",)

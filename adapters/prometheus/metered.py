@@ -10,20 +10,12 @@ import time
 from collections.abc import Sequence
 
 from adapters.prometheus.metrics import Metrics
-from inference.domain import (
-    Fail,
-    Failure,
-    InferenceRequest,
-    ModelInfo,
-    Prediction,
-    RequestId,
-    RequestRecord,
-    Succeed,
-    Transition,
-)
+from inference.domain import InferenceRequest, RequestId, RequestRecord
 from inference.errors import InvalidTransition, UnknownRequest
+from inference.outcomes import Failure, ModelInfo, Prediction
 from inference.ports import Classifier, Consumer, DeadLetter, DeadLetters, Delivery, ResultStore
 from inference.timings import BatchTimings
+from inference.transitions import Fail, Succeed, Transition
 
 
 class MeteredClassifier(Classifier):

@@ -12,9 +12,10 @@ from typing import Any
 
 import pika
 
-from inference.domain import MAX_TOP_K, Failure, InferenceRequest, RequestId
+from inference.domain import MAX_TOP_K, InferenceRequest, RequestId
 from inference.errors import AttemptsExhausted, InferenceError, MalformedMessage, Rejected
 from inference.media import sniff_media_type
+from inference.outcomes import Failure
 from inference.trace_context import valid_traceparent
 
 SCHEMA_VERSION = 1

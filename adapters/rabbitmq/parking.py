@@ -10,7 +10,7 @@ from pika.adapters.blocking_connection import BlockingChannel, BlockingConnectio
 
 from adapters.rabbitmq.messages import request_id_of
 from inference.clock import utc_now
-from inference.domain import Failure
+from inference.outcomes import Failure
 from inference.ports import ParkedLetter
 
 PARKED_AT, FAILURE_CODE, FAILURE_MESSAGE = "x-parked-at", "x-failure-code", "x-failure-message"

@@ -15,17 +15,10 @@ from typing import Any
 
 import orjson
 
-from inference.domain import (
-    Failure,
-    LabelScore,
-    Prediction,
-    RequestId,
-    RequestRecord,
-    RequestStatus,
-    Webhook,
-    WebhookStatus,
-)
+from inference.domain import RequestId, RequestRecord, RequestStatus
+from inference.outcomes import Failure, LabelScore, Prediction
 from inference.timings import Timings
+from inference.webhook_delivery import Webhook, WebhookStatus
 
 VERSION = 1
 

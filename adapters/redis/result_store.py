@@ -17,9 +17,10 @@ from redis.retry import Retry
 
 from adapters.redis.codec import decode_record, encode_record
 from adapters.redis.connections import RedisPerLoop, reaching_redis
-from inference.domain import RequestId, RequestRecord, Transition
+from inference.domain import RequestId, RequestRecord
 from inference.errors import InvalidTransition, UnknownRequest
 from inference.ports import ResultStore
+from inference.transitions import Transition
 
 
 class RedisResultStore(ResultStore):

@@ -13,8 +13,9 @@ from redis.exceptions import WatchError
 
 from adapters.redis.codec import decode_record, encode_record
 from adapters.redis.result_store import RedisResultStore
-from inference.domain import RequestId, RequestRecord, Webhook, WebhookStatus
+from inference.domain import RequestId, RequestRecord
 from inference.ports import WebhookOutbox
+from inference.webhook_delivery import Webhook, WebhookStatus
 
 # Atomic, so two claimers never take the same entry: read what is due, push it `lease` ahead.
 _CLAIM = """

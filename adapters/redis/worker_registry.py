@@ -13,8 +13,8 @@ from redis.asyncio import Redis
 from redis.exceptions import WatchError
 
 from adapters.redis.connections import RedisPerLoop, reaching_redis
-from inference.domain import WorkerInfo
 from inference.ports import WorkerRegistry
+from inference.worker_info import WorkerInfo
 
 
 class RedisWorkerRegistry(WorkerRegistry):

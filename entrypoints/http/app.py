@@ -17,9 +17,11 @@ from fastapi.telemetry import TelemetryConfig
 from entrypoints.container import Container, start_adapters, stop_adapters
 from entrypoints.http import auth
 from entrypoints.http.errors import install_error_handlers
+from entrypoints.http.health_routes import health_router, metrics_router
+from entrypoints.http.lifecycle_routes import lifecycle_router
 from entrypoints.http.middleware import HeadAsGet, JsonCORSMiddleware, TraceRequests
 from entrypoints.http.page import install_page
-from entrypoints.http.routes import health_router, metrics_router, router
+from entrypoints.http.routes import router
 from entrypoints.http.uploads import UploadBudget
 from entrypoints.http.workers import WorkerCount, workers_router
 
@@ -79,12 +81,16 @@ def create_app(
     if api_keys:
         log.info("API keys required (%d configured) on every endpoint but health", len(api_keys))
         app.include_router(router, dependencies=auth.api_key_dependencies(api_keys), responses=auth.RESPONSES)
+        app.include_router(
+            lifecycle_router, dependencies=auth.api_key_dependencies(api_keys), responses=auth.RESPONSES
+        )
         # It names hosts and pids: keys protect it as they do the requests.
         app.include_router(
             workers_router, dependencies=auth.api_key_dependencies(api_keys), responses=auth.RESPONSES
         )
     else:
         app.include_router(router)
+        app.include_router(lifecycle_router)
         app.include_router(workers_router)
     app.include_router(health_router)
     # Open like health: a scraper holds no API key, and the figures name no request.

@@ -1,61 +1,35 @@
-"""The routes. Each one resolves its use case from the container that `create_app` was given.
+"""The routes that submit and read requests. Each one resolves its use case from the container
+that `create_app` was given.
 
-`router` holds what API keys protect (when configured); `health_router` is always open, for
-load balancers and container checks.
+`router` holds what API keys protect (when configured), as do the lifecycle routes (cancel, the
+status stream: `lifecycle_routes`); health and metrics are open (`health_routes`).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
 from typing import Annotated
 
 import structlog
-from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
-from fastapi.responses import JSONResponse, PlainTextResponse
-from fastapi.sse import EventSourceResponse, ServerSentEvent
-from prometheus_client import CONTENT_TYPE_LATEST
-from starlette.exceptions import HTTPException
+from fastapi import APIRouter, Header, Path, Query, Request, Response
 from starlette.requests import ClientDisconnect
 
-from entrypoints.container import Container
 from entrypoints.http.errors import UploadError
+from entrypoints.http.route_helpers import REQUEST_ID_PATTERN, container_of, error_responses
 from entrypoints.http.schemas import (
     Accepted,
-    ErrorBody,
-    Health,
     ModelBody,
-    Readiness,
     RequestView,
     accepted_json,
 )
-from entrypoints.http.status_stream import status_events
 from entrypoints.http.uploads import OPENAPI_REQUEST_BODY, WEBHOOK_FIELD, read_image
-from inference.domain import MAX_TOP_K, RequestId, RequestRecord
+from inference.domain import MAX_TOP_K, RequestId
 
 log = logging.getLogger(__name__)
 
 MAX_WAIT_SECONDS = 30.0
-REQUEST_ID_PATTERN = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
 
 router = APIRouter(prefix="/api")
-health_router = APIRouter(prefix="/api")
-metrics_router = APIRouter()
-
-
-def _container(request: Request) -> Container:
-    container: Container = request.app.state.container
-    return container
-
-
-def _errors(*statuses: int) -> dict[int | str, dict[str, object]]:
-    return {status: {"model": ErrorBody} for status in statuses}
-
-
-def _json_errors(*statuses: int) -> dict[int | str, dict[str, object]]:
-    """As `_errors`, for a route whose own answers are not JSON (a status stream's errors are)."""
-    schema = {"$ref": "#/components/schemas/ErrorBody"}  # there already: every other route uses it
-    return {status: {"content": {"application/json": {"schema": schema}}} for status in statuses}
 
 
 # What a client does next with a 202, for OpenAPI tools (and schemathesis's stateful tests).
@@ -85,7 +59,7 @@ _TRACEPARENT = {
     openapi_extra={"requestBody": OPENAPI_REQUEST_BODY},
     responses={
         202: {"links": _READ_THE_RESULT, "headers": _TRACEPARENT},
-        **_errors(409, 413, 415, 422, 429, 503),
+        **error_responses(409, 413, 415, 422, 429, 503),
     },
 )
 async def submit(
@@ -114,7 +88,7 @@ async def submit(
 ) -> Response:
     """Send the image as multipart/form-data (field `image`) or as the raw body with an image/*
     Content-Type. Answers at once with the request's id; read the result at `results_url`."""
-    container = _container(request)
+    container = container_of(request)
     settings, metrics = container.config.api, container.metrics()
     traceparent: str | None = getattr(request.state, "traceparent", None)  # set by TraceRequests
     try:
@@ -172,7 +146,7 @@ def _refusal_code(refusal: Exception) -> str:
     name="get_result",
     operation_id="get_result",
     summary="Read a request's status and result",
-    responses=_errors(404, 422, 503),
+    responses=error_responses(404, 422, 503),
 )
 async def get_result(
     request: Request,
@@ -182,94 +156,10 @@ async def get_result(
     ] = 0.0,
 ) -> RequestView:
     structlog.contextvars.bind_contextvars(request_id=request_id)
-    record = await _container(request).get_result()(RequestId.parse(request_id), wait)
+    record = await container_of(request).get_result()(RequestId.parse(request_id), wait)
     return RequestView.of(record)
-
-
-@router.post(
-    "/inference/requests/{request_id}/cancel",
-    response_model=RequestView,
-    operation_id="cancel_request",
-    summary="Cancel a queued or processing request",
-    responses=_errors(404, 409, 422, 503),
-)
-async def cancel(
-    request: Request,
-    request_id: Annotated[str, Path(pattern=REQUEST_ID_PATTERN, description="The id a submission returned.")],
-) -> RequestView:
-    """A queued request is canceled at once and never runs; one already processing is canceled
-    best-effort (its result is discarded). A finished request answers 409 `already_terminal`
-    with its `status`."""
-    container = _container(request)
-    structlog.contextvars.bind_contextvars(request_id=request_id)
-    record = await container.cancel_request()(RequestId.parse(request_id))
-    metrics = container.metrics()
-    if metrics is not None:
-        metrics.results.labels(record.status.value, "none").inc()
-    return RequestView.of(record)
-
-
-async def _watched_record(
-    request: Request,
-    request_id: Annotated[str, Path(pattern=REQUEST_ID_PATTERN, description="The id a submission returned.")],
-) -> RequestRecord:
-    # Read before the stream starts, so that an unknown id is a 404, not a stream that breaks.
-    return await _container(request).get_result()(RequestId.parse(request_id))
-
-
-@router.get(
-    "/inference/requests/{request_id}/events",
-    response_class=EventSourceResponse,
-    operation_id="stream_status",
-    summary="Stream a request's status as Server-Sent Events",
-    responses=_json_errors(404, 422, 503),
-)
-async def events(
-    request: Request, current: Annotated[RequestRecord, Depends(_watched_record)]
-) -> AsyncIterator[ServerSentEvent]:
-    """A `status` event (data: the record, as results answer it) at once, then one each time the
-    record changes; the stream ends after the terminal one, or after the API's
-    `events_seconds` (reconnect: the current state comes first again). Comment lines keep it
-    alive through proxies meanwhile."""
-    async for event in status_events(request, _container(request), current):
-        yield event
 
 
 @router.get("/models", response_model=ModelBody, summary="The served model")
 def models(request: Request) -> ModelBody:  # sync: may wait for the model to finish loading
-    return ModelBody.of(_container(request).model_info())
-
-
-@metrics_router.get("/metrics", summary="Prometheus metrics", response_class=PlainTextResponse)
-def prometheus_metrics(request: Request) -> Response:
-    """The text format Prometheus scrapes; 404 with metrics off (INFERENCE_METRICS__ENABLED)."""
-    registry = _container(request).metrics()
-    if registry is None:
-        raise HTTPException(404, "metrics are off")
-    return Response(registry.exposition(), media_type=CONTENT_TYPE_LATEST)
-
-
-@health_router.get("/health", response_model=Health, summary="Liveness")
-async def health() -> Health:
-    return Health()
-
-
-@health_router.get(
-    "/health/ready",
-    response_model=Readiness,
-    summary="Readiness: queue, store, model and live workers",
-    responses={503: {"model": Readiness}},
-)
-async def ready(request: Request) -> JSONResponse:
-    checks: dict[str, str] = {}
-    for name, check in request.app.state.readiness_checks.items():
-        try:
-            checks[name] = await check()
-        except Exception as exc:  # a failing check is an answer, not an error
-            # Anyone may read readiness: the dependency's own words (hosts, credentials) are logged.
-            log.warning("readiness: %s unavailable: %s", name, exc)
-            checks[name] = "unavailable"
-    ok = all(state == "ok" for state in checks.values())
-    workers = request.app.state.worker_count.latest  # as the "workers" check just counted them
-    body = Readiness(status="ready" if ok else "not_ready", checks=checks, workers=workers)
-    return JSONResponse(body.model_dump(), status_code=200 if ok else 503)
+    return ModelBody.of(container_of(request).model_info())

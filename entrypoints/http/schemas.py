@@ -12,7 +12,8 @@ from pydantic import BaseModel, Field
 
 # A record as clients read it: results, status streams and webhooks all send this one body.
 from entrypoints.views import RequestView, WebhookBody
-from inference.domain import ModelInfo, WorkerInfo
+from inference.outcomes import ModelInfo
+from inference.worker_info import WorkerInfo
 
 
 class ErrorBody(BaseModel):

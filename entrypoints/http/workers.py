@@ -18,7 +18,7 @@ from fastapi import APIRouter, FastAPI, Request
 
 from entrypoints.container import Container
 from entrypoints.http.schemas import WorkerBody, WorkersBody
-from inference.domain import WorkerInfo
+from inference.worker_info import WorkerInfo
 
 log = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ from dataclasses import replace
 from datetime import timedelta
 
 from inference.clock import Clock, utc_now
-from inference.domain import Cancel, InferenceRequest, RequestId, RequestRecord, Webhook
+from inference.domain import InferenceRequest, RequestId, RequestRecord
 from inference.errors import (
     AlreadyTerminal,
     InvalidDeadline,
@@ -22,6 +22,8 @@ from inference.errors import (
 from inference.log_fields import request_fields
 from inference.media import ImageLimits
 from inference.ports import ImageInspector, Publisher, ResultStore, WebhookSender
+from inference.transitions import Cancel
+from inference.webhook_delivery import Webhook
 
 log = logging.getLogger(__name__)
 

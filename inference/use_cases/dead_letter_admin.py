@@ -12,9 +12,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from inference.clock import Clock, utc_now
-from inference.domain import RequestId, RequestStatus, Requeue
+from inference.domain import RequestId, RequestStatus
 from inference.errors import InvalidTransition, UnknownRequest
 from inference.ports import DeadLetterAdmin, ParkedLetter, ResultStore
+from inference.transitions import Requeue
 
 
 @dataclass(frozen=True)

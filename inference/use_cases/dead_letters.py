@@ -11,9 +11,9 @@ from collections import Counter
 from dataclasses import dataclass, replace
 
 from inference.clock import Clock, utc_now
-from inference.domain import Fail
 from inference.errors import InvalidTransition, StoreUnavailable
 from inference.ports import DeadLetter, DeadLetters, ResultStore
+from inference.transitions import Fail
 
 log = logging.getLogger(__name__)
 

@@ -14,9 +14,10 @@ from collections.abc import Callable
 from datetime import timedelta
 
 from inference.clock import Clock, utc_now
-from inference.domain import RequestRecord, Webhook, WebhookStatus
+from inference.domain import RequestRecord
 from inference.errors import WebhookUnreachable, WebhookUrlForbidden
 from inference.ports import WebhookOutbox, WebhookSender
+from inference.webhook_delivery import Webhook, WebhookStatus
 from inference.webhook_retry import Verdict, retry_delay, verdict_of
 
 log = logging.getLogger(__name__)

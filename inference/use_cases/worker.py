@@ -13,16 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from inference.clock import Clock, utc_now
-from inference.domain import (
-    Fail,
-    Failure,
-    InferenceRequest,
-    Prediction,
-    RequestId,
-    RequestRecord,
-    Start,
-    Succeed,
-)
+from inference.domain import InferenceRequest, RequestId, RequestRecord
 from inference.errors import (
     AttemptsExhausted,
     DeadlineExceeded,
@@ -31,9 +22,11 @@ from inference.errors import (
     UnknownRequest,
 )
 from inference.log_fields import request_fields
+from inference.outcomes import Failure, Prediction
 from inference.ports import Classifier, Consumer, Delivery, ResultStore
 from inference.retry import StoreRetry
 from inference.timings import BatchTimings, Timings
+from inference.transitions import Fail, Start, Succeed
 
 log = logging.getLogger(__name__)
 

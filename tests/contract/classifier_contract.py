@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import pytest
 from PIL import Image
 
-from inference.domain import Failure, Prediction
+from inference.outcomes import Failure, Prediction
 from inference.ports import Classifier
 from tests.images import encode, png_bytes, shape
 from tests.stubs import a_request, undecodable_image

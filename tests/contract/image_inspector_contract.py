@@ -13,9 +13,8 @@ from dataclasses import dataclass
 
 import pytest
 
-from inference.domain import ImageHeader
 from inference.errors import EmptyImage, ImageTooLarge, InvalidImage, UnsupportedImage
-from inference.media import sniff_media_type
+from inference.media import ImageHeader, sniff_media_type
 from inference.ports import ImageInspector
 from tests.images import PNG_SIGNATURE, animated, encoded_image, gif_with_frames, png_header_claiming
 

@@ -19,19 +19,11 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, rule, run_state_machine_as_test
 
-from inference.domain import (
-    Cancel,
-    Fail,
-    Failure,
-    RequestId,
-    RequestRecord,
-    RequestStatus,
-    Start,
-    Succeed,
-    Transition,
-)
+from inference.domain import RequestId, RequestRecord, RequestStatus
 from inference.errors import InvalidTransition, UnknownRequest
+from inference.outcomes import Failure
 from inference.ports import ResultStore
+from inference.transitions import Cancel, Fail, Start, Succeed, Transition
 from tests import stubs
 from tests.queues import transition
 from tests.queues import transition as transition_one

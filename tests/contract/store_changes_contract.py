@@ -15,18 +15,12 @@ from datetime import timedelta
 
 import pytest
 
-from inference.domain import (
-    Fail,
-    Failure,
-    RequestRecord,
-    RequestStatus,
-    Start,
-    Succeed,
-    Webhook,
-    WebhookStatus,
-)
+from inference.domain import RequestRecord, RequestStatus
 from inference.errors import UnknownRequest
+from inference.outcomes import Failure
 from inference.ports import ResultStore, WebhookOutbox
+from inference.transitions import Fail, Start, Succeed
+from inference.webhook_delivery import Webhook, WebhookStatus
 from tests.contract.result_store_contract import LONG_WAIT, PROMPT, StoreHarness, a_record, at
 from tests.queues import transition
 from tests.stubs import a_prediction

@@ -28,7 +28,7 @@ from adapters.model.timm_model import build_model
 from demo.shapes import draw, iter_dataset
 from entrypoints.container import create_container
 from entrypoints.settings import DEMO_MANIFEST, Settings
-from inference.domain import Failure, Prediction
+from inference.outcomes import Failure, Prediction
 from tests.harness.checkpoints import LABELS, decoder_for, reference_style_checkpoint, runtime
 from tests.stubs import a_request
 

@@ -11,8 +11,8 @@ from PIL import Image
 
 from adapters.images.inspector import PillowImageInspector
 from adapters.images.opening import MAX_READS
-from inference.domain import ImageHeader
 from inference.errors import EmptyImage, ImageTooLarge, InvalidImage, UnsupportedImage
+from inference.media import ImageHeader
 from tests.images import (
     PNG_SIGNATURE,
     animated,

@@ -23,18 +23,10 @@ import redis
 
 from adapters.redis.codec import decode_record, encode_record
 from adapters.redis.result_store import RedisResultStore
-from inference.domain import (
-    Fail,
-    Failure,
-    LabelScore,
-    Prediction,
-    RequestId,
-    RequestRecord,
-    RequestStatus,
-    Start,
-    Succeed,
-)
+from inference.domain import RequestId, RequestRecord, RequestStatus
 from inference.errors import StoreUnavailable, UnknownRequest
+from inference.outcomes import Failure, LabelScore, Prediction
+from inference.transitions import Fail, Start, Succeed
 from tests.harness import free_port
 from tests.queues import redis_store, transition
 from tests.servers import REDIS_URL, require_server

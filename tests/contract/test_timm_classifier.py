@@ -14,7 +14,7 @@ from PIL import Image
 from adapters.model.manifest import ManifestError, load_manifest
 from adapters.model.timm_classifier import TimmClassifier
 from adapters.model.timm_model import build_model
-from inference.domain import Failure, Prediction
+from inference.outcomes import Failure, Prediction
 from tests.harness.checkpoints import (
     LABELS,
     decoder_for,

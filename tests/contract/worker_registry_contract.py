@@ -11,8 +11,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
-from inference.domain import WorkerInfo
 from inference.ports import WorkerRegistry
+from inference.worker_info import WorkerInfo
 
 
 @dataclass

@@ -13,7 +13,8 @@ from dependency_injector import providers
 from entrypoints.container import create_container
 from entrypoints.settings import Settings
 from entrypoints.worker import serve_worker
-from inference.domain import Failure, InferenceRequest, ModelInfo, Prediction
+from inference.domain import InferenceRequest
+from inference.outcomes import Failure, ModelInfo, Prediction
 from inference.ports import Classifier
 from inference.timings import BatchTimings
 

@@ -22,6 +22,24 @@ ROOT = Path(__file__).resolve().parents[2]
 INFERENCE = str(Path(sys.executable).parent / "inference")
 START_TIMEOUT = 300.0  # imports torch, loads the model, may export it to ONNX on a slow machine
 
+# The bundled demo model on torch, one thread: the cheapest real model a process can serve.
+DEMO_MODEL_ENV = {
+    "INFERENCE_MODEL__MANIFEST": "demo",
+    "INFERENCE_MODEL__BACKEND": "torch",
+    "INFERENCE_MODEL__THREADS": "1",
+}
+
+# Photos (scikit-image's bundled samples, see `photo`) and the ImageNet labels acceptable for each:
+# chosen from the fp32 PyTorch reference's own top-5 (`python -m bench.imagenet_preprocessing`
+# shows them), so the tests hold the service to the reference, not to a hope.
+ACCEPTABLE = {
+    "chelsea.png": {"tabby, tabby cat", "tiger cat", "Egyptian cat"},
+    "coffee.png": {"espresso", "cup", "coffee mug"},
+    "rocket.jpg": {"missile", "projectile, missile", "space shuttle"},
+    "motorcycle_left.png": {"moped", "motor scooter, scooter"},
+    "camera.png": {"tripod"},
+}
+
 
 def free_port() -> int:
     with socket.socket() as probe:

@@ -13,7 +13,8 @@ from dependency_injector import providers
 from entrypoints.container import create_container
 from entrypoints.settings import Settings
 from entrypoints.worker import serve_worker
-from inference.domain import Failure, InferenceRequest, Prediction
+from inference.domain import InferenceRequest
+from inference.outcomes import Failure, Prediction
 from inference.timings import BatchTimings
 from tests.stubs import StubClassifier
 

@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-from tests.unit.test_alert_rules import ALERTS
+from tests.metrics import ALERTS
 
 
 @pytest.mark.skipif(

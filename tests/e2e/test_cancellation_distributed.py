@@ -10,11 +10,11 @@ import httpx
 import pytest
 
 from demo.shapes import draw_jpegs
-from tests.e2e.test_idempotent_submits import DEMO
-from tests.e2e.test_worker_metrics import samples
+from tests.e2e.serving import DEMO_MODEL_ENV
 from tests.harness import SUBMIT
 from tests.harness.cluster import Cluster
 from tests.harness.ledger import Ledger
+from tests.metrics import samples
 from tests.servers import RABBITMQ_URL, REDIS_URL, require_server
 
 pytestmark = [pytest.mark.slow, pytest.mark.server]
@@ -28,7 +28,7 @@ def api_without_workers() -> Iterator[Cluster]:
     require_server("Redis", REDIS_URL)
     with tempfile.TemporaryDirectory(prefix="cancel-") as root:
         # Ready with no worker: readiness otherwise waits for one (INFERENCE_API__MIN_WORKERS).
-        env = {**DEMO, "INFERENCE_API__MIN_WORKERS": "0"}
+        env = {**DEMO_MODEL_ENV, "INFERENCE_API__MIN_WORKERS": "0"}
         cluster = Cluster(RABBITMQ_URL, REDIS_URL, Path(root), env=env, tag="test.cancel")
         try:
             cluster.start_api()

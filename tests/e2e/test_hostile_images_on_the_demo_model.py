@@ -17,13 +17,13 @@ from adapters.model.timm_classifier import TimmClassifier
 from demo.shapes import draw
 from entrypoints.embedded import create_embedded_app
 from entrypoints.settings import DEMO_MANIFEST
-from inference.domain import Failure, InferenceRequest, ModelInfo, Prediction
+from inference.domain import InferenceRequest
+from inference.outcomes import Failure, ModelInfo, Prediction
 from inference.ports import Classifier
 from tests.harness import SUBMIT
 from tests.harness.checkpoints import decoder_for, runtime
 from tests.images import encode, odd_images, png_with_broken_data, truncated_jpeg
-from tests.service import memory_client, memory_container
-from tests.unit.test_hostile_images import submit_upload
+from tests.service import memory_client, memory_container, submit_upload
 
 pytestmark = pytest.mark.slow
 

@@ -11,18 +11,13 @@ import httpx
 import pytest
 
 from demo.shapes import draw_jpegs
-from tests.e2e.test_worker_metrics import samples
+from tests.e2e.serving import DEMO_MODEL_ENV
 from tests.harness import SUBMIT
 from tests.harness.cluster import Cluster
+from tests.metrics import samples
 from tests.servers import RABBITMQ_URL, REDIS_URL, require_server
 
 pytestmark = [pytest.mark.slow, pytest.mark.server]
-
-DEMO = {
-    "INFERENCE_MODEL__MANIFEST": "demo",
-    "INFERENCE_MODEL__BACKEND": "torch",
-    "INFERENCE_MODEL__THREADS": "1",
-}
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +25,7 @@ def two_apis() -> Iterator[tuple[Cluster, list[str]]]:
     require_server("RabbitMQ", RABBITMQ_URL)
     require_server("Redis", REDIS_URL)
     with tempfile.TemporaryDirectory(prefix="idempotency-") as root:
-        cluster = Cluster(RABBITMQ_URL, REDIS_URL, Path(root), env=DEMO, tag="test.idempotency")
+        cluster = Cluster(RABBITMQ_URL, REDIS_URL, Path(root), env=DEMO_MODEL_ENV, tag="test.idempotency")
         try:
             cluster.start_api()
             cluster.start_worker()

@@ -22,20 +22,13 @@ from PIL import Image, ImageOps
 from entrypoints.container import create_container
 from entrypoints.embedded import create_embedded_app
 from entrypoints.settings import IMAGENET_MANIFEST, ModelSettings, Settings
-from inference.domain import Prediction
-from tests.e2e.serving import inference_serve, photo
+from inference.outcomes import Prediction
+from tests.e2e.serving import ACCEPTABLE, inference_serve, photo
 from tests.stubs import a_request
 
 pytestmark = pytest.mark.slow
 
 SUBMIT = "/api/inference/requests"
-ACCEPTABLE = {
-    "chelsea.png": {"tabby, tabby cat", "tiger cat", "Egyptian cat"},
-    "coffee.png": {"espresso", "cup", "coffee mug"},
-    "rocket.jpg": {"missile", "projectile, missile", "space shuttle"},
-    "motorcycle_left.png": {"moped", "motor scooter, scooter"},
-    "camera.png": {"tripod"},
-}
 CATS = {"tabby, tabby cat", "tiger cat", "Persian cat", "Siamese cat, Siamese", "Egyptian cat"}
 BACKENDS = ("torch", "onnxruntime", "openvino")
 

@@ -25,8 +25,7 @@ from entrypoints.container import create_container
 from entrypoints.embedded import create_embedded_app
 from entrypoints.settings import DEMO_MANIFEST, ModelSettings, Settings
 from entrypoints.startup_errors import ModelLoadError
-from tests.e2e.serving import photo
-from tests.e2e.test_imagenet_model import ACCEPTABLE
+from tests.e2e.serving import ACCEPTABLE, photo
 
 SUBMIT = "/api/inference/requests"
 

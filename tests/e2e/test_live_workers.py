@@ -12,8 +12,8 @@ import httpx
 import pytest
 
 from tests.harness.cluster import Cluster
+from tests.metrics import samples_of
 from tests.servers import RABBITMQ_URL, REDIS_URL, require_server
-from tests.unit.test_metrics import samples_of
 
 pytestmark = [pytest.mark.slow, pytest.mark.server]
 

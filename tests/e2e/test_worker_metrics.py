@@ -7,11 +7,11 @@ from pathlib import Path
 
 import httpx
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 from demo.shapes import draw_jpegs
 from tests.harness import SUBMIT
 from tests.harness.cluster import Cluster
+from tests.metrics import samples
 from tests.servers.rabbitmq import private_rabbitmq
 from tests.servers.redis import private_redis
 
@@ -29,15 +29,6 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
             yield cluster
         finally:
             cluster.stop()
-
-
-def samples(url: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    text = httpx.get(url, timeout=10).raise_for_status().text
-    return {
-        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
-        for family in text_string_to_metric_families(text)
-        for sample in family.samples
-    }
 
 
 def test_each_process_serves_the_metrics_of_its_own_side_of_the_queue(cluster: Cluster) -> None:

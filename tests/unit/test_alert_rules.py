@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import yaml
 
 from adapters.prometheus import Metrics
-
-ALERTS = Path(__file__).resolve().parents[2] / "deploy" / "prometheus" / "alerts.yaml"
+from tests.metrics import ALERTS
 
 
 def rules() -> list[dict[str, object]]:

@@ -12,8 +12,8 @@ from fastapi.testclient import TestClient
 
 from entrypoints.client import AsyncClient, Client, InvalidSignature, ServiceError, verify_webhook
 from entrypoints.views import record_json
-from inference.domain import Succeed
 from inference.signatures import secret_key, signed_headers
+from inference.transitions import Succeed
 from tests.images import png_bytes
 from tests.queues import memory_store, transition
 from tests.service import memory_client, transport_to

@@ -10,17 +10,9 @@ import pytest
 
 from adapters.memory import MemoryQueue, MemoryResultStore
 from entrypoints.cli import build_parser
-from inference.domain import (
-    Fail,
-    Failure,
-    InferenceRequest,
-    RequestId,
-    RequestRecord,
-    RequestStatus,
-    Requeue,
-    Start,
-    Succeed,
-)
+from inference.domain import InferenceRequest, RequestId, RequestRecord, RequestStatus
+from inference.outcomes import Failure
+from inference.transitions import Fail, Requeue, Start, Succeed
 from inference.use_cases.dead_letter_admin import ListDeadLetters, PurgeDeadLetters, RequeueDeadLetters
 from inference.use_cases.dead_letters import SettleDeadLetters
 from tests.queues import memory_queue, memory_store, transition

@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 
 from adapters.memory import MemoryQueue, MemoryResultStore
-from inference.domain import RequestId, RequestStatus, Start, Succeed
+from inference.domain import RequestId, RequestStatus
+from inference.transitions import Start, Succeed
 from inference.use_cases.dead_letters import DeadLetterReport, SettleDeadLetters
 from tests.images import png_bytes
 from tests.queues import memory_queue, memory_store, transition

@@ -7,15 +7,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-from inference.domain import (
-    InferenceRequest,
-    LabelScore,
-    Prediction,
-    RequestId,
-    RequestRecord,
-    RequestStatus,
-)
+from inference.domain import InferenceRequest, RequestId, RequestRecord, RequestStatus
 from inference.errors import InvalidRequestId, InvalidTopK
+from inference.outcomes import LabelScore, Prediction
 from tests import stubs
 
 SUBMITTED = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)

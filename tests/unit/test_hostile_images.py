@@ -13,7 +13,6 @@ from PIL import Image
 from adapters.memory import MemoryQueue
 from entrypoints.settings import ApiSettings
 from tests.conftest import MakeClient
-from tests.harness import SUBMIT
 from tests.images import (
     PNG_SIGNATURE,
     animated,
@@ -24,13 +23,7 @@ from tests.images import (
     png_header_claiming,
     tiff_with_pages,
 )
-from tests.service import memory_container
-
-
-def submit_upload(client: TestClient, image: bytes) -> tuple[int, dict[str, object]]:
-    response = client.post(SUBMIT, files={"image": ("upload", image)})
-    body: dict[str, object] = response.json()
-    return response.status_code, body
+from tests.service import memory_container, submit_upload
 
 
 def _assert_refused(status: int, body: dict[str, object], code: str) -> None:

@@ -6,9 +6,8 @@ import asyncio
 
 import pytest
 
-from inference.domain import ImageHeader
 from inference.errors import ImageTooLarge, InvalidImage, TooManyFrames
-from inference.media import ImageLimits
+from inference.media import ImageHeader, ImageLimits
 from tests.images import png_bytes
 from tests.stubs import FailingQueue, FailingResultStore, StubImageInspector
 from tests.unit.test_services import receive_all, submit_request

@@ -12,8 +12,9 @@ import pytest
 
 from adapters.rabbitmq.messages import decode, encode
 from adapters.redis.codec import decode_record, encode_record
-from inference.domain import Cancel, RequestStatus
+from inference.domain import RequestStatus
 from inference.errors import MalformedMessage
+from inference.transitions import Cancel
 from tests.images import png_bytes
 from tests.stubs import a_record, a_request
 

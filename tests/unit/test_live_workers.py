@@ -14,8 +14,8 @@ from fastapi.testclient import TestClient
 from adapters.memory import MemoryWorkerRegistry
 from entrypoints.container import Container
 from entrypoints.settings import ApiSettings, WorkerSettings
-from inference.domain import WorkerInfo
 from inference.errors import StoreUnavailable
+from inference.worker_info import WorkerInfo
 from tests.conftest import MakeClient
 from tests.contract.worker_registry_contract import a_worker
 from tests.service import memory_container

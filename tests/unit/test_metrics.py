@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from fastapi.testclient import TestClient
-from prometheus_client.parser import text_string_to_metric_families
 
 from entrypoints.container import Container, create_container
 from entrypoints.embedded import create_embedded_app
 from entrypoints.settings import MetricsSettings, Settings
 from tests.images import png_bytes, png_header_claiming
+from tests.metrics import samples_of
 from tests.stubs import StubClassifier
 
 SUBMIT = "/api/inference/requests"
@@ -20,15 +20,6 @@ def scrape(client: TestClient) -> dict[tuple[str, tuple[tuple[str, str], ...]], 
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/plain")
     return samples_of(response.text)
-
-
-def samples_of(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    """Every sample of a Prometheus exposition by name and labels."""
-    return {
-        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
-        for family in text_string_to_metric_families(text)
-        for sample in family.samples
-    }
 
 
 def classify(client: TestClient, count: int) -> list[dict[str, object]]:

@@ -7,8 +7,10 @@ import json
 from datetime import UTC, datetime, timedelta
 
 from adapters.redis.codec import decode_record, encode_record
-from inference.domain import Fail, Failure, InferenceRequest, RequestId, RequestRecord, Start
+from inference.domain import InferenceRequest, RequestId, RequestRecord
+from inference.outcomes import Failure
 from inference.timings import Timings
+from inference.transitions import Fail, Start
 from inference.use_cases.worker import ProcessBatch
 from tests.queues import memory_queue, memory_store
 from tests.stubs import StubClassifier, a_request

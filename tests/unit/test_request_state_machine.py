@@ -10,22 +10,11 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
-from inference.domain import (
-    Cancel,
-    Fail,
-    Failure,
-    LabelScore,
-    Prediction,
-    RequestRecord,
-    RequestStatus,
-    Requeue,
-    Start,
-    Succeed,
-    Transition,
-    Webhook,
-    WebhookStatus,
-)
+from inference.domain import RequestRecord, RequestStatus
 from inference.errors import InvalidTransition
+from inference.outcomes import Failure, LabelScore, Prediction
+from inference.transitions import Cancel, Fail, Requeue, Start, Succeed, Transition
+from inference.webhook_delivery import Webhook, WebhookStatus
 from tests.stubs import a_record
 
 EPOCH = datetime(2024, 1, 1, tzinfo=UTC)

@@ -10,14 +10,7 @@ from typing import Any
 import pytest
 
 from adapters.memory import MemoryQueue, MemoryResultStore
-from inference.domain import (
-    InferenceRequest,
-    Prediction,
-    RequestId,
-    RequestRecord,
-    RequestStatus,
-    Transition,
-)
+from inference.domain import InferenceRequest, RequestId, RequestRecord, RequestStatus
 from inference.errors import (
     EmptyImage,
     Overloaded,
@@ -27,7 +20,9 @@ from inference.errors import (
     UnsupportedImage,
 )
 from inference.media import ImageLimits
+from inference.outcomes import Prediction
 from inference.ports import Delivery, ImageInspector, ResultStore
+from inference.transitions import Transition
 from inference.use_cases.api import GetResult, SubmitRequest
 from inference.use_cases.worker import BatchReport, ProcessBatch
 from tests.images import jpeg_bytes, png_bytes

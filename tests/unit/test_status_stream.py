@@ -9,7 +9,8 @@ from collections.abc import Sequence
 from fastapi.testclient import TestClient
 
 from adapters.memory import MemoryQueue
-from inference.domain import Failure, InferenceRequest, Prediction
+from inference.domain import InferenceRequest
+from inference.outcomes import Failure, Prediction
 from inference.ports import Delivery
 from inference.timings import BatchTimings
 from tests.conftest import MakeClient

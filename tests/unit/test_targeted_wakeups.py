@@ -9,7 +9,8 @@ import threading
 
 from adapters.memory import MemoryResultStore
 from adapters.wakeup import WakeUp
-from inference.domain import RequestId, RequestRecord, Start
+from inference.domain import RequestId, RequestRecord
+from inference.transitions import Start
 from tests.queues import STORE, transition
 from tests.stubs import a_record
 

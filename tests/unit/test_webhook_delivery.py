@@ -11,20 +11,13 @@ import pytest
 
 from adapters.memory import MemoryResultStore
 from entrypoints.views import record_json
-from inference.domain import (
-    Cancel,
-    Fail,
-    Failure,
-    RequestRecord,
-    RequestStatus,
-    Requeue,
-    Succeed,
-    Webhook,
-    WebhookStatus,
-)
+from inference.domain import RequestRecord, RequestStatus
 from inference.errors import WebhookUnreachable, WebhookUrlForbidden
+from inference.outcomes import Failure
 from inference.ports import WebhookSender
+from inference.transitions import Cancel, Fail, Requeue, Succeed
 from inference.use_cases.webhooks import DeliverWebhooks
+from inference.webhook_delivery import Webhook, WebhookStatus
 from tests.queues import memory_store, transition
 from tests.stubs import a_prediction, a_record
 

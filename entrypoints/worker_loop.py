@@ -1,0 +1,178 @@
+"""The worker's loops: receive a batch → classify → store → ack, until asked to stop.
+
+Beside it run smaller loops: one settles dead letters (marks their requests failed), one calls
+the webhooks that are due (the dispatcher; INFERENCE_WEBHOOK__DISPATCH). Stopping
+is graceful: the batch in hand is finished and acknowledged, then both loops end and whatever
+the queue still holds for this consumer goes back for redelivery. `entrypoints.worker` builds
+and runs it in a process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+import structlog
+
+from entrypoints.batch_context import batch_context
+from entrypoints.heartbeat import Heartbeat
+from inference.backoff import Backoff
+from inference.clock import utc_now
+from inference.ports import Classifier, Consumer, Delivery
+from inference.use_cases.dead_letters import SettleDeadLetters
+from inference.use_cases.webhooks import DeliverWebhooks
+from inference.use_cases.worker import ProcessBatch
+
+# The worker's lines keep the logger name operators filter on, whichever module writes them.
+log = logging.getLogger("entrypoints.worker")
+
+T = TypeVar("T")
+
+DEAD_LETTERS_PER_STEP = 16
+# A worker whose store or broker is down retries at least this often.
+MAX_BACKOFF_SECONDS = 30.0
+
+
+class WorkerLoop:
+    """Runs once: make a new one to run again (its stop event belongs to one event loop)."""
+
+    def __init__(
+        self,
+        consumer: Consumer,
+        load_classifier: Callable[[], Classifier],
+        process_batch: Callable[[], ProcessBatch],
+        settle_dead_letters: Callable[[], SettleDeadLetters],
+        max_batch_size: int,
+        max_batch_wait_ms: float,
+        batches_in_flight: int = 1,
+        idle_wait: float = 1.0,
+        heartbeat: Heartbeat | None = None,
+        deliver_webhooks: Callable[[], DeliverWebhooks] | None = None,
+        webhook_batch: int = 16,
+        webhook_poll: float = 1.0,
+    ) -> None:
+        self._deliver_webhooks, self._webhook_batch, self._webhook_poll = (
+            deliver_webhooks,
+            webhook_batch,
+            webhook_poll,
+        )
+        self._consumer = consumer
+        self._load_classifier = load_classifier
+        self._process_batch = process_batch
+        self._settle_dead_letters = settle_dead_letters
+        self._max_batch_size = max_batch_size
+        self._fill_wait = max_batch_wait_ms / 1000
+        self._batches_in_flight = batches_in_flight
+        self._idle_wait = idle_wait
+        self._heartbeat = heartbeat or Heartbeat(None, None, None, ttl=1.0)
+        self._stop = asyncio.Event()
+        self.model_ready = False
+        self.processed = 0
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    async def run(self) -> None:
+        # Loading and warming the model is seconds of CPU work: keep the event loop free.
+        classifier = await asyncio.to_thread(self._load_classifier)
+        await self._heartbeat.register()  # listed once it can take work, before it says ready
+        self.model_ready = True
+        # Every line of this worker names its model (the tasks below copy this context).
+        structlog.contextvars.bind_contextvars(model=classifier.model.name)
+        try:
+            # Batches in flight at once: while one is in the model, the next is received,
+            # started and decoded, and the last one's outcomes stored and acknowledged.
+            loops = [self._process_deliveries() for _ in range(self._batches_in_flight)]
+            await asyncio.gather(
+                *loops, self._settle_letters(), self._dispatch_webhooks(), self._heartbeat.run(self._stop)
+            )
+        finally:
+            await self._consumer.close()
+
+    async def _process_deliveries(self) -> None:
+        step, backoff = self._process_batch(), Backoff(self._idle_wait, MAX_BACKOFF_SECONDS)
+        while not self._stop.is_set():
+            deliveries = await self._receive_unless_stopped()
+            if deliveries and not await self._process(step, deliveries):
+                await self._pause(backoff.next())  # the store or broker is down: do not spin
+            elif deliveries:
+                backoff.reset()
+
+    async def _process(self, step: ProcessBatch, deliveries: list[Delivery]) -> bool:
+        """Process a batch; False if some of it had to go back to the queue."""
+        self.processed += len(deliveries)
+        with batch_context(deliveries) as batch:
+            try:
+                batch.report = report = await step(deliveries)
+            except Exception:
+                # Whatever broke, the batch must not be lost: hand it back and keep serving.
+                log.exception("batch of %d failed; requeueing it", len(deliveries))
+                for delivery in deliveries:
+                    try:
+                        await self._consumer.reject(delivery, requeue=True)
+                    except Exception:
+                        log.exception("could not requeue %s (the broker redelivers it)", delivery.request.id)
+                return False
+        self._heartbeat.last_batch_at = utc_now()
+        return report.requeued == 0
+
+    async def _settle_letters(self) -> None:
+        settle, backoff = self._settle_dead_letters(), Backoff(self._idle_wait, MAX_BACKOFF_SECONDS)
+        while not self._stop.is_set():
+            try:
+                report = await self._unless_stopped(settle(DEAD_LETTERS_PER_STEP, self._idle_wait))
+            except Exception:
+                log.exception("settling dead letters failed")
+                await self._pause(backoff.next())
+                continue
+            if report is not None and report.requeued:
+                await self._pause(backoff.next())
+            else:
+                backoff.reset()
+
+    async def _dispatch_webhooks(self) -> None:
+        if self._deliver_webhooks is None:
+            return
+        deliver, backoff = self._deliver_webhooks(), Backoff(self._webhook_poll, MAX_BACKOFF_SECONDS)
+        while not self._stop.is_set():
+            try:
+                # A call in flight when the worker stops is abandoned: its lease brings it back.
+                called = await self._unless_stopped(deliver(self._webhook_batch))
+            except Exception:
+                log.exception("calling webhooks failed")
+                await self._pause(backoff.next())
+                continue
+            backoff.reset()
+            if not called:  # nothing was due: look again soon (a full batch: at once)
+                await self._pause(self._webhook_poll)
+
+    async def _pause(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stop.wait(), seconds)
+
+    async def _receive_unless_stopped(self) -> list[Delivery]:
+        receiving = self._consumer.receive(self._max_batch_size, self._fill_wait, self._idle_wait)
+        try:
+            return await self._unless_stopped(receiving) or []
+        except Exception:
+            log.exception("receiving failed")
+            await self._pause(self._idle_wait)
+            return []
+
+    async def _unless_stopped(self, waiting: Awaitable[T]) -> T | None:
+        """What `waiting` gives, or None if the loop is stopped first (then it is cancelled)."""
+        task = asyncio.ensure_future(waiting)
+        stopping = asyncio.ensure_future(self._stop.wait())
+        await asyncio.wait({task, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        stopping.cancel()
+        if not task.done():
+            task.cancel()
+            # A cancel can come too late: a receive that took deliveries in the meantime returns
+            # them, and they are this worker's to finish, or they would sit unacknowledged.
+            await asyncio.wait({task})
+            if task.cancelled():
+                return None
+        return task.result()  # what was already received is finished even when stopping
