@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
@@ -19,6 +20,23 @@ from tests.stubs import StubClassifier
 os.environ.setdefault("INFERENCE_MODEL__MANIFEST", "demo")
 
 MakeClient = Callable[..., TestClient]
+
+
+# The loggers a command run in-process (`main([...])`) reconfigures: its configure_logging
+# replaces the root's handlers with one on that test's captured stderr and sets levels, which
+# would otherwise leak into every later test of the session.
+_CONFIGURED_LOGGERS = ("", "uvicorn", "uvicorn.error", "uvicorn.access", "pika")
+
+
+@pytest.fixture(autouse=True)
+def _logging_restored() -> Iterator[None]:
+    loggers = [logging.getLogger(name) for name in _CONFIGURED_LOGGERS]
+    saved = [(logger.level, logger.handlers[:], logger.propagate) for logger in loggers]
+    yield
+    for logger, (level, handlers, propagate) in zip(loggers, saved, strict=True):
+        logger.setLevel(level)
+        logger.handlers[:] = handlers
+        logger.propagate = propagate
 
 
 @pytest.fixture
