@@ -137,8 +137,11 @@ def test_every_finished_request_is_called_back_at_least_once_across_a_killed_wor
     assert all(r["webhook"]["status"] == "delivered" for r in records.values())
     retried = [r for r in records.values() if r["webhook"]["attempts"] > 1]
     assert retried and all(r["webhook"]["attempts"] >= 2 for r in retried)
-    # Each call recorded was made (a claim whose lease ran out may call once more than it records).
-    assert sum(r["webhook"]["attempts"] for r in records.values()) <= sum(receiver.calls.values())
+    # No tighter count holds both ways: an attempt that times out before the receiver reads it is
+    # recorded but never counted there, and a claim whose lease ran out may call once more than
+    # it records. Each request was called at least once and each record counts an attempt.
+    assert all(receiver.calls[request_id] >= 1 for request_id in accepted)
+    assert all(r["webhook"]["attempts"] >= 1 for r in records.values())
     assert due_webhooks(cluster) == 0
 
 
