@@ -25,29 +25,52 @@ from inference.errors import StoreUnavailable
 log = logging.getLogger(__name__)
 
 
-class Completions:
-    """One connection of `client`'s, subscribed to `pattern`; `listen` hands out local waiters.
+class Listener:
+    """One waiter's ear on its channel: what was said there (each message's payload, the new
+    status) since it last asked. It stays registered until forgotten, so nothing said between two
+    asks is missed."""
 
-    Publishers send to one channel per request; each message completes the waiters of its
+    def __init__(self) -> None:
+        self._heard = asyncio.Event()
+        self._said: list[str] = []
+
+    def hear(self, payload: str) -> None:
+        self._said.append(payload)
+        self._heard.set()
+
+    async def next(self, timeout: float) -> list[str]:
+        """The payloads heard since the last call, waiting up to `timeout` for a first; [] if none."""
+        if not self._said:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._heard.wait(), timeout)
+        said, self._said = self._said, []
+        self._heard.clear()
+        return said
+
+
+class Completions:
+    """One connection of `client`'s, subscribed to `pattern`; `listen` hands out local listeners.
+
+    Publishers send to one channel per request; each message is heard by the listeners of its
     channel. If the subscription's connection drops, it is made again (messages sent meanwhile
     are lost: waiters must not rely on hearing one, and re-read what they wait for in slices).
     """
 
     def __init__(self, client: Redis, pattern: str, timeout: float, where: str) -> None:
         self._client, self._pattern, self._timeout, self._where = client, pattern, timeout, where
-        self._waiters: dict[str, set[asyncio.Future[None]]] = {}
+        self._waiters: dict[str, set[Listener]] = {}
         self._subscribed = asyncio.Event()
         self._attempted = asyncio.Event()  # the latest subscription attempt has ended, either way
         self._failure: BaseException | None = None  # why the latest attempt failed
         self._task: asyncio.Task[None] | None = None
 
-    async def listen(self, channel: str) -> asyncio.Future[None]:
-        """A future completed by the next message on `channel`, from a subscription that is in
-        place when this returns; StoreUnavailable if there is none within the timeout, at once
-        if the latest attempt failed. The caller must `forget` it once done waiting."""
+    async def listen(self, channel: str) -> Listener:
+        """A listener that hears every message on `channel` from a subscription that is in place
+        when this returns; StoreUnavailable if there is none within the timeout, at once if the
+        latest attempt failed. The caller must `forget` it once done waiting."""
         if self._task is None or self._task.done():
             self._task = asyncio.get_running_loop().create_task(self._subscribe_for_good())
-        heard = asyncio.get_running_loop().create_future()
+        heard = Listener()
         self._waiters.setdefault(channel, set()).add(heard)
         if not self._subscribed.is_set():
             try:
@@ -64,7 +87,7 @@ class Completions:
                 ) from exc
         return heard
 
-    def forget(self, channel: str, heard: asyncio.Future[None]) -> None:
+    def forget(self, channel: str, heard: Listener) -> None:
         waiters = self._waiters.get(channel)
         if waiters is not None:
             waiters.discard(heard)
@@ -94,7 +117,7 @@ class Completions:
                     # An explicit timeout replaces the socket timeout: a quiet channel is no error.
                     message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=self._timeout)
                     if message is not None:
-                        self._wake(message["channel"])
+                        self._wake(message["channel"], message["data"])
             except (RedisError, OSError) as exc:  # TimeoutError is an OSError
                 log.warning("the completions subscription failed (%r); subscribing again", exc)
                 self._failure = exc
@@ -106,11 +129,11 @@ class Completions:
             await asyncio.sleep(backoff.next())
             self._attempted.clear()
 
-    def _wake(self, channel: bytes | str) -> None:
+    def _wake(self, channel: bytes | str, data: bytes | str) -> None:
         name = channel.decode() if isinstance(channel, bytes) else channel
-        for heard in self._waiters.pop(name, ()):
-            if not heard.done():
-                heard.set_result(None)
+        payload = data.decode() if isinstance(data, bytes) else str(data)
+        for heard in self._waiters.get(name, ()):
+            heard.hear(payload)
 
 
 class RedisPerLoop:

@@ -3,7 +3,6 @@ and the webhook outbox's entries written with the results (the outbox itself: `w
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from collections.abc import Callable, Sequence
 from urllib.parse import urlsplit
@@ -17,6 +16,7 @@ from redis.retry import Retry
 
 from adapters.redis.codec import decode_record, encode_record
 from adapters.redis.connections import RedisPerLoop, reaching_redis
+from adapters.redis.waiting import Slices, any_news, terminal_news, wait_on
 from inference.domain import RequestId, RequestRecord
 from inference.errors import InvalidTransition, UnknownRequest
 from inference.ports import ResultStore
@@ -134,7 +134,11 @@ class RedisResultStore(ResultStore):
         return record
 
     async def wait_for_terminal(self, request_id: RequestId, timeout: float) -> RequestRecord:
-        return await self._wait(request_id, timeout, lambda record: record.status.is_terminal)
+        # A long-poll reads the record again only on news of a terminal status (or a message it
+        # cannot read): the processing that every request announces on the way is not its news.
+        return await self._wait(
+            request_id, timeout, lambda record: record.status.is_terminal, worth_reading=terminal_news
+        )
 
     async def wait_for_change(
         self, request_id: RequestId, seen: RequestRecord | None, timeout: float
@@ -142,33 +146,22 @@ class RedisResultStore(ResultStore):
         return await self._wait(request_id, timeout, lambda record: record != seen)
 
     async def _wait(
-        self, request_id: RequestId, timeout: float, done: Callable[[RequestRecord], bool]
+        self,
+        request_id: RequestId,
+        timeout: float,
+        done: Callable[[RequestRecord], bool],
+        worth_reading: Callable[[str], bool] = any_news,
     ) -> RequestRecord:
-        """The record once `done` with it, or as it stands after `timeout` (see the port).
-
-        Registers to hear the request's changes first (on this loop's one subscription, see
-        `connections`) and reads the record second, so a transition between the two cannot
-        be missed. Then it waits in slices of at most `timeout / 2` of the store's `timeout` and
-        reads the record again after each: the read notices a Redis that froze (StoreUnavailable,
-        where listening alone would hear nothing until the long-poll's end), and catches a
-        notification lost with a dropped connection.
-        """
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        channel = self._channel(request_id)
         async with reaching_redis(self._where, "wait"):
             client, completions = await self._clients.client(), await self._clients.completions()
-            while True:
-                heard = await completions.listen(channel)
-                try:
-                    record = await self._read(client, request_id)
-                    _raise_if_cancelled()
-                    remaining = deadline - loop.time()
-                    if done(record) or remaining <= 0:
-                        return record
-                    await asyncio.wait([heard], timeout=min(remaining, self._recheck))
-                finally:
-                    completions.forget(channel, heard)
+            return await wait_on(
+                completions,
+                self._channel(request_id),
+                lambda: self._read(client, request_id),
+                Slices(timeout, self._recheck),
+                done,
+                worth_reading,
+            )
 
     async def delete(self, request_id: RequestId) -> None:
         async with reaching_redis(self._where, "delete"):
@@ -213,14 +206,6 @@ class RedisResultStore(ResultStore):
         # One channel per request, all matching the pattern each process subscribes to once (see
         # redis_connections). Pub/sub ignores the database number: the prefix scopes channels.
         return f"{self._prefix}changed:{request_id}"
-
-
-def _raise_if_cancelled() -> None:
-    # A cancel that lands while redis-py sends a command is caught inside it and lost (the task
-    # still counts it as cancelling): the wait would run on to its timeout. Honour it here.
-    task = asyncio.current_task()
-    if task is not None and task.cancelling():
-        raise asyncio.CancelledError
 
 
 def _decoded(request_id: RequestId, data: bytes | str | None) -> RequestRecord:

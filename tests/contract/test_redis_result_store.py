@@ -290,6 +290,36 @@ def test_a_long_poll_leaves_nothing_behind_however_it_ends(
     asyncio.run(scenario())
 
 
+def test_a_long_poll_reads_the_record_again_only_on_news_of_a_terminal_status(
+    shared_store: RedisResultStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Every transition is announced (the status stream wants each); a long-poll's processing is
+    # no news to it, and reading the record for it cost the API a Redis round trip per request.
+    record = a_record()
+    reads: list[RequestStatus] = []
+    read = shared_store._read
+
+    async def counted(client: Any, request_id: RequestId) -> RequestRecord:
+        found = await read(client, request_id)
+        reads.append(found.status)
+        return found
+
+    monkeypatch.setattr(shared_store, "_read", counted)
+
+    async def scenario() -> None:
+        await shared_store.add(record)
+        waiting = asyncio.create_task(shared_store.wait_for_terminal(record.request_id, 30.0))
+        await asyncio.sleep(0.1)
+        await shared_store.transition([(record.request_id, Start(NOW))])
+        await asyncio.sleep(0.1)
+        await shared_store.transition([(record.request_id, Fail(Failure("model_error", "x"), NOW))])
+        finished = await asyncio.wait_for(waiting, 5.0)
+        assert finished.status is RequestStatus.FAILED
+        assert reads == [RequestStatus.QUEUED, RequestStatus.FAILED]
+
+    asyncio.run(scenario())
+
+
 class LoopThread:
     """An event loop running in a thread of its own: another client, as another process would be."""
 
