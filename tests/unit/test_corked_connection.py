@@ -4,8 +4,10 @@ connection is never opened, its transport is a recorder)."""
 from __future__ import annotations
 
 import pika
+import pytest
 from pika.spec import Basic
 
+from adapters.rabbitmq import corked as corked_module
 from adapters.rabbitmq.corked import CorkedConnection
 
 
@@ -45,6 +47,22 @@ def test_messages_published_while_corked_reach_the_socket_in_one_write_of_the_sa
 
     assert len(plain_transport.writes) >= 3 * len(bodies)  # a write per frame, uncorked
     assert corked_transport.writes == [b"".join(plain_transport.writes)]
+
+
+def test_a_cork_holds_no_more_than_write_bytes_before_it_writes(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(corked_module, "WRITE_BYTES", 1000)
+    corked, corked_transport = _connection()
+    plain, plain_transport = _connection()
+
+    with corked.corked():
+        for _ in range(5):
+            _publish(corked, b"i" * 600)
+    for _ in range(5):
+        _publish(plain, b"i" * 600)
+
+    assert len(corked_transport.writes) > 1
+    assert all(len(write) < 1000 + 700 for write in corked_transport.writes)  # the limit, plus a frame
+    assert b"".join(corked_transport.writes) == b"".join(plain_transport.writes)
 
 
 def test_outside_a_cork_each_frame_is_written_at_once() -> None:
