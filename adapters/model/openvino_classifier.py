@@ -38,6 +38,13 @@ class OpenVINOClassifier(ArrayClassifier):
     wins for one image and the second for batches (the README's performance section has the
     figures), so "auto" compiles both and picks by size. Precision int8 serves the newest INT8
     model of this manifest's model in `cache_dir`, or `int8_model` (a folder) when set.
+
+    The single-image model and the throughput model are compiled for a batch of exactly one, and
+    a batch runs as one request per image spread over the streams, as OpenVINO's throughput mode
+    intends: a static shape lets the CPU plugin plan its memory and fuse layers once, which a
+    dynamic batch dimension prevents (on a 2-core Zen 4, EfficientNet-B0 at 224 px: +9 % for one
+    image, +6 % for batches of 4, fp32 and int8 alike). A latency-only model keeps the dynamic
+    batch, since it runs a whole batch as one request.
     """
 
     def __init__(
@@ -61,13 +68,15 @@ class OpenVINOClassifier(ArrayClassifier):
             source = served_int8_model(manifest, cache_dir, int8_model)
         else:
             source = exported_onnx(manifest, cache_dir)
-        model = core.read_model(str(source))
         config: dict[str, Any] = {
             hints.inference_precision: _PRECISIONS[precision],
             props.inference_num_threads: resolve_threads(threads),
         }
         self._queues: dict[str, ov.AsyncInferQueue] = {}
         for mode in ("latency", "throughput") if hint == "auto" else (hint,):
+            model = core.read_model(str(source))
+            if mode == "throughput" or hint == "auto":
+                model.reshape({model.inputs[0]: [1, 3, manifest.input_size, manifest.input_size]})
             compiled = core.compile_model(model, "CPU", config | {hints.performance_mode: _HINTS[mode]})
             queue = ov.AsyncInferQueue(
                 compiled, int(compiled.get_property(props.optimal_number_of_infer_requests))
@@ -76,6 +85,8 @@ class OpenVINOClassifier(ArrayClassifier):
             self._queues[mode] = queue
         self._single = self._queues.get("latency") or self._queues["throughput"]
         self._batch = self._queues.get("throughput") or self._queues["latency"]
+        # Whether the batch model takes one image per request (static) or the batch in chunks.
+        self._per_image = "throughput" in self._queues
         self._results: list[npt.NDArray[np.generic]] = []
         self._warm_up()
         log.info(
@@ -90,7 +101,10 @@ class OpenVINOClassifier(ArrayClassifier):
 
     def _forward(self, pixels: Pixels) -> npt.NDArray[np.generic]:
         queue = self._single if len(pixels) == 1 else self._batch
-        chunks = np.array_split(pixels, min(len(queue), len(pixels)))
+        if self._per_image or len(pixels) == 1:
+            chunks = [pixels[i : i + 1] for i in range(len(pixels))]  # start_async waits for a free request
+        else:
+            chunks = np.array_split(pixels, min(len(queue), len(pixels)))
         self._results = [pixels[:0]] * len(chunks)
         for index, chunk in enumerate(chunks):
             # share_inputs: the request reads the chunk in place; it lives until wait_all returns.
