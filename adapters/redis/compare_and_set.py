@@ -53,7 +53,7 @@ class Write:
     expected: bytes | str
     value: bytes
     channel: str
-    message: str
+    message: bytes | str
     outbox: tuple[str, float] | None = None
 
 

@@ -87,15 +87,10 @@ class RecordTransitions:
             # The outbox entry is written with the result, in the same script: a crash between
             # the two cannot lose the call (NX: a due time already set stays).
             outbox = (str(record.request_id), record.updated_at.timestamp())
-        # Every change is announced (long-polls wait for the terminal one, status streams for each).
-        return Write(
-            key,
-            expected,
-            encode_record(record),
-            self._channel(record.request_id),
-            record.status.value,
-            outbox,
-        )
+        # Every change is announced with the record as stored, so a waiter needs no read
+        # (long-polls wait for the terminal one, status streams for each; see waiting.recorded).
+        value = encode_record(record)
+        return Write(key, expected, value, self._channel(record.request_id), value, outbox)
 
 
 def _read(request_id: RequestId, data: bytes | str | None) -> tuple[bytes | str, RequestRecord]:
