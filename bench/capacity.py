@@ -3,6 +3,7 @@ does no work, so every request costs only HTTP, RabbitMQ, Redis and the worker l
 
     uv run python -m bench.capacity [--requests 8000] [--clients 64] [--workers 1] [--json out.json]
                                     [--metrics on|off|both] [--rounds 1] [--private-servers]
+                                    [--wait-for-results]
 
 Clients POST real JPEGs as fast as the API takes them (closed loop, no retries); afterwards
 every accepted request's record is read back. Completed requests/s runs from the first
@@ -13,6 +14,10 @@ read for each process (the API, the workers, the local RabbitMQ and Redis, this 
 show where a request's cost goes; "service" is their sum without the client. The shared
 RabbitMQ and Redis count other users' work too: `--private-servers` starts a node of each for
 this benchmark alone (RabbitMQ must be installed; it takes a few seconds to boot).
+
+`--wait-for-results` makes each client long-poll its request's result (`GET …/results?wait=30`)
+before it submits the next, as bench.pipeline's clients do: the CPU per request then includes
+that GET, the API's other half of a request's cost.
 
 `--metrics both` runs it with metrics off and on, alternating for `--rounds` rounds (a shared
 machine's noise then falls on both alike), and prints the medians of the per-round ratios on/off:
@@ -55,6 +60,11 @@ def main() -> None:
         "--metrics", choices=("on", "off", "both"), default="on", help="both: off and on, alternating"
     )
     parser.add_argument("--rounds", type=int, default=1, help="with --metrics both: pairs of runs")
+    parser.add_argument(
+        "--wait-for-results",
+        action="store_true",
+        help="each client long-polls its result before submitting again (the GET's cost counts)",
+    )
     parser.add_argument(
         "--private-servers",
         action="store_true",
@@ -115,7 +125,7 @@ def measure(
         processes |= {f"worker-{n}": p.pid for n, p in enumerate(cluster.workers)}
         before = {name: cpu_seconds(pid) for name, pid in processes.items()} | {"client": own_cpu_seconds()}
         began = time.monotonic()
-        outcomes = asyncio.run(closed_loop(cluster.api_url, images, args.clients, wait_for_results=False))
+        outcomes = asyncio.run(closed_loop(cluster.api_url, images, args.clients, args.wait_for_results))
         submitting = time.monotonic() - began
         time.sleep(1.0)  # the worker's last batches (it keeps up, so a second is plenty)
         after = {name: cpu_seconds(pid) for name, pid in processes.items()} | {"client": own_cpu_seconds()}
@@ -131,6 +141,7 @@ def measure(
         "metrics": "on" if metrics else "off",
         "workers": args.workers,
         "clients": args.clients,
+        "wait_for_results": args.wait_for_results,
         "accepted_per_second": result.accepted / submitting,
         "accept_ms": accept_ms,
         "cpu_us_per_request": cpu_us,
@@ -139,7 +150,7 @@ def measure(
     }
     print(
         f"capacity, do-nothing classifier: {args.workers} worker(s), {args.clients} clients, "
-        f"metrics {figures['metrics']}"
+        f"metrics {figures['metrics']}" + (", each long-polling its result" if args.wait_for_results else "")
     )
     print(f"  {figures['images']}")
     print(f"  submitted                {result.submitted:8d}")

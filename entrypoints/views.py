@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Literal
 from uuid import UUID
 
+import orjson
 from pydantic import BaseModel, Field
 
 from inference.domain import RequestRecord
@@ -112,5 +113,46 @@ class RequestView(BaseModel):
 
 
 def record_json(record: RequestRecord) -> bytes:
-    """The record as GET …/results answers it: the body of its webhook call and status events."""
-    return RequestView.of(record).model_dump_json().encode()
+    """The record as GET …/results answers it: the body of its webhook call and status events.
+
+    Written directly with orjson, not through `RequestView`: every long-poll answers one, and
+    building, validating and serialising the model cost a tenth of the API's CPU for a GET. A test
+    holds it equal to `RequestView.of(record).model_dump_json()` (orjson's OPT_UTC_Z writes times
+    as pydantic does, "Z" for UTC).
+    """
+    prediction, failure, timings, webhook = record.prediction, record.failure, record.timings, record.webhook
+    document = {
+        "request_id": record.request_id.value,
+        "status": record.status.value,
+        "created_at": record.created_at,
+        "updated_at": record.updated_at,
+        "completed_at": record.completed_at,
+        "attempts": record.attempts,
+        "result": None
+        if prediction is None
+        else {
+            "label": prediction.label,
+            "score": float(prediction.score),
+            "top_k": [{"label": s.label, "score": float(s.score)} for s in prediction.scores],
+            "model": {"name": prediction.model_name, "version": prediction.model_version},
+        },
+        "error": None if failure is None else {"code": failure.code, "message": failure.message},
+        "timings": None
+        if timings is None
+        else {
+            "queue_wait": float(timings.queue_wait),
+            "preprocess": None if timings.preprocess is None else float(timings.preprocess),
+            "model": None if timings.model is None else float(timings.model),
+            "total": float(timings.total),
+        },
+        "deadline_at": record.deadline_at,
+        "requeued": record.requeued,
+        "trace_id": record.trace_id,
+        "webhook": None
+        if webhook is None
+        else {"status": webhook.status.value, "attempts": webhook.attempts, "last_error": webhook.last_error},
+    }
+    try:
+        return orjson.dumps(document, option=orjson.OPT_UTC_Z)
+    except TypeError:  # text orjson refuses (a lone surrogate): pydantic's answer, error or not
+        return RequestView.of(record).model_dump_json().encode()

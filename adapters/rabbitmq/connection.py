@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 import pika
 import pika.exceptions
 from pika.adapters.blocking_connection import BlockingConnection
+from pika.adapters.utils.io_services_utils import _AsyncTransportBase
 
 from inference.backoff import Backoff
 from inference.errors import QueueUnavailable
@@ -32,6 +33,15 @@ T = TypeVar("T")
 
 # Failures that end a connection (or its channels): the cure is a fresh connection.
 CONNECTION_ERRORS: tuple[type[BaseException], ...] = (pika.exceptions.AMQPError, OSError)
+
+# pika reads its socket 4 KiB at a time, and after each read appends to its frame buffer (a copy)
+# and goes round its I/O loop: a worker receiving 40 KiB images paid ten reads, ten copies of a
+# growing buffer and ten trips round the loop per message. One read takes a whole frame (pika's
+# default frame_max is 128 KiB); pika still stops reading after _MAX_CONSUME_BYTES per event so
+# that its other work is not starved. A class attribute pika documents nowhere: a test checks
+# that it is still there and still read.
+RECV_BYTES = 128 * 1024
+_AsyncTransportBase._MAX_RECV_BYTES = RECV_BYTES
 
 
 def connection_parameters(url: str, timeout: float, client_name: str) -> pika.URLParameters:

@@ -19,33 +19,11 @@ from dataclasses import dataclass
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from adapters.redis.listener import Listener
 from inference.backoff import Backoff
 from inference.errors import StoreUnavailable
 
 log = logging.getLogger(__name__)
-
-
-class Listener:
-    """One waiter's ear on its channel: what was said there (each message's payload, the new
-    status) since it last asked. It stays registered until forgotten, so nothing said between two
-    asks is missed."""
-
-    def __init__(self) -> None:
-        self._heard = asyncio.Event()
-        self._said: list[str] = []
-
-    def hear(self, payload: str) -> None:
-        self._said.append(payload)
-        self._heard.set()
-
-    async def next(self, timeout: float) -> list[str]:
-        """The payloads heard since the last call, waiting up to `timeout` for a first; [] if none."""
-        if not self._said:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._heard.wait(), timeout)
-        said, self._said = self._said, []
-        self._heard.clear()
-        return said
 
 
 class Completions:
@@ -130,10 +108,12 @@ class Completions:
             self._attempted.clear()
 
     def _wake(self, channel: bytes | str, data: bytes | str) -> None:
-        name = channel.decode() if isinstance(channel, bytes) else channel
-        payload = data.decode() if isinstance(data, bytes) else str(data)
-        for heard in self._waiters.get(name, ()):
-            heard.hear(payload)
+        # Every process hears every request's changes: one no waiter here listens to costs no more.
+        waiters = self._waiters.get(channel.decode() if isinstance(channel, bytes) else channel)
+        if waiters:
+            payload = data.decode() if isinstance(data, bytes) else str(data)
+            for heard in waiters:
+                heard.hear(payload)
 
 
 class RedisPerLoop:

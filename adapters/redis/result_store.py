@@ -8,14 +8,13 @@ from collections.abc import Callable, Sequence
 from urllib.parse import urlsplit
 
 from redis.asyncio import Redis
-from redis.asyncio.client import Pipeline
 from redis.backoff import NoBackoff
-from redis.exceptions import WatchError
 from redis.retry import Retry
 
 from adapters.redis.codec import decode_record, encode_record
 from adapters.redis.connections import RedisPerLoop, reaching_redis
 from adapters.redis.pool import WaitingConnectionPool
+from adapters.redis.record_transitions import RecordTransitions
 from adapters.redis.waiting import Slices, any_news, terminal_news, wait_on
 from inference.domain import RequestId, RequestRecord
 from inference.errors import InvalidTransition, UnknownRequest
@@ -71,6 +70,7 @@ class RedisResultStore(ResultStore):
             timeout=timeout,
             where=self._where,
         )
+        self._transitions = RecordTransitions(self._key, self._channel, self.outbox_key, self._ttl_ms)
 
     async def add(self, record: RequestRecord) -> bool:
         async with reaching_redis(self._where, "add"):
@@ -87,52 +87,14 @@ class RedisResultStore(ResultStore):
     async def transition(
         self, transitions: Sequence[tuple[RequestId, Transition]]
     ) -> list[RequestRecord | InvalidTransition | UnknownRequest]:
-        # Optimistic locking keeps the rules in one place, RequestRecord.apply: a Lua script
-        # would have to re-code the state machine in another language and keep the two in step.
-        # WATCH makes EXEC fail if anyone wrote one of the keys since our read; we then read and
-        # apply again. A worker's whole batch takes three round trips: WATCH, MGET, MULTI…EXEC.
+        # Optimistic locking keeps the rules in one place, RequestRecord.apply: the records are
+        # read, the rules applied here, and the new values written only where the old ones still
+        # stand (`record_transitions`); a Lua script holding the rules would have to re-code the
+        # state machine in another language and keep the two in step.
         if not transitions:
             return []
-        keys = [self._key(request_id) for request_id, _ in transitions]
         async with reaching_redis(self._where, "transition"):
-            client = await self._clients.client()
-            async with client.pipeline(transaction=True) as pipe:
-                while True:
-                    try:
-                        await pipe.watch(*keys)
-                        stored = await pipe.mget(keys)
-                        pipe.multi()  # type: ignore[no-untyped-call]  # redis-py leaves it unannotated
-                        outcomes = [
-                            self._queue_write(pipe, key, request_id, data, transition)
-                            for (request_id, transition), key, data in zip(
-                                transitions, keys, stored, strict=True
-                            )
-                        ]
-                        await pipe.execute()
-                        return outcomes
-                    except WatchError:
-                        continue  # another writer won this round; each round has a winner, so this ends
-
-    def _queue_write(
-        self,
-        pipe: Pipeline,
-        key: str,
-        request_id: RequestId,
-        data: bytes | str | None,
-        transition: Transition,
-    ) -> RequestRecord | InvalidTransition | UnknownRequest:
-        try:
-            record = _decoded(request_id, data).apply(transition)
-        except (InvalidTransition, UnknownRequest) as refused:
-            return refused
-        pipe.set(key, encode_record(record), px=self._ttl_ms)
-        if record.status.is_terminal and record.webhook is not None:
-            # The outbox entry is written with the result, in the same MULTI: a crash between the
-            # two cannot lose the call (NX: a due time already set stays).
-            pipe.zadd(self.outbox_key, {str(request_id): record.updated_at.timestamp()}, nx=True)
-        # Every change is announced (long-polls wait for the terminal one, status streams for each).
-        pipe.publish(self._channel(request_id), record.status.value)
-        return record
+            return await self._transitions(await self._clients.client(), transitions)
 
     async def wait_for_terminal(self, request_id: RequestId, timeout: float) -> RequestRecord:
         # A long-poll reads the record again only on news of a terminal status (or a message it

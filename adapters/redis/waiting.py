@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from adapters.redis.codec import decode_record
 from adapters.redis.connections import Completions
 from inference.domain import RequestRecord, RequestStatus
 
@@ -30,8 +31,9 @@ async def wait_on(
 
     Registers to hear the channel first (on the loop's one subscription, see `connections`) and
     reads the record second, so a transition between the two cannot be missed; the listener stays
-    registered to the end, so no message between two reads is missed either. A message whose
-    payload (the new status) is not `worth_reading` is let pass without a read. Silence for
+    registered to the end, so no message between two reads is missed either. A message that
+    carries the record as stored (see `recorded`) stands for a read; one whose payload (a bare
+    status, as older writers send) is not `worth_reading` is let pass without a read. Silence for
     `slices.recheck` means a read too: it notices a Redis that froze (StoreUnavailable, where
     listening alone would hear nothing until the end), and catches a message lost with a dropped
     connection.
@@ -47,11 +49,28 @@ async def wait_on(
             if done(record) or remaining <= 0:
                 return record
             said = await heard.next(min(remaining, slices.recheck))
-            if said and not any(worth_reading(payload) for payload in said):
-                continue  # news this wait does not care about: no read
+            if said:
+                news = recorded(said[-1])  # the latest message says how the record stands now
+                if news is not None:
+                    record = news
+                    continue
+                if not any(worth_reading(payload) for payload in said):
+                    continue  # news this wait does not care about: no read
             record = await read()
     finally:
         completions.forget(channel, heard)
+
+
+def recorded(payload: str) -> RequestRecord | None:
+    """The record a message carries (the stored JSON, as the transition wrote it in the same
+    MULTI as its key), or None for a payload that is a bare status or unreadable: then the
+    waiter reads the key, as it would without the message."""
+    if not payload.startswith("{"):
+        return None
+    try:
+        return decode_record(payload)
+    except ValueError:
+        return None
 
 
 def any_news(_: str) -> bool:

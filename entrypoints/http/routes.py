@@ -25,6 +25,7 @@ from entrypoints.http.schemas import (
     accepted_json,
 )
 from entrypoints.http.uploads import OPENAPI_REQUEST_BODY, WEBHOOK_FIELD, read_image
+from entrypoints.views import record_json
 from inference.domain import MAX_TOP_K, RequestId
 
 log = logging.getLogger(__name__)
@@ -192,10 +193,12 @@ async def get_result(
     wait: Annotated[
         float, Query(ge=0, le=MAX_WAIT_SECONDS, description="Seconds to wait for a terminal status.")
     ] = 0.0,
-) -> RequestView:
+) -> Response:
     structlog.contextvars.bind_contextvars(request_id=request_id)
     record = await container_of(request).get_result()(RequestId.parse(request_id), wait)
-    return RequestView.of(record)
+    # A ready Response: FastAPI skips `RequestView`'s validation and serialisation (the schema
+    # still documents it), see record_json.
+    return Response(record_json(record), media_type="application/json")
 
 
 @router.get("/models", response_model=ModelBody, summary="The served model")

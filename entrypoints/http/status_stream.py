@@ -11,7 +11,7 @@ from fastapi import Request
 from fastapi.sse import ServerSentEvent
 
 from entrypoints.container import Container
-from entrypoints.views import RequestView
+from entrypoints.views import record_json
 from inference.domain import RequestRecord
 from inference.errors import StoreUnavailable, UnknownRequest
 
@@ -26,7 +26,7 @@ async def status_events(
     try:
         async for record in _until_stopping(request, records):
             yield ServerSentEvent(
-                raw_data=RequestView.of(record).model_dump_json(),
+                raw_data=record_json(record).decode(),
                 event="status",
                 id=record.updated_at.isoformat(),
             )

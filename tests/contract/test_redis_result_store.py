@@ -290,11 +290,11 @@ def test_a_long_poll_leaves_nothing_behind_however_it_ends(
     asyncio.run(scenario())
 
 
-def test_a_long_poll_reads_the_record_again_only_on_news_of_a_terminal_status(
+def test_a_long_poll_reads_the_record_once_as_transitions_announce_it(
     shared_store: RedisResultStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # Every transition is announced (the status stream wants each); a long-poll's processing is
-    # no news to it, and reading the record for it cost the API a Redis round trip per request.
+    # Every transition is announced (the status stream wants each) with the record as stored: a
+    # long-poll reads the key once, before it waits, and takes the terminal record from its message.
     record = a_record()
     reads: list[RequestStatus] = []
     read = shared_store._read
@@ -315,7 +315,7 @@ def test_a_long_poll_reads_the_record_again_only_on_news_of_a_terminal_status(
         await shared_store.transition([(record.request_id, Fail(Failure("model_error", "x"), NOW))])
         finished = await asyncio.wait_for(waiting, 5.0)
         assert finished.status is RequestStatus.FAILED
-        assert reads == [RequestStatus.QUEUED, RequestStatus.FAILED]
+        assert reads == [RequestStatus.QUEUED]
 
     asyncio.run(scenario())
 
