@@ -8,13 +8,15 @@ status stream: `lifecycle_routes`); health and metrics are open (`health_routes`
 from __future__ import annotations
 
 import logging
-from typing import Annotated
+from typing import Annotated, Any
 
 import structlog
-from fastapi import APIRouter, Header, Path, Query, Request, Response
+from fastapi import APIRouter, Path, Query, Request, Response
+from pydantic import Field
 from starlette.requests import ClientDisconnect
 
 from entrypoints.http.errors import UploadError
+from entrypoints.http.parameters import Parameter, refuse_if_any
 from entrypoints.http.route_helpers import REQUEST_ID_PATTERN, container_of, error_responses
 from entrypoints.http.schemas import (
     Accepted,
@@ -51,44 +53,80 @@ _TRACEPARENT = {
 }
 
 
+# Read by hand in `submit` (see `parameters`): FastAPI's dependency solving would cost more than
+# the rest of the route's framework. Declared as plain types (not type-or-null): a query
+# parameter cannot be null.
+_TOP_K = Parameter[int](
+    "top_k",
+    "query",
+    Annotated[int, Field(ge=1, le=MAX_TOP_K, title="Top K", description="Labels to return (default 5).")],
+)
+_DEADLINE = Parameter[float](
+    "deadline",
+    "query",
+    Annotated[
+        float,
+        Field(
+            gt=0,
+            title="Deadline",
+            description="Seconds from now after which the request, if no worker has run it yet, fails "
+            "`deadline_exceeded` without running (default: the server's, if any).",
+        ),
+    ],
+)
+_WEBHOOK = Parameter[str](
+    "webhook",
+    "query",
+    Annotated[
+        str,
+        Field(
+            max_length=2048,
+            title="Webhook",
+            description="An http(s) URL to POST the record to once it is terminal, signed (Standard "
+            "Webhooks); or the form field of the same name.",
+        ),
+    ],
+)
+_IDEMPOTENCY_KEY = Parameter[str](
+    "Idempotency-Key",
+    "header",
+    Annotated[
+        str | None,
+        Field(
+            title="Idempotency-Key",
+            description="1 to 255 visible ASCII characters. A retry with the same key, image and "
+            "parameters answers the first submission's 202 again (header `Idempotent-Replayed: true`) "
+            "and enqueues nothing; the key with anything else answers 409 `idempotency_key_reused`.",
+        ),
+    ],
+)
+
+# In the order FastAPI would read them (the query's, then the headers): the first error names the code.
+SUBMIT_PARAMETERS = (_TOP_K, _DEADLINE, _WEBHOOK, _IDEMPOTENCY_KEY)
+
+
 @router.post(
     "/inference/requests",
     status_code=202,
     response_model=Accepted,
     operation_id="submit_request",
     summary="Submit an image for classification",
-    openapi_extra={"requestBody": OPENAPI_REQUEST_BODY},
+    openapi_extra={
+        "requestBody": OPENAPI_REQUEST_BODY,
+        "parameters": [parameter.openapi() for parameter in SUBMIT_PARAMETERS],
+    },
     responses={
         202: {"links": _READ_THE_RESULT, "headers": _TRACEPARENT},
         **error_responses(409, 413, 415, 422, 429, 503),
     },
 )
-async def submit(
-    request: Request,
-    # Declared as a plain integer (not integer-or-null): a query parameter cannot be null.
-    top_k: int = Query(None, ge=1, le=MAX_TOP_K, description="Labels to return (default 5)."),
-    deadline: float = Query(
-        None,
-        gt=0,
-        description="Seconds from now after which the request, if no worker has run it yet, fails "
-        "`deadline_exceeded` without running (default: the server's, if any).",
-    ),
-    idempotency_key: str | None = Header(
-        None,
-        alias="Idempotency-Key",
-        description="1 to 255 visible ASCII characters. A retry with the same key, image and "
-        "parameters answers the first submission's 202 again (header `Idempotent-Replayed: true`) "
-        "and enqueues nothing; the key with anything else answers 409 `idempotency_key_reused`.",
-    ),
-    webhook: str = Query(
-        None,
-        max_length=2048,
-        description="An http(s) URL to POST the record to once it is terminal, signed (Standard "
-        "Webhooks); or the form field of the same name.",
-    ),
-) -> Response:
+async def submit(request: Request) -> Response:
     """Send the image as multipart/form-data (field `image`) or as the raw body with an image/*
     Content-Type. Answers at once with the request's id; read the result at `results_url`."""
+    errors: list[Any] = []
+    top_k, deadline = _TOP_K.read(request, errors), _DEADLINE.read(request, errors)
+    webhook, idempotency_key = _WEBHOOK.read(request, errors), _IDEMPOTENCY_KEY.read(request, errors)
+    refuse_if_any(errors)
     container = container_of(request)
     settings, metrics = container.config.api, container.metrics()
     traceparent: str | None = getattr(request.state, "traceparent", None)  # set by TraceRequests
