@@ -63,7 +63,7 @@ async def wait_on(
 
 def recorded(payload: str) -> RequestRecord | None:
     """The record a message carries (the stored JSON, as the transition wrote it in the same
-    MULTI as its key), or None for a payload that is a bare status or unreadable: then the
+    script call as its key), or None for a payload that is a bare status or unreadable: then the
     waiter reads the key, as it would without the message."""
     if not payload.startswith("{"):
         return None

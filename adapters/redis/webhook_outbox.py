@@ -1,6 +1,7 @@
 """The webhook outbox in Redis: a sorted set of request ids scored by when their webhook is due.
 
-Entries are added by `RedisResultStore.transition` in the MULTI that stores the terminal record;
+Entries are added by `RedisResultStore.transition` in the script call that stores the terminal
+record (`compare_and_set`);
 this class claims and settles them.
 """
 
