@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterator
 from typing import Any
-from uuid import uuid4
 
 import pytest
 import redis
@@ -19,21 +18,10 @@ from inference.domain import RequestId, RequestRecord, RequestStatus
 from inference.outcomes import Failure
 from inference.transitions import Fail, Start
 from tests.queues import redis_store
-from tests.servers import REDIS_URL, require_server
+from tests.servers import REDIS_URL
 from tests.stubs import a_record
 
 pytestmark = pytest.mark.server
-
-
-@pytest.fixture
-def prefix() -> Iterator[str]:
-    require_server("Redis", REDIS_URL)
-    prefix = f"test:{uuid4().hex}:"
-    yield prefix
-    with redis.Redis.from_url(REDIS_URL, socket_timeout=5.0) as client:
-        keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
-        if keys:
-            client.delete(*keys)
 
 
 @pytest.fixture

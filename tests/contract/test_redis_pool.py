@@ -4,11 +4,8 @@ a wait that outlasts the timeout fails, and a connection the server dropped is m
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
-from uuid import uuid4
 
 import pytest
-import redis
 from redis.asyncio import Redis
 from redis.asyncio.connection import AbstractConnection
 from redis.exceptions import ConnectionError
@@ -19,17 +16,6 @@ from tests.servers import REDIS_URL, require_server
 pytestmark = pytest.mark.server
 
 HANG = 30.0  # far past any timeout here: only a hang reaches it
-
-
-@pytest.fixture
-def prefix() -> Iterator[str]:
-    require_server("Redis", REDIS_URL)
-    prefix = f"test:{uuid4().hex}:"
-    yield prefix
-    with redis.Redis.from_url(REDIS_URL, socket_timeout=5.0) as client:
-        keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
-        if keys:
-            client.delete(*keys)
 
 
 def _client(max_connections: int, timeout: float = 5.0) -> tuple[Redis, WaitingConnectionPool]:

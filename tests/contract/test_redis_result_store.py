@@ -16,7 +16,6 @@ from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any, TypeVar
-from uuid import uuid4
 
 import pytest
 import redis
@@ -29,7 +28,7 @@ from inference.outcomes import Failure, LabelScore, Prediction
 from inference.transitions import Fail, Start, Succeed
 from tests.harness import free_port
 from tests.queues import redis_store, transition
-from tests.servers import REDIS_URL, require_server
+from tests.servers import REDIS_URL
 from tests.servers.redis import PrivateRedis, private_redis
 from tests.stubs import a_record
 
@@ -39,17 +38,6 @@ T = TypeVar("T")
 TIMEOUT = 0.5  # the store's timeout in the fault tests
 MARGIN = 1.0  # what a busy machine may add to it
 NOW = datetime(2024, 5, 6, 7, 8, 9, 123456, tzinfo=UTC)
-
-
-@pytest.fixture
-def prefix() -> Iterator[str]:
-    require_server("Redis", REDIS_URL)
-    prefix = f"test:{uuid4().hex}:"
-    yield prefix
-    with redis.Redis.from_url(REDIS_URL, socket_timeout=5.0) as client:
-        keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
-        if keys:
-            client.delete(*keys)
 
 
 @pytest.fixture

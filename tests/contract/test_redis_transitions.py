@@ -14,7 +14,6 @@ import asyncio
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from uuid import uuid4
 
 import pytest
 import redis
@@ -26,7 +25,7 @@ from inference.errors import InvalidTransition
 from inference.outcomes import Failure
 from inference.transitions import Cancel, Fail, Requeue, Start, Succeed, Transition
 from tests.queues import redis_store, transition
-from tests.servers import REDIS_URL, require_server
+from tests.servers import REDIS_URL
 from tests.servers.redis import private_redis
 from tests.stubs import a_prediction, a_record
 
@@ -37,17 +36,6 @@ T0 = datetime(2024, 5, 6, 7, 8, 9, tzinfo=UTC)
 
 def at(seconds: int) -> datetime:
     return T0 + timedelta(seconds=seconds)
-
-
-@pytest.fixture
-def prefix() -> Iterator[str]:
-    require_server("Redis", REDIS_URL)
-    prefix = f"test:{uuid4().hex}:"
-    yield prefix
-    with redis.Redis.from_url(REDIS_URL, socket_timeout=5.0) as client:
-        keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
-        if keys:
-            client.delete(*keys)
 
 
 @pytest.fixture
