@@ -454,3 +454,31 @@ def test_a_large_image_reaches_the_consumer_in_a_few_socket_reads_not_one_per_4_
     asyncio.run(scenario())
     print(f"a 100 KiB message took {len(reads)} socket reads: {reads}")
     assert len(reads) <= 8
+
+
+def test_concurrent_publishes_reach_the_socket_in_fewer_writes_than_frames(
+    name: str, open_queue: OpenQueue, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A message is three frames (method, header, body), and pika sends each with a send() of its
+    # own; the publisher's connection holds one wake-up's frames back and writes them together.
+    # Mutation: a plain SelectConnection (or a cork that passes frames through) sends 3 per message.
+    sends: list[int] = []
+    send = _AsyncTransportBase._sigint_safe_send
+
+    def counted(sock: Any, data: bytes) -> int:
+        sent: int = send(sock, data)
+        sends.append(sent)
+        return sent
+
+    queue = open_queue(RABBITMQ_URL, name)
+    requests = [a_request() for _ in range(30)]  # small: a partial send would add writes of its own
+
+    async def scenario() -> None:
+        await queue.publish(a_request())  # connected
+        monkeypatch.setattr(_AsyncTransportBase, "_sigint_safe_send", staticmethod(counted))
+        await asyncio.gather(*(queue.publish(request) for request in requests))
+        monkeypatch.undo()
+
+    asyncio.run(scenario())
+    print(f"{len(requests)} publishes took {len(sends)} socket writes")
+    assert len(sends) <= len(requests)
