@@ -15,10 +15,11 @@ import numpy as np
 import openvino as ov
 import openvino.opset13 as ops
 
+from adapters.model.int8_agreement import compile_for_cpu
 from adapters.model.manifest import ModelManifest
 from adapters.model.onnx_export import exported_onnx
 from adapters.model.openvino_classifier import OpenVINOClassifier
-from adapters.model.quantize import compile_for_cpu, quantize_pixels
+from adapters.model.quantize import quantize_pixels
 from bench.timing import timed_calls
 from tests.harness.checkpoints import decoder_for, runtime
 

@@ -37,12 +37,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import openvino as ov
-import openvino.properties as props
-import openvino.properties.hint as hints
 
 from adapters.model.base import ImageDecoder, Pixels
+from adapters.model.int8_agreement import compile_for_cpu, compiled_agreement, top1_agreement
 from adapters.model.int8_cache import (
     MODEL_FILE,
     REPORT_FILE,
@@ -53,13 +51,11 @@ from adapters.model.int8_cache import (
 )
 from adapters.model.manifest import ModelManifest
 from adapters.model.onnx_export import exported_onnx
-from adapters.model.threads import resolve_threads
 
 log = logging.getLogger(__name__)
 
 PRESET = "performance"
 FP32_LAYERS = ["GroupConvolution"]  # depthwise convolutions: see the module docstring
-CHUNK = 16  # images per forward pass when comparing: bounded memory on any held-out set
 
 
 @dataclass(frozen=True)
@@ -151,7 +147,7 @@ def quantize_pixels(
             ignored_scope=nncf.IgnoredScope(types=FP32_LAYERS, validate=False),  # a model may have none
         )
     log.info("quantized %s on %d images in %.1f s", manifest.name, used, time.perf_counter() - started)
-    agreement = _agreement(compile_for_cpu(core, fp32), compile_for_cpu(core, int8), held_out)
+    agreement = compiled_agreement(compile_for_cpu(core, fp32), compile_for_cpu(core, int8), held_out)
     if agreement < threshold:
         return Quantization(None, agreement, len(held_out), used, cached=False)
     report = {
@@ -186,30 +182,6 @@ def _nncf_logs_on_stderr() -> Iterator[None]:
     finally:
         for handler, stream in zip(handlers, streams, strict=True):
             handler.setStream(stream)
-
-
-def top1_agreement(onnx: Path, int8_model: Path, pixels: Pixels) -> float:
-    core = ov.Core()
-    return _agreement(
-        compile_for_cpu(core, core.read_model(str(onnx))),
-        compile_for_cpu(core, core.read_model(str(int8_model))),
-        pixels,
-    )
-
-
-def _agreement(fp32: ov.CompiledModel, int8: ov.CompiledModel, pixels: Pixels) -> float:
-    same = 0
-    for start in range(0, len(pixels), CHUNK):
-        chunk = pixels[start : start + CHUNK]
-        reference, quantized = (np.asarray(model(chunk)[0]).argmax(axis=1) for model in (fp32, int8))
-        same += int((reference == quantized).sum())
-    return same / len(pixels)
-
-
-def compile_for_cpu(core: ov.Core, model: ov.Model) -> ov.CompiledModel:
-    # fp32 for whatever stays unquantized, as the worker compiles it: not bf16 behind our back.
-    config = {hints.inference_precision: ov.Type.f32, props.inference_num_threads: resolve_threads(None)}
-    return core.compile_model(model, "CPU", config)
 
 
 def _decoded(decoder: ImageDecoder, images: Sequence[bytes], role: str) -> Pixels:
