@@ -1,6 +1,6 @@
-"""The `inference` command: serve (embedded), api, worker, health, export-onnx, quantize (see
-`entrypoints.quantize_command`), the client commands (classify, submit, result, cancel: see
-`entrypoints.client_commands`) and the dead-letter ones (dlq)."""
+"""The `inference` command: serve (embedded), api, worker, health; export-onnx and quantize (see
+`entrypoints.export_command`, `entrypoints.quantize_command`); the client commands (classify,
+submit, result, cancel: see `entrypoints.client_commands`) and the dead-letter ones (dlq)."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from typing import Any
 
 from entrypoints.client_commands import add_commands as add_client_commands
 from entrypoints.dlq_commands import add_commands as add_dlq_commands
+from entrypoints.export_command import add_command as add_export_command
 from entrypoints.invalid_settings import load_settings, settings_or_defaults
 from entrypoints.logs import configure_logging
 from entrypoints.quantize_command import add_command as add_quantize_command
@@ -76,14 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_dlq_commands(commands, lambda command: _add_server_options(command, defaults))
     commands.choices["dlq"].set_defaults(run=_dlq)
 
-    export = commands.add_parser(
-        "export-onnx", help="export the model to ONNX for the onnxruntime/openvino backends; print its path"
-    )
-    export.add_argument(
-        "--manifest", help="a bundled model (imagenet, demo) or a model manifest (YAML); default: imagenet"
-    )
-    export.add_argument("--cache-dir", type=Path, help=f"default: {defaults.model.cache_dir}")
-    export.set_defaults(run=_export_onnx)
+    add_export_command(commands, defaults.model.cache_dir)
     add_quantize_command(commands, defaults.model.cache_dir)
     return parser
 
@@ -200,21 +194,6 @@ def _health(args: argparse.Namespace) -> int:
     from entrypoints.client import check_health
 
     return check_health(url=args.url, heartbeat=args.heartbeat, max_age=args.max_age)
-
-
-def _export_onnx(args: argparse.Namespace) -> int:
-    from entrypoints.container import create_container
-
-    model = {"manifest": args.manifest, "cache_dir": args.cache_dir}
-    settings = load_settings({"model": {key: value for key, value in model.items() if value}})
-    configure_logging(settings.log_level, settings.log_format)
-    try:
-        path = create_container(settings).onnx_export()
-    except (ValueError, OSError) as exc:  # a bad manifest or weights; a cache it cannot write
-        print(f"inference: {exc}", file=sys.stderr)
-        return 2
-    print(path)
-    return 0
 
 
 def _redacted(url: str) -> str:
