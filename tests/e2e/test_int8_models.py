@@ -186,3 +186,43 @@ def test_the_imagenet_model_in_int8_agrees_with_fp32_on_99_percent_of_held_out_p
     assert report["top1_agreement"] >= 0.99, report
     # With its depthwise convolutions in int8 it agrees on about 77 %: the second choice is kept.
     assert report["fp32_layers"] == ["GroupConvolution"], report
+
+
+class CountingQueue:
+    """An infer queue that counts the requests a batch became."""
+
+    def __init__(self, queue: object) -> None:
+        self._queue, self.started = queue, 0
+
+    def start_async(self, *args: object, **kwargs: object) -> None:
+        self.started += 1
+        self._queue.start_async(*args, **kwargs)  # type: ignore[attr-defined]
+
+    def __len__(self) -> int:
+        return len(self._queue)  # type: ignore[arg-type]
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._queue, name)
+
+
+def test_an_int8_batch_runs_in_chunks_over_the_streams_and_agrees_with_one_image_at_a_time(
+    quantized_demo: tuple[int, str, str], cache: Path
+) -> None:
+    import numpy as np
+
+    model = ModelSettings(manifest=DEMO_MANIFEST, backend="openvino", precision="int8", cache_dir=cache)
+    container = create_container(Settings(mode="embedded", model=model))
+    classifier = container.classifier()
+    size = container.manifest().input_size
+    pixels = np.random.default_rng(5).standard_normal((8, 3, size, size)).astype(np.float32)
+    batch = CountingQueue(classifier._batch)
+    classifier._batch = batch
+
+    together = classifier.probabilities(pixels)
+    alone = np.concatenate([classifier.probabilities(pixels[i : i + 1]) for i in range(8)])
+
+    # int8 gains from several images per request (one thread, EfficientNet-B0: 8.2 ms per image
+    # alone, 7.3 in fours), where fp32 does not: its batches go one image per request.
+    assert batch.started < 8
+    assert (together.argmax(axis=1) == alone.argmax(axis=1)).all()
+    np.testing.assert_allclose(together, alone, atol=1e-4)
