@@ -153,6 +153,7 @@ def _api(args: argparse.Namespace) -> int:
 
 def _run_http(args: argparse.Namespace, settings: Settings, make_app: Any) -> int:
     from entrypoints.container import create_container
+    from entrypoints.heap import settle_heap
     from entrypoints.http.server import build_server
 
     container = create_container(settings)
@@ -164,7 +165,9 @@ def _run_http(args: argparse.Namespace, settings: Settings, make_app: Any) -> in
         return 2
     # A log line, not a print: a JSON log stays one object per line.
     log.info("serving on http://%s:%s (Swagger UI: /api/docs)", args.host, args.port)
-    build_server(app, settings.api, args.host, args.port, settings.log_level.lower()).run()
+    server = build_server(app, settings.api, args.host, args.port, settings.log_level.lower())
+    settle_heap()  # the app and its imports are built, and live as long as the process
+    server.run()
     return 0
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
-import secrets
+import random
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 
@@ -74,9 +74,12 @@ def new_traceparent() -> str:
 
 
 def _nonzero_hex(size: int) -> str:
-    while (value := secrets.token_hex(size)) == "0" * (2 * size):
+    # random, not secrets: an id need not be unguessable (W3C trace context asks for randomness,
+    # and OpenTelemetry's own ids come from random.getrandbits), and secrets.token_hex is two
+    # getrandom() system calls per request.
+    while not (value := random.getrandbits(8 * size)):
         pass  # one chance in 2**64 at least
-    return value
+    return f"{value:0{2 * size}x}"
 
 
 def recording() -> bool:

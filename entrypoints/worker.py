@@ -13,6 +13,7 @@ from pathlib import Path
 
 from entrypoints.container import Container, start_adapters, stop_adapters
 from entrypoints.container.metering import serve_metrics, watch_broker_queue
+from entrypoints.heap import settle_heap
 from entrypoints.heartbeat import Heartbeat, describe_worker
 from entrypoints.model_loading import load_model
 from entrypoints.worker_loop import WorkerLoop
@@ -66,6 +67,7 @@ async def serve_worker(container: Container) -> None:
     try:
         await asyncio.to_thread(load_model, container)
         await start_adapters(container, "worker")
+        settle_heap()  # the model, its runtime and the adapters live as long as the process
         watch_broker_queue(container.metrics(), container.consumer())
         with serve_metrics(container.metrics(), container.config.worker.metrics_port()):
             worker = create_worker_loop(container)

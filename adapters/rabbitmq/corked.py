@@ -1,4 +1,4 @@
-"""A pika SelectConnection that can hold its frames back and write them to the socket together."""
+"""A pika AsyncioConnection that can hold its frames back and write them to the socket together."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import cast
 
-import pika
+from pika.adapters.asyncio_connection import AsyncioConnection
 
 # A joined write stops growing here, which bounds the memory the joining adds (an outbox may hold
 # a hundred megabytes of images under load). Smaller buffers cost more per message: 1 MiB kept
@@ -14,17 +14,16 @@ import pika
 WRITE_BYTES = 8 * 1024 * 1024
 
 
-class CorkedConnection(pika.SelectConnection):  # type: ignore[misc]  # pika is untyped
+class CorkedConnection(AsyncioConnection):  # type: ignore[misc]  # pika is untyped
     """Frames written inside `corked()` reach the transport joined, in one buffer when it ends
     (or one per WRITE_BYTES).
 
     pika hands its transport each frame as a buffer of its own, and the transport sends each
-    buffer with a `send` of its own: a message is three frames (method, header, body), so a
-    wake-up of the publishing thread that sent n messages made 3n system calls, and the broker
-    as many reads (they were most of the publishing thread's CPU). Corked, a wake-up makes one,
-    or a few when the socket takes only part of it. Each message's frames are whole before the
-    first is written (pika marshals them all first), so a failed publish leaves no partial
-    message among them.
+    buffer with a `send` of its own: a message is three frames (method, header, body), so an
+    outbox of n messages made 3n system calls, and the broker as many reads (they were most of
+    the publishing CPU). Corked, an outbox makes one, or a few when the socket takes only part
+    of it. Each message's frames are whole before the first is written (pika marshals them all
+    first), so a failed publish leaves no partial message among them.
     """
 
     _held: list[bytes] | None = None

@@ -1,9 +1,8 @@
-"""Publishes waiting for their confirms, and how each caller's event loop hears the outcome."""
+"""Publishes waiting for their confirms, and how each caller hears the outcome."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -19,12 +18,11 @@ class UnroutableMessage(QueueUnavailable):
 
 @dataclass(frozen=True)
 class Pending:
-    """A message handed to the publishing thread; `future` belongs to the caller's `loop`."""
+    """A message to publish; `future` (of the publishing loop) completes with its outcome."""
 
     queue: str
     body: bytes
     properties: pika.BasicProperties
-    loop: asyncio.AbstractEventLoop
     future: asyncio.Future[None]
 
 
@@ -37,7 +35,7 @@ class Confirms:
     The broker confirms by delivery tag, the channel's count of messages published; `multiple`
     confirms every tag up to the one named. A mandatory message that no queue takes is returned
     (basic.return) before it is confirmed, so a return marks its message as failed ahead of the
-    ack. Used on the publishing thread only.
+    ack. Used on the publishing connection's event loop only.
     """
 
     def __init__(self) -> None:
@@ -80,17 +78,8 @@ class Confirms:
         return unconfirmed
 
 
-def hand_back(outcomes: list[Outcome]) -> None:
-    """Complete each message's future on its own loop, with one call per loop."""
-    by_loop: dict[asyncio.AbstractEventLoop, list[Outcome]] = {}
-    for message, error in outcomes:
-        by_loop.setdefault(message.loop, []).append((message, error))
-    for loop, batch in by_loop.items():
-        with contextlib.suppress(RuntimeError):  # that loop has closed: nobody is waiting
-            loop.call_soon_threadsafe(_complete, batch)
-
-
-def _complete(outcomes: list[Outcome]) -> None:
+def complete(outcomes: list[Outcome]) -> None:
+    """Complete each message's future (on the loop that runs the connection: its callers' loop)."""
     for message, error in outcomes:
         if message.future.done():  # its caller gave up waiting
             continue

@@ -2,7 +2,15 @@
 
 Two connections: one declares the topology on every connect (so a broker that lost the queues
 gets them back) and tells `ping` whether the broker is there; the other publishes, pipelining
-its confirms (`confirming.AmqpPublisher`), opened by the first publish.
+its confirms (`confirming.AmqpPublisher`), opened by the first publish on the event loop of that
+publish.
+
+pika's asyncio connection belongs to one loop. The API has one loop for its lifetime; a caller
+that uses several in turn (`asyncio.run` per call, pytest-asyncio's loop per test) gets a new
+publishing connection on each new loop, which waits for its first connect as the very first
+publish did, and the previous loop's connection is closed (on that loop if it still runs, else
+its socket). Loops that publish at the same time would take the connection from each other:
+one loop at a time.
 """
 
 from __future__ import annotations
@@ -29,9 +37,9 @@ class RabbitMQPublisher(Publisher):
         """`timeout` bounds a publish's wait for its confirm and any other broker call."""
         self._topology = topology
         self._timeout = timeout
-        parameters = connection_parameters(url, timeout, client_name)
+        self._parameters = parameters = connection_parameters(url, timeout, client_name)
         self._amqp = AmqpThread(parameters, self._on_connect, lambda: None, name=f"amqp-{topology.name}")
-        self._publisher = AmqpPublisher(parameters, f"amqp-publish-{topology.name}", reconnect_backoff())
+        self._publisher: AmqpPublisher | None = None  # of the loop that last published
         self._declarer: BlockingChannel | None = None  # on the connection's thread only
 
     def start(self, wait: float) -> None:
@@ -39,21 +47,32 @@ class RabbitMQPublisher(Publisher):
         self._amqp.start()
         self._amqp.wait_connected(wait)
 
+    async def aclose(self) -> None:
+        """Close the publishing connection, waiting for the broker's close-ok, on its own loop
+        (the API's lifespan ends on it); `shutdown` stops the rest."""
+        publisher, self._publisher = self._publisher, None
+        if publisher is not None and publisher.loop is asyncio.get_running_loop():
+            await publisher.aclose(self._timeout)
+        elif publisher is not None:
+            publisher.abandon()
+
     def shutdown(self) -> None:
-        self._publisher.stop(self._timeout)
+        """Stop; a publishing connection still open closes on its loop when that loop next runs."""
+        publisher, self._publisher = self._publisher, None
+        if publisher is not None:
+            publisher.abandon()
         self._amqp.stop(self._timeout)
 
     async def publish(self, request: InferenceRequest) -> None:
         body, properties = encode(request)
-        if not self._publisher.connected:
+        publisher = self._on_this_loop()
+        if not publisher.connected:
             await self.ping()
-            self._publisher.start()
-            if not self._publisher.ever_connected:  # the first publishes give it time to connect
-                await asyncio.to_thread(self._publisher.wait_connected, self._timeout)
+            publisher.start()
+            if not publisher.ever_connected:  # the first publishes give it time to connect
+                await publisher.wait_connected(self._timeout)
         try:
-            await asyncio.wait_for(
-                self._publisher.publish(self._topology.name, body, properties), self._timeout
-            )
+            await asyncio.wait_for(publisher.publish(self._topology.name, body, properties), self._timeout)
         except UnroutableMessage:
             log.warning("the queue %s did not exist; declaring it again", self._topology.name)
             await self._declare_again()  # ready for the client's retry
@@ -62,6 +81,16 @@ class RabbitMQPublisher(Publisher):
             raise QueueUnavailable(
                 f"the broker did not confirm the message within {self._timeout:g} s"
             ) from exc
+
+    def _on_this_loop(self) -> AmqpPublisher:
+        """The running loop's publisher (see the module's docstring)."""
+        loop = asyncio.get_running_loop()
+        publisher = self._publisher
+        if publisher is None or publisher.loop is not loop:
+            if publisher is not None:
+                publisher.abandon()
+            publisher = self._publisher = AmqpPublisher(self._parameters, reconnect_backoff(), loop)
+        return publisher
 
     async def ping(self) -> None:
         if not self._amqp.connected:

@@ -21,12 +21,16 @@ async def start_adapters(container: Container, role: Literal["api", "worker"]) -
     if any). The embedded mode starts both roles."""
     if role == "api":
         container.publisher()
+        await _started(container.publisher_connection())
     else:
         container.consumer()
     container.store()
-    connections = container.store_connections()
-    if inspect.isawaitable(connections):  # an async Resource (Redis) starts on the running loop
-        await connections
+    await _started(container.store_connections())
+
+
+async def _started(resource: object) -> None:
+    if inspect.isawaitable(resource):  # an async Resource (RabbitMQ's, Redis's) starts on the running loop
+        await resource
 
 
 async def stop_adapters(container: Container) -> None:

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from adapters.model import ModelManifest
+from adapters.rabbitmq import RabbitMQPublisher
 from adapters.redis import RedisResultStore, RedisWorkerRegistry
 from inference.errors import InvalidImage
 from inference.ports import Classifier
@@ -39,6 +40,16 @@ def connected(client: Client) -> Iterator[Client]:
         yield client
     finally:
         client.shutdown()  # the broker requeues whatever this process did not acknowledge
+
+
+async def closing_publisher(publisher: RabbitMQPublisher) -> AsyncIterator[None]:
+    """The API's publishing connection, closed on the event loop it runs on (pika's asyncio
+    connection writes its close and reads the broker's close-ok there), before `connected`
+    stops the rest from the container's synchronous shutdown."""
+    try:
+        yield None
+    finally:
+        await publisher.aclose()
 
 
 async def closing_connections(store: RedisResultStore, registry: RedisWorkerRegistry) -> AsyncIterator[None]:

@@ -46,19 +46,25 @@ class Container(ModelProviders):
         max_attempts=config.worker.max_attempts,
         max_parked=config.queue.max_parked,
     )
-    publisher = providers.Selector(
-        config.mode,
-        embedded=_memory_queue,
-        distributed=providers.Resource(
-            resources.connected,
-            providers.Factory(
-                RabbitMQPublisher,
-                url=config.rabbitmq_url,
-                topology=_topology,
-                timeout=config.queue.timeout_seconds,
-                client_name="inference-api",
-            ),
+    _rabbitmq_publisher = providers.Resource(
+        resources.connected,
+        providers.Factory(
+            RabbitMQPublisher,
+            url=config.rabbitmq_url,
+            topology=_topology,
+            timeout=config.queue.timeout_seconds,
+            client_name="inference-api",
         ),
+    )
+    publisher = providers.Selector(config.mode, embedded=_memory_queue, distributed=_rabbitmq_publisher)
+    # Its publishing connection closes on the event loop, so in an async Resource of its own, as
+    # the store's below: the publisher stays a plain one, which the use cases' factories take as
+    # it is. It names the Resource, not the Selector: the container shuts a Resource down before
+    # those it depends on only where it sees the dependency, and it does not look into Selectors.
+    publisher_connection = providers.Selector(
+        config.mode,
+        embedded=providers.Object(None),
+        distributed=providers.Resource(resources.closing_publisher, _rabbitmq_publisher),
     )
     consumer = providers.Selector(
         config.mode,

@@ -12,6 +12,9 @@ bounds where the bytes arrive, before the application (or any API-key check) see
   response) becoming idle: 408, closed;
 - a body that stops arriving for `body_timeout_seconds` while the application waits for it: 408
   (or a plain close when a response has started), and the application sees a disconnect.
+
+It also gives each request's cycle a transport that writes a response's head with its body
+(`joined_writes`).
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from entrypoints.http.joined_writes import JoinedWrites
 from entrypoints.settings import ApiSettings
 
 # Its lines keep the server's logger name, which operators already filter on.
@@ -84,7 +88,10 @@ class GuardedProtocol(HttpToolsProtocol):
     def on_headers_complete(self) -> None:
         self._headers_pending = False
         self._cancel_header_timer()
+        before = self.cycle
         super().on_headers_complete()
+        if self.cycle is not before and self.cycle is not None:  # a new request (not an upgrade)
+            self.cycle.transport = JoinedWrites(self.transport, self.cycle, self.loop)  # type: ignore[assignment]
         self._arm_body_timer()
 
     def on_body(self, body: bytes) -> None:

@@ -461,8 +461,9 @@ def test_concurrent_publishes_reach_the_socket_in_fewer_writes_than_frames(
     name: str, open_queue: OpenQueue, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # A message is three frames (method, header, body), and pika sends each with a send() of its
-    # own; the publisher's connection holds one wake-up's frames back and writes them together.
-    # Mutation: a plain SelectConnection (or a cork that passes frames through) sends 3 per message.
+    # own; the publisher holds one loop iteration's frames back and writes them together.
+    # Mutations: a cork that passes frames through sends 3 per message; a flush per publish
+    # instead of one per loop iteration sends 1 per message.
     sends: list[int] = []
     send = _AsyncTransportBase._sigint_safe_send
 
@@ -482,7 +483,7 @@ def test_concurrent_publishes_reach_the_socket_in_fewer_writes_than_frames(
 
     asyncio.run(scenario())
     print(f"{len(requests)} publishes took {len(sends)} socket writes")
-    assert len(sends) <= len(requests)
+    assert len(sends) <= 3  # one, or a few if the socket took only part of it
 
 
 def test_a_batch_acknowledged_in_one_call_waits_on_one_settlement_not_one_per_delivery(

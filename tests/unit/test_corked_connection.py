@@ -3,6 +3,9 @@ connection is never opened, its transport is a recorder)."""
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Iterator
+
 import pika
 import pytest
 from pika.spec import Basic
@@ -19,9 +22,16 @@ class RecordingTransport:
         self.writes.append(bytes(data))
 
 
-def _connection() -> tuple[CorkedConnection, RecordingTransport]:
-    # Never started: its I/O loop would be the only thing to connect it.
-    connection = CorkedConnection(pika.ConnectionParameters(host="127.0.0.1", port=1))
+@pytest.fixture
+def loop() -> Iterator[asyncio.AbstractEventLoop]:
+    """Never run: it would be the only thing to connect the connections."""
+    loop = asyncio.new_event_loop()
+    yield loop
+    loop.close()
+
+
+def _connection(loop: asyncio.AbstractEventLoop) -> tuple[CorkedConnection, RecordingTransport]:
+    connection = CorkedConnection(pika.ConnectionParameters(host="127.0.0.1", port=1), custom_ioloop=loop)
     transport = RecordingTransport()
     connection._transport = transport
     connection._body_max_length = 131_072 - 8  # as a broker's tune would set it (frame_max)
@@ -33,9 +43,11 @@ def _publish(connection: CorkedConnection, body: bytes) -> None:
     connection._send_message(1, method, (pika.BasicProperties(delivery_mode=2), body))
 
 
-def test_messages_published_while_corked_reach_the_socket_in_one_write_of_the_same_bytes() -> None:
-    corked, corked_transport = _connection()
-    plain, plain_transport = _connection()
+def test_messages_published_while_corked_reach_the_socket_in_one_write_of_the_same_bytes(
+    loop: asyncio.AbstractEventLoop,
+) -> None:
+    corked, corked_transport = _connection(loop)
+    plain, plain_transport = _connection(loop)
     bodies = [b"first image", b"second image", b"x" * 300_000]  # the last spans several body frames
 
     with corked.corked():
@@ -49,10 +61,12 @@ def test_messages_published_while_corked_reach_the_socket_in_one_write_of_the_sa
     assert corked_transport.writes == [b"".join(plain_transport.writes)]
 
 
-def test_a_cork_holds_no_more_than_write_bytes_before_it_writes(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_cork_holds_no_more_than_write_bytes_before_it_writes(
+    loop: asyncio.AbstractEventLoop, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(corked_module, "WRITE_BYTES", 1000)
-    corked, corked_transport = _connection()
-    plain, plain_transport = _connection()
+    corked, corked_transport = _connection(loop)
+    plain, plain_transport = _connection(loop)
 
     with corked.corked():
         for _ in range(5):
@@ -65,8 +79,8 @@ def test_a_cork_holds_no_more_than_write_bytes_before_it_writes(monkeypatch: pyt
     assert b"".join(corked_transport.writes) == b"".join(plain_transport.writes)
 
 
-def test_outside_a_cork_each_frame_is_written_at_once() -> None:
-    connection, transport = _connection()
+def test_outside_a_cork_each_frame_is_written_at_once(loop: asyncio.AbstractEventLoop) -> None:
+    connection, transport = _connection(loop)
 
     _publish(connection, b"an image")
 
