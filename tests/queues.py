@@ -6,6 +6,7 @@ only what a test must control.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, Protocol
 
 from adapters.memory import MemoryQueue, MemoryResultStore
@@ -90,6 +91,9 @@ class RabbitMQQueue(Publisher, Consumer, DeadLetters):
 
     async def ack(self, delivery: Delivery) -> None:
         await self.consumer.ack(delivery)
+
+    async def ack_all(self, deliveries: Sequence[Delivery]) -> None:
+        await self.consumer.ack_all(deliveries)
 
     async def reject(self, delivery: Delivery, requeue: bool) -> None:
         await self.consumer.reject(delivery, requeue)

@@ -172,6 +172,10 @@ class FailingQueue(MemoryQueue):
         self._check()
         await super().ack(delivery)
 
+    async def ack_all(self, deliveries: Sequence[Delivery]) -> None:
+        self._check()
+        await super().ack_all(deliveries)
+
     async def reject(self, delivery: Delivery, requeue: bool) -> None:
         self._check()
         await super().reject(delivery, requeue)

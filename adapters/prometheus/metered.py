@@ -66,6 +66,9 @@ class MeteredConsumer(Consumer, DeadLetters):
     async def ack(self, delivery: Delivery) -> None:
         await self._inner.ack(delivery)
 
+    async def ack_all(self, deliveries: Sequence[Delivery]) -> None:
+        await self._inner.ack_all(deliveries)
+
     async def reject(self, delivery: Delivery, requeue: bool) -> None:
         await self._inner.reject(delivery, requeue)
 

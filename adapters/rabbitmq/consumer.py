@@ -14,7 +14,7 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 import pika
@@ -99,6 +99,9 @@ class RabbitMQConsumer(Consumer, DeadLetters):
 
     async def ack(self, delivery: Delivery) -> None:
         await self._settlements.settle(delivery.tag, How.ACK)
+
+    async def ack_all(self, deliveries: Sequence[Delivery]) -> None:
+        await self._settlements.settle_all([delivery.tag for delivery in deliveries], How.ACK)
 
     async def reject(self, delivery: Delivery, requeue: bool) -> None:
         await self._settlements.settle(delivery.tag, How.REQUEUE if requeue else How.DISCARD)

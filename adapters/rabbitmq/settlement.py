@@ -1,8 +1,9 @@
 """Acknowledgements and rejections, carried to the consumer's connection thread in groups.
 
-Settlements made together (a worker acknowledges its batch at once) share one trip to the
-connection's thread: the first one queued schedules the trip, the rest ride along, and their
-waiters are woken with one call back to their event loop. A delivery tag names the consumer
+Settlements made together share one trip to the connection's thread: the first one queued
+schedules the trip, the rest ride along, and their waiters are woken with one call back to their
+event loop. A batch settled in one call (`settle_all`: a worker acknowledging its batch) is one
+entry with one waiter, however many deliveries it holds. A delivery tag names the consumer
 channel it came from (`<generation>.<tag>`): a settlement for a channel that is gone is dropped,
 since the broker has requeued that message already.
 
@@ -40,7 +41,7 @@ class How(enum.Enum):
 
 @dataclass(frozen=True, slots=True)
 class _Queued:
-    tag: str
+    tags: Sequence[str]
     how: How
     settled: asyncio.Future[None]
     loop: asyncio.AbstractEventLoop
@@ -69,10 +70,16 @@ class Settlements:
         self._outstanding[tag] = None
 
     async def settle(self, tag: str, how: How) -> None:
+        await self.settle_all((tag,), how)
+
+    async def settle_all(self, tags: Sequence[str], how: How) -> None:
+        """Settle every one of `tags` alike: one entry, one waiter, one wake-up for them all."""
+        if not tags:
+            return
         loop = asyncio.get_running_loop()
         settled: asyncio.Future[None] = loop.create_future()
         with self._lock:
-            self._queued.append(_Queued(tag, how, settled, loop))
+            self._queued.append(_Queued(tags, how, settled, loop))
             first = len(self._queued) == 1
         if first:
             scheduled = self._amqp.call(self._run)
@@ -102,28 +109,34 @@ class Settlements:
             queued, self._queued = self._queued, []
         channel, current = self._channel()
         self._track(current)
-        live: list[tuple[int, _Queued]] = []
+        live: list[tuple[int, How]] = []
+        sent: list[_Queued] = []  # the entries with a tag still live: settled by `_send`
         outcomes: list[tuple[_Queued, BaseException | None]] = []
         for item in queued:
-            generation, _, delivery_tag = item.tag.partition(".")
-            if channel is None or int(generation) != current:
-                log.debug("delivery %s outlived its channel; the broker redelivers it", item.tag)
-                outcomes.append((item, None))
+            before = len(live)
+            for tag in item.tags:
+                generation, _, delivery_tag = tag.partition(".")
+                if channel is None or int(generation) != current:
+                    log.debug("delivery %s outlived its channel; the broker redelivers it", tag)
+                else:
+                    live.append((int(delivery_tag), item.how))
+            if len(live) > before:
+                sent.append(item)
             else:
-                live.append((int(delivery_tag), item))
+                outcomes.append((item, None))
         try:
             if channel is not None and live:
                 self._send(channel, live)
-            outcomes += [(item, None) for _, item in live]
+            outcomes += [(item, None) for item in sent]
         except BaseException as exc:
             failed = QueueUnavailable(f"the broker connection failed: {exc!r}")
-            outcomes += [(item, failed) for _, item in live]
+            outcomes += [(item, failed) for item in sent]
             raise  # a failed channel: the connection's thread reconnects
         finally:
             _resolve(outcomes)
 
-    def _send(self, channel: BlockingChannel, live: Sequence[tuple[int, _Queued]]) -> None:
-        acks = {tag for tag, item in live if item.how is How.ACK}
+    def _send(self, channel: BlockingChannel, live: Sequence[tuple[int, How]]) -> None:
+        acks = {tag for tag, how in live if how is How.ACK}
         covered: list[int] = []
         for tag in self._outstanding:  # oldest first: stop at the first one not acknowledged now
             if tag not in acks:
@@ -132,13 +145,13 @@ class Settlements:
         folded = set(covered) if len(covered) > 1 else set()
         if folded:
             channel.basic_ack(covered[-1], multiple=True)
-        for tag, item in live:
+        for tag, how in live:
             if tag in folded:
                 folded.discard(tag)  # (a second ack of one tag, if any, goes out as before)
-            elif item.how is How.ACK:
+            elif how is How.ACK:
                 channel.basic_ack(tag)
             else:
-                channel.basic_nack(tag, requeue=item.how is How.REQUEUE)
+                channel.basic_nack(tag, requeue=how is How.REQUEUE)
             self._outstanding.pop(tag, None)
 
 

@@ -4,6 +4,7 @@ loop settles what the queue gave up on."""
 from __future__ import annotations
 
 from abc import abstractmethod
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -81,6 +82,12 @@ class Consumer(Protocol):
     @abstractmethod
     async def ack(self, delivery: Delivery) -> None:
         """Remove the delivery from the queue for good."""
+
+    @abstractmethod
+    async def ack_all(self, deliveries: Sequence[Delivery]) -> None:
+        """`ack` each of `deliveries`, as one step where the queue can (a worker acknowledges
+        its batch at once): it returns once every one is acknowledged, and acknowledges
+        nothing else (not a delivery received before them and still in hand)."""
 
     @abstractmethod
     async def reject(self, delivery: Delivery, requeue: bool) -> None:

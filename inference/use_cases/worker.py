@@ -158,7 +158,8 @@ class ProcessBatch:
         return ["applied" if isinstance(result, RequestRecord) else "skipped" for result in results]
 
     async def _ack_all(self, deliveries: Sequence[Delivery]) -> None:
-        await asyncio.gather(*(self._consumer.ack(delivery) for delivery in deliveries))
+        if deliveries:  # (one call for the batch: one wait, not a task and a wait per delivery)
+            await self._consumer.ack_all(deliveries)
 
     def _classify(
         self, batch: list[InferenceRequest]

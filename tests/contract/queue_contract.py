@@ -287,6 +287,31 @@ class QueueContract:
 
         asyncio.run(scenario())
 
+    def test_acknowledging_a_batch_in_one_call_acknowledges_exactly_those(
+        self, subject: QueueHarness, queue: Queue
+    ) -> None:
+        # ack_all may fold its deliveries into one "every tag up to this one": a delivery received
+        # before them and still in hand (batch[1]) and one given back meanwhile (batch[3]) stay.
+        async def scenario() -> None:
+            requests = [a_request() for _ in range(6)]
+            for request in requests:
+                await queue.publish(request)
+            batch = await queue.receive(max_count=6, fill_wait=LONG_WAIT, idle_wait=PROMPT)
+            assert ids(batch) == [r.id for r in requests]
+            await asyncio.gather(
+                queue.ack_all([batch[0], batch[2], batch[4]]),
+                queue.reject(batch[3], requeue=True),
+                queue.ack_all([]),  # nothing to do, and done at once
+            )
+            await queue.ack_all([batch[5]])
+            [requeued] = await queue.receive(max_count=1, fill_wait=0.0, idle_wait=PROMPT)
+            assert (requeued.request.id, requeued.attempt) == (requests[3].id, 2)
+            await queue.close()  # a consumer crash: what it held unacknowledged comes back
+            again = await subject.connect().receive(max_count=6, fill_wait=1.0, idle_wait=PROMPT)
+            assert sorted(ids(again), key=str) == sorted([requests[1].id, requests[3].id], key=str)
+
+        asyncio.run(scenario())
+
     def test_a_delivery_taken_by_one_receiver_is_not_given_to_another(self, subject: QueueHarness) -> None:
         published = [a_request() for _ in range(16)]
 
@@ -430,6 +455,13 @@ class QueueAgainstModel(RuleBasedStateMachine):
             await asyncio.gather(*(self.queue.ack(delivery) for delivery in delivered))
 
         self.loop.run_until_complete(ack_all())
+
+    @precondition(lambda self: self.unacked)
+    @rule(data=st.data())
+    def ack_all(self, data: st.DataObject) -> None:
+        # In one call, as the worker acknowledges its batch, the rest still in hand.
+        tags = data.draw(st.lists(st.sampled_from(sorted(self.unacked)), min_size=1, unique=True))
+        self.loop.run_until_complete(self.queue.ack_all([self.unacked.pop(tag) for tag in tags]))
 
     # Requeue only below two deliveries: every broker's delivery limit is at least that.
     @precondition(lambda self: any(d.attempt < 2 for d in self.unacked.values()))

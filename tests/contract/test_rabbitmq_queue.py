@@ -15,7 +15,7 @@ import asyncio
 import pickle
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -24,6 +24,7 @@ import pika.exceptions
 import pytest
 from pika.adapters.utils.io_services_utils import _AsyncTransportBase
 
+from adapters.rabbitmq import settlement
 from inference.domain import InferenceRequest, RequestId
 from inference.errors import QueueUnavailable
 from inference.ports import DeadLetter
@@ -483,3 +484,33 @@ def test_concurrent_publishes_reach_the_socket_in_fewer_writes_than_frames(
     asyncio.run(scenario())
     print(f"{len(requests)} publishes took {len(sends)} socket writes")
     assert len(sends) <= 3  # one, or a few if the socket took only part of it
+
+
+def test_a_batch_acknowledged_in_one_call_waits_on_one_settlement_not_one_per_delivery(
+    name: str, open_queue: OpenQueue, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Each settlement queued for the connection's thread has a future of its own, which the
+    # event loop waits on and the connection's thread resolves. Mutation: an ack_all that
+    # acknowledges its deliveries one by one queues 8.
+    queued: list[int] = []
+    entry = settlement._Queued
+
+    def counted(tags: Sequence[str], *rest: Any) -> Any:
+        queued.append(len(tags))
+        return entry(tags, *rest)
+
+    queue = open_queue(RABBITMQ_URL, name)
+    requests = [a_request() for _ in range(8)]
+
+    async def scenario() -> None:
+        for request in requests:
+            await queue.publish(request)
+        batch = await queue.receive(max_count=8, fill_wait=PROMPT, idle_wait=PROMPT)
+        assert [d.request.id for d in batch] == [r.id for r in requests]
+        monkeypatch.setattr(settlement, "_Queued", counted)
+        await queue.ack_all(batch)
+        monkeypatch.undo()
+        assert await queue.receive(max_count=8, fill_wait=0.0, idle_wait=0.5) == []
+
+    asyncio.run(scenario())
+    assert queued == [8]

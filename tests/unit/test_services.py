@@ -276,6 +276,41 @@ def test_a_batch_reaches_the_store_in_one_call_to_start_and_one_to_finish() -> N
     asyncio.run(scenario())
 
 
+class QueueThatCountsAcks(MemoryQueue):
+    """Counts the calls that acknowledge: `ack` one by one, `ack_all` with how many each time."""
+
+    def __init__(self) -> None:
+        super().__init__(QUEUE.max_length, QUEUE.max_bytes, WORKER.max_attempts, QUEUE.max_parked)
+        self.acks = 0
+        self.ack_all_sizes: list[int] = []
+
+    async def ack(self, delivery: Delivery) -> None:
+        self.acks += 1
+        await super().ack(delivery)
+
+    async def ack_all(self, deliveries: Sequence[Delivery]) -> None:
+        self.ack_all_sizes.append(len(deliveries))
+        for delivery in deliveries:  # (not through self.ack: those are the calls counted)
+            await MemoryQueue.ack(self, delivery)
+
+
+def test_a_batch_is_acknowledged_in_one_call_not_one_per_delivery() -> None:
+    # One call: one wait on the broker's thread for the batch. Mutation: acknowledging each
+    # delivery on its own (a task, a future and a wake-up each) counts 6 acks and no ack_all.
+    async def scenario() -> None:
+        queue, store = QueueThatCountsAcks(), memory_store()
+        request_ids = await submit_all(queue, store, [png_bytes(colour=(i, i, i)) for i in range(6)])
+        report = await ProcessBatch(
+            queue, store, StubClassifier(), clock=clock, max_attempts=WORKER.max_attempts, store_patience=0.0
+        )(await receive_all(queue))
+        assert report == BatchReport(succeeded=6)
+        assert (queue.acks, queue.ack_all_sizes) == (0, [6])
+        assert await statuses(store, request_ids) == [RequestStatus.SUCCEEDED] * 6
+        assert queue.depth == 0
+
+    asyncio.run(scenario())
+
+
 def test_a_request_twice_in_one_batch_runs_once_and_keeps_its_first_result() -> None:
     async def scenario() -> None:
         queue, store = memory_queue(), memory_store()
