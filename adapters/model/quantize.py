@@ -6,21 +6,23 @@ request (the container's decoder), and writes an OpenVINO model of int8 convolut
 matmuls. Before the model is kept, its top-1 is compared with the fp32 model's on a held-out
 set: under the threshold, nothing is written (and a cached model that fails is removed).
 
-The fp32 model is read with `ov.convert_model`, not `Core.read_model`: its transformations turn
-ONNX's spelling of SiLU, `x * sigmoid(x)`, back into one Swish, before NNCF places its quantizers.
-Read as it is, the sigmoid and the product stay apart, NNCF quantizes between them, and the CPU
-plugin cannot fuse the activation into the int8 convolution: EfficientNet-B0's compiled int8 graph
-then kept 66 fp32 subgraphs and 228 layout reorders, and ran 1.13x fp32 on one thread; converted,
-it runs int8 from end to end, 1.6x (models without SiLU, such as EfficientNet-Lite0, are the same
-either way).
+Each choice of `CHOICES` is tried in order, and the first INT8 model that passes the check is
+kept (`quantization.json` records it). The first two read the export with `ov.convert_model`,
+whose transformations turn ONNX's spelling of SiLU, `x * sigmoid(x)`, back into one Swish and
+fold the constant arithmetic around it, before NNCF places its quantizers. Read as it is
+(`Core.read_model`), the sigmoid and the product stay apart, NNCF quantizes between them, and the
+CPU plugin cannot fuse the activation into the int8 convolution: EfficientNet-B0's compiled int8
+graph kept 66 fp32 subgraphs and 228 layout reorders and ran 1.13x fp32 on one thread; converted,
+1.6x (fusing only the Swish, by hand, reached 1.22x). The last choice is the model as this
+command made it before: read as exported, and the one the bundled ImageNet model needs (below).
 
-Depthwise convolutions (OpenVINO's `GroupConvolution`) are quantized too if the model still agrees:
-`FP32_LAYER_CHOICES` is tried in order, and the first INT8 model that passes the check is kept. On
+Depthwise convolutions (OpenVINO's `GroupConvolution`) are quantized in the first choice. On
 EfficientNet-B0 they are 30 % of the int8 model's time and worth 1.41x against 1.62x (one thread,
 all in int8); on the bundled ImageNet model (EfficientNet-Lite0, its real weights; top-1 agreement
 on scikit-image's five ImageNet-like photos with crops and mirror images, 30 images, calibrated on
-64 crops of the other twenty photos) they buy no speed and cost agreement: 80 % with them in int8,
-100 % without. A depthwise convolution filters each channel alone, so the error of its per-tensor
+64 crops of the other twenty photos) they buy no speed and cost agreement: 77 % with them in int8,
+100 % without (converted or not; on 120 calibration crops, converted, 96.7 %, read as exported
+100 %). A depthwise convolution filters each channel alone, so the error of its per-tensor
 int8 input (one scale for hundreds of channels, most of them spanning a small part of the range) is
 not averaged away over input channels as in a pointwise convolution; measured layer by layer, the
 late depthwise convolutions at 7x7 (stages 5 and 6) carry nearly all of the error (0.12-0.37
@@ -59,14 +61,13 @@ from adapters.model.int8_cache import (
     model_key,
     write_atomically,
 )
+from adapters.model.int8_choices import CHOICES
 from adapters.model.manifest import ModelManifest
 from adapters.model.onnx_export import exported_onnx
 
 log = logging.getLogger(__name__)
 
 PRESET = "performance"
-# Layer types left in fp32, tried in order (depthwise convolutions: see the module docstring).
-FP32_LAYER_CHOICES: tuple[tuple[str, ...], ...] = ((), ("GroupConvolution",))
 
 
 @dataclass(frozen=True)
@@ -117,7 +118,7 @@ def quantizer_settings(samples: int) -> dict[str, Any]:
         "preset": PRESET,
         "activation_ranges": "minmax",
         "overflow_fix": "disable",
-        "fp32_layer_choices": [list(choice) for choice in FP32_LAYER_CHOICES],
+        "choices": [choice.describe() for choice in CHOICES],
         "samples": samples,
     }
 
@@ -133,22 +134,22 @@ def quantize_pixels(
     samples: int,
 ) -> Quantization:
     """Quantize on preprocessed `calibration` pixels, check on `held_out`, write `folder` with the
-    first of FP32_LAYER_CHOICES that passes."""
+    first of CHOICES that passes."""
     import nncf  # seconds to import, and only this command needs it
 
     core = ov.Core()
-    fp32 = ov.convert_model(str(onnx))  # not read_model: see the module docstring
-    reference = compile_for_cpu(core, fp32)
+    reference = compile_for_cpu(core, core.read_model(str(onnx)))
     started = time.perf_counter()
     used = min(samples, len(calibration))
     dataset = nncf.Dataset([calibration[i : i + 1] for i in range(used)])
-    for fp32_layers in FP32_LAYER_CHOICES:
-        int8 = _quantized(fp32, dataset, used, fp32_layers)
+    for choice in CHOICES:
+        fp32 = ov.convert_model(str(onnx)) if choice.converted else core.read_model(str(onnx))
+        int8 = _quantized(fp32, dataset, used, choice.fp32_layers)
         agreement = compiled_agreement(reference, compile_for_cpu(core, int8), held_out)
         log.info(
-            "%s quantized with %s in fp32: top-1 agreement %.2f %% (%.1f s)",
+            "%s quantized (%s): top-1 agreement %.2f %% (%.1f s)",
             manifest.name,
-            ", ".join(fp32_layers) or "no layer",
+            choice.describe(),
             100 * agreement,
             time.perf_counter() - started,
         )
@@ -164,7 +165,8 @@ def quantize_pixels(
         "top1_agreement": agreement,
         "threshold": threshold,
         **quantizer_settings(samples),
-        "fp32_layers": list(fp32_layers),
+        "graph": "converted" if choice.converted else "read as exported",
+        "fp32_layers": list(choice.fp32_layers),
     }
 
     def write(into: Path) -> None:

@@ -76,7 +76,8 @@ def test_the_demo_model_in_int8_agrees_with_fp32_on_99_percent_of_held_out_shape
     report = json.loads((Path(out.strip()) / "quantization.json").read_text())
     assert report["held_out_images"] == 120
     assert report["top1_agreement"] >= 0.99, report
-    assert report["fp32_layers"] == [], report  # it agrees with every layer in int8: none kept back
+    # It agrees with every layer in int8, converted: the first choice, none kept back.
+    assert (report["graph"], report["fp32_layers"]) == ("converted", []), report
 
 
 def test_the_int8_model_keeps_silu_as_one_swish_so_the_cpu_fuses_it_into_the_int8_convolutions(
@@ -185,7 +186,7 @@ def test_the_imagenet_model_in_int8_agrees_with_fp32_on_99_percent_of_held_out_p
     assert report["held_out_images"] == 6 * len(ACCEPTABLE)
     assert report["top1_agreement"] >= 0.99, report
     # With its depthwise convolutions in int8 it agrees on about 77 %: the second choice is kept.
-    assert report["fp32_layers"] == ["GroupConvolution"], report
+    assert (report["graph"], report["fp32_layers"]) == ("converted", ["GroupConvolution"]), report
 
 
 class CountingQueue:
