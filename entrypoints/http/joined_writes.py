@@ -11,6 +11,7 @@ that a response that streams (the status stream) still shows its head at once.
 from __future__ import annotations
 
 import asyncio
+import weakref
 from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import RequestResponseCycle
@@ -24,7 +25,10 @@ class JoinedWrites:
     def __init__(
         self, transport: asyncio.Transport, cycle: RequestResponseCycle, loop: asyncio.AbstractEventLoop
     ) -> None:
-        self._transport, self._cycle, self._loop = transport, cycle, loop
+        # A weak reference: the cycle holds this transport, and a cycle of references would leave
+        # the request (and its body, megabytes for an image) to the garbage collector, not to
+        # the reference count, once the response is done.
+        self._transport, self._cycle, self._loop = transport, weakref.ref(cycle), loop
         self._head: bytes | None = None
         self._head_seen = False
         self._flush: asyncio.Handle | None = None
@@ -34,18 +38,24 @@ class JoinedWrites:
             head, self._head = self._head, None
             if self._flush is not None:
                 self._flush.cancel()
+                self._flush = None  # it holds this transport: no cycle left behind
             self._transport.writelines((head, data))
-        elif self._cycle.response_started and not self._head_seen:  # the head: uvicorn writes it first
+        elif self._started() and not self._head_seen:  # the head: uvicorn writes it first
             self._head_seen, self._head = True, data
             self._flush = self._loop.call_soon(self.write_held)
         else:  # a 100 Continue, or the body's later parts
             self._transport.write(data)
 
     def write_held(self) -> None:
+        self._flush = None
         if self._head is not None:
             head, self._head = self._head, None
             if not self._transport.is_closing():
                 self._transport.write(head)
+
+    def _started(self) -> bool:
+        cycle = self._cycle()
+        return cycle is not None and cycle.response_started
 
     def close(self) -> None:
         self.write_held()

@@ -4,7 +4,8 @@ the event loop's current step (so a stream still shows its head at once)."""
 from __future__ import annotations
 
 import asyncio
-from types import SimpleNamespace
+import gc
+import weakref
 from typing import Any
 
 from entrypoints.http.joined_writes import JoinedWrites
@@ -34,9 +35,18 @@ class Socket:
         return f"info {name}"
 
 
-def joined() -> tuple[JoinedWrites, Socket, SimpleNamespace]:
-    socket, cycle = Socket(), SimpleNamespace(response_started=False)
-    return JoinedWrites(socket, cycle, asyncio.get_running_loop()), socket, cycle  # type: ignore[arg-type]
+class Cycle:
+    """What JoinedWrites reads of uvicorn's request/response cycle; the cycle holds its transport."""
+
+    def __init__(self) -> None:
+        self.response_started = False
+        self.transport: JoinedWrites | None = None
+
+
+def joined() -> tuple[JoinedWrites, Socket, Cycle]:
+    socket, cycle = Socket(), Cycle()
+    cycle.transport = JoinedWrites(socket, cycle, asyncio.get_running_loop())  # type: ignore[arg-type]
+    return cycle.transport, socket, cycle
 
 
 def test_a_head_and_a_body_written_in_one_step_reach_the_socket_in_one_call() -> None:
@@ -97,3 +107,28 @@ async def _closing_writes_a_held_head_first_and_a_closed_socket_gets_nothing_lat
 
     assert socket.calls == [("write", b"HTTP/1.1 500 Internal Server Error\r\n\r\n"), ("close", b"")]
     assert transport.get_extra_info("peername") == "info peername"
+
+
+def test_a_finished_cycle_is_freed_by_its_reference_count_not_left_to_the_collector() -> None:
+    asyncio.run(_a_finished_cycle_is_freed_by_its_reference_count_not_left_to_the_collector())
+
+
+async def _a_finished_cycle_is_freed_by_its_reference_count_not_left_to_the_collector() -> None:
+    # A cycle holds the request's body (megabytes for an image): in a reference cycle with its
+    # transport it outlived the response until a collection (tests/e2e/test_upload_memory.py).
+    gc.disable()
+    try:
+        for body_in_the_same_step in (True, False):
+            transport, _, cycle = joined()
+            cycle.response_started = True
+            transport.write(b"HTTP/1.1 200 OK\r\n\r\n")
+            if not body_in_the_same_step:
+                await asyncio.sleep(0)
+            transport.write(b"{}")
+            await asyncio.sleep(0)
+            gone = weakref.ref(cycle)
+            del transport, cycle
+
+            assert gone() is None
+    finally:
+        gc.enable()
