@@ -37,14 +37,12 @@ in fp32 changed nothing.
 
 from __future__ import annotations
 
-import contextlib
 import importlib.metadata
 import json
 import logging
 import shutil
-import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -61,7 +59,7 @@ from adapters.model.int8_cache import (
     model_key,
     write_atomically,
 )
-from adapters.model.int8_choices import CHOICES
+from adapters.model.int8_choices import CHOICES, quantized
 from adapters.model.manifest import ModelManifest
 from adapters.model.onnx_export import exported_onnx
 
@@ -144,7 +142,7 @@ def quantize_pixels(
     dataset = nncf.Dataset([calibration[i : i + 1] for i in range(used)])
     for choice in CHOICES:
         fp32 = ov.convert_model(str(onnx)) if choice.converted else core.read_model(str(onnx))
-        int8 = _quantized(fp32, dataset, used, choice.fp32_layers)
+        int8 = quantized(fp32, dataset, used, choice)
         agreement = compiled_agreement(reference, compile_for_cpu(core, int8), held_out)
         log.info(
             "%s quantized (%s): top-1 agreement %.2f %% (%.1f s)",
@@ -177,43 +175,6 @@ def quantize_pixels(
     write_atomically(folder, write)
     log.info("wrote %s (top-1 agreement %.2f %%)", folder, 100 * agreement)
     return Quantization(folder, agreement, len(held_out), used, cached=False)
-
-
-def _quantized(fp32: ov.Model, dataset: Any, used: int, fp32_layers: Sequence[str]) -> ov.Model:
-    import nncf  # seconds to import, and only this command needs it
-    from nncf.quantization.advanced_parameters import AdvancedQuantizationParameters, OverflowFix
-    from nncf.quantization.range_estimator import RangeEstimatorParametersSet
-
-    advanced = AdvancedQuantizationParameters(
-        activations_range_estimator_params=RangeEstimatorParametersSet.MINMAX,
-        overflow_fix=OverflowFix.DISABLE,
-    )
-    # NNCF draws its progress bars and logs on stdout, where the command prints only the folder's path.
-    with contextlib.redirect_stdout(sys.stderr), _nncf_logs_on_stderr():
-        int8: ov.Model = nncf.quantize(
-            fp32,
-            dataset,
-            preset=nncf.QuantizationPreset.PERFORMANCE,
-            subset_size=used,
-            fast_bias_correction=True,
-            advanced_parameters=advanced,
-            ignored_scope=nncf.IgnoredScope(types=list(fp32_layers), validate=False),  # a model may have none
-        )
-    return int8
-
-
-@contextlib.contextmanager
-def _nncf_logs_on_stderr() -> Iterator[None]:
-    # NNCF's handler holds the sys.stdout of its import, which redirect_stdout does not reach.
-    handlers = [h for h in logging.getLogger("nncf").handlers if isinstance(h, logging.StreamHandler)]
-    streams = [h.stream for h in handlers]
-    for handler in handlers:
-        handler.setStream(sys.stderr)
-    try:
-        yield
-    finally:
-        for handler, stream in zip(handlers, streams, strict=True):
-            handler.setStream(stream)
 
 
 def _decoded(decoder: ImageDecoder, images: Sequence[bytes], role: str) -> Pixels:
