@@ -3,66 +3,30 @@
     python -m demo.train [--out demo/model] [--seed 0] [--epochs N]
 
 Training and evaluation see images exactly as the serving code does: timm's eval transform
-(resize the shorter side, centre crop, normalise). Augmentation happens only in the drawing
+(resize the shorter side, centre crop, normalise), built with the manifest's own settings in
+`demo.bundled_model`. Augmentation happens only in the drawing
 (random geometry, colours, sizes and aspect ratios), so the model learns nothing the service
 would not feed it.
 """
 
 import argparse
-import json
 import random
 import sys
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
-import safetensors.torch
 import timm
 import torch
-import yaml
 from PIL import Image
-from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
-from timm.data.transforms_factory import create_transform
 from torch import nn
 
+from demo.bundled_model import ARCHITECTURE, Transform, eval_transform, write_outputs
 from demo.shapes import LABELS, iter_dataset
 
-ARCHITECTURE = "tinynet_e"
-INPUT_SIZE = 64
-CROP_PCT = 0.875
-INTERPOLATION = "bicubic"
 MIN_ACCURACY = 0.98  # below this the bundled model is not fit to ship: exit non-zero
 THREADS = 2
-
-MANIFEST = """\
-# Demo model: tinynet_e (EfficientNet family) trained by `python -m demo.train` on drawn shapes.
-name: shapes-demo
-version: "1"
-architecture: {architecture}
-labels: [{labels}]
-input_size: {input_size}
-crop_pct: {crop_pct}
-interpolation: {interpolation}
-mean: [{mean}]
-std: [{std}]
-weights: weights.safetensors
-"""
-
-Transform = Callable[[Image.Image], torch.Tensor]
-
-
-def eval_transform() -> Transform:
-    """The transform the serving code applies at inference, built the same way."""
-    transform: Transform = create_transform(
-        input_size=(3, INPUT_SIZE, INPUT_SIZE),
-        is_training=False,
-        interpolation=INTERPOLATION,
-        crop_pct=CROP_PCT,
-        mean=IMAGENET_DEFAULT_MEAN,
-        std=IMAGENET_DEFAULT_STD,
-    )
-    return transform
 
 
 def to_tensors(
@@ -128,30 +92,6 @@ def train(
             f"held-out accuracy {heldout_accuracy:.4f}, {time.perf_counter() - started:.0f} s",
             flush=True,
         )
-
-
-def write_outputs(out: Path, model: nn.Module, metrics: dict[str, object]) -> int:
-    """Write weights, manifest and metrics; return the size of the weights file in bytes."""
-    out.mkdir(parents=True, exist_ok=True)
-    model = model.to(memory_format=torch.contiguous_format)  # safetensors wants dense tensors
-    state = {name: t.detach().float().contiguous() for name, t in model.state_dict().items()}
-    safetensors.torch.save_file(state, str(out / "weights.safetensors"))
-    manifest = MANIFEST.format(
-        architecture=ARCHITECTURE,
-        labels=", ".join(LABELS),
-        input_size=INPUT_SIZE,
-        crop_pct=CROP_PCT,
-        interpolation=INTERPOLATION,
-        mean=", ".join(str(x) for x in IMAGENET_DEFAULT_MEAN),
-        std=", ".join(str(x) for x in IMAGENET_DEFAULT_STD),
-    )
-    if yaml.safe_load(manifest)["labels"] != list(LABELS):
-        raise RuntimeError("the manifest does not round-trip the labels; quote them")
-    (out / "model.yaml").write_text(manifest, encoding="utf-8")
-    weights_bytes = (out / "weights.safetensors").stat().st_size
-    metrics = {**metrics, "weights_bytes": weights_bytes}
-    (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
-    return weights_bytes
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:

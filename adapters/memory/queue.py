@@ -7,9 +7,10 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Collection, Sequence
-from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from dataclasses import dataclass
+from datetime import datetime
 
+from adapters.memory.dead_letter_queues import DeadLetterQueues
 from adapters.wakeup import WakeUp
 from inference.clock import utc_now
 from inference.domain import InferenceRequest, RequestId
@@ -25,12 +26,6 @@ from inference.ports import (
     Publisher,
     last_attempt,
 )
-
-
-@dataclass(frozen=True)
-class _Letter:
-    letter: DeadLetter
-    request: InferenceRequest
 
 
 @dataclass
@@ -65,11 +60,9 @@ class MemoryQueue(Publisher, Consumer, DeadLetters, DeadLetterAdmin):
         self._lock = threading.Lock()
         self._ready: deque[_Message] = deque()
         self._unacked: dict[str, _Message] = {}
-        self._dead: deque[_Letter] = deque()
-        self._dead_unacked: dict[str, _Letter] = {}
-        self._parked: deque[tuple[ParkedLetter, InferenceRequest]] = deque(maxlen=max_parked)
         self._clock = clock
         self._tags = itertools.count(1)
+        self._dead_letters = DeadLetterQueues(max_parked, max_bytes, clock, self._tags)
         self._arrivals = WakeUp(self._lock)
 
     async def publish(self, request: InferenceRequest) -> None:
@@ -121,43 +114,22 @@ class MemoryQueue(Publisher, Consumer, DeadLetters, DeadLetterAdmin):
                 self._bytes -= len(message.request.image)
                 failure = Failure.of(AttemptsExhausted(message.attempts) if requeue else Rejected())
                 letter = DeadLetter(tag="", request_id=message.request.id, failure=failure)
-                self._dead.append(_Letter(letter, message.request))
+                self._dead_letters.add(letter, message.request)
             self._arrivals.fire()
 
     async def receive_dead_letters(self, max_count: int, wait: float) -> list[DeadLetter]:
-        def take() -> list[DeadLetter] | None:
-            if not self._dead:
-                return None
-            letters = []
-            for _ in range(min(max_count, len(self._dead))):
-                taken = self._dead.popleft()
-                letter = replace(taken.letter, tag=str(next(self._tags)))
-                self._dead_unacked[letter.tag] = _Letter(letter, taken.request)
-                letters.append(letter)
-            return letters
-
-        return await self._arrivals.wait_for(take, wait) or []
+        return await self._arrivals.wait_for(lambda: self._dead_letters.take(max_count), wait) or []
 
     async def release_dead_letter(self, letter: DeadLetter, requeue: bool) -> None:
         with self._lock:
-            taken = self._dead_unacked.pop(letter.tag, None)
-            if taken is None:
-                return
-            if requeue:
-                self._dead.append(taken)
+            if self._dead_letters.release(letter, requeue):
                 self._arrivals.fire()
-            else:
-                parked = ParkedLetter(taken.letter.request_id, letter.failure, self._clock())  # as settled
-                self._parked.append((parked, taken.request))
-                # Bounded in bytes too (the images they keep), oldest out first, as in RabbitMQ.
-                while sum(len(request.image) for _, request in self._parked) > self._max_bytes:
-                    self._parked.popleft()
 
     # --- the operator's side ---
 
     async def parked(self) -> list[ParkedLetter]:
         with self._lock:
-            return [letter for letter, _ in self._parked]
+            return [letter for letter, _ in self._dead_letters.parked()]
 
     async def requeue(self, request_ids: Collection[RequestId]) -> list[RequestId]:
         wanted, requeued = set(request_ids), []
@@ -165,34 +137,25 @@ class MemoryQueue(Publisher, Consumer, DeadLetters, DeadLetterAdmin):
             if letter.request_id in wanted:
                 await self.publish(request)  # Overloaded when full: the rest stay parked
                 with self._lock:
-                    self._parked.remove((letter, request))
+                    self._dead_letters.unpark(letter, request)
                 requeued.append(request.id)
                 wanted.discard(request.id)
         return requeued
 
     async def purge(self, older_than: float | None) -> int:
         with self._lock:
-            if older_than is None:
-                cut = len(self._parked)
-            else:
-                cutoff = self._clock() - timedelta(seconds=older_than)
-                cut = sum(1 for letter, _ in self._parked if letter.parked_at < cutoff)
-            # Oldest first: those parked before the cutoff are at the front.
-            for _ in range(cut):
-                self._parked.popleft()
-            return cut
+            return self._dead_letters.purge(older_than)
 
     async def _parked_snapshot(self) -> list[tuple[ParkedLetter, InferenceRequest]]:
         with self._lock:
-            return list(self._parked)
+            return self._dead_letters.parked()
 
     async def close(self) -> None:
         with self._lock:
             # Oldest first at the front, so a restarted consumer resumes in order.
             self._ready.extendleft(reversed(list(self._unacked.values())))
             self._unacked.clear()
-            self._dead.extendleft(reversed(list(self._dead_unacked.values())))
-            self._dead_unacked.clear()
+            self._dead_letters.return_taken()
             self._arrivals.fire()
 
     async def ping(self) -> None:
@@ -201,7 +164,7 @@ class MemoryQueue(Publisher, Consumer, DeadLetters, DeadLetterAdmin):
     def dead_letter_count(self) -> int:
         """Dead letters waiting to be settled, and parked ones."""
         with self._lock:
-            return len(self._dead) + len(self._dead_unacked) + len(self._parked)
+            return len(self._dead_letters)
 
     def oldest_age(self) -> float:
         """Seconds the oldest waiting request has waited since it was submitted (0 if none)."""

@@ -3,36 +3,29 @@
 The queues (`QueueTopology`) are declared on every connect, so a broker that lost them gets
 them back; dead letters are read from `<name>.dead` and, once settled, parked in
 `<name>.parked`. Every call runs on the connection's own
-thread (`AmqpThread`); coroutines only wait for it.
+thread (`AmqpThread`); coroutines only wait for it. What the consumer channel delivers waits in
+an `Inbox` until a coroutine takes it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import threading
-import time
-from collections import deque
 from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+from typing import TypeVar
 
-import pika
 from pika.adapters.blocking_connection import BlockingChannel, BlockingConnection
 
 from adapters.rabbitmq.connection import AmqpThread, connection_parameters
-from adapters.rabbitmq.messages import attempt_of, dead_letter_failure, decode, request_id_of
+from adapters.rabbitmq.inbox import Inbox
 from adapters.rabbitmq.parking import Parker
 from adapters.rabbitmq.settlement import How, Settlements
 from adapters.rabbitmq.topology import QueueTopology
-from adapters.wakeup import WakeUp
-from inference.errors import MalformedMessage, QueueUnavailable
+from inference.errors import QueueUnavailable
 from inference.ports import Consumer, DeadLetter, DeadLetters, Delivery
 
-log = logging.getLogger(__name__)
-
 T = TypeVar("T")
-Item = TypeVar("Item", Delivery, DeadLetter)
 
 
 class RabbitMQConsumer(Consumer, DeadLetters):
@@ -49,10 +42,7 @@ class RabbitMQConsumer(Consumer, DeadLetters):
         self._amqp = AmqpThread(parameters, self._on_connect, self._on_disconnect, name=f"amqp-{self._name}")
         self._settlements = Settlements(self._amqp, lambda: (self._consumer, self._generation), timeout)
         self._lock = threading.Lock()
-        self._arrivals = WakeUp(self._lock)
-        self._deliveries: deque[Delivery] = deque()
-        self._dead_letters: deque[DeadLetter] = deque()
-        self._letter_messages: dict[str, tuple[pika.BasicProperties, bytes]] = {}
+        self._inbox = Inbox(self._lock, self._settlements, topology.last_attempt, lambda: self._generation)
         self._wanted: set[str] = set()  # which queues this client consumes, resumed on reconnect
         # Set on the connection's thread only:
         self._connection: BlockingConnection | None = None
@@ -95,7 +85,7 @@ class RabbitMQConsumer(Consumer, DeadLetters):
 
     async def receive(self, max_count: int, fill_wait: float, idle_wait: float) -> list[Delivery]:
         await self._consume(self._name)
-        return await self._take(self._deliveries, max_count, fill_wait, idle_wait)
+        return await self._inbox.take_deliveries(max_count, fill_wait, idle_wait)
 
     async def ack(self, delivery: Delivery) -> None:
         await self._settlements.settle(delivery.tag, How.ACK)
@@ -108,7 +98,7 @@ class RabbitMQConsumer(Consumer, DeadLetters):
 
     async def receive_dead_letters(self, max_count: int, wait: float) -> list[DeadLetter]:
         await self._consume(self._dead_name)
-        return await self._take(self._dead_letters, max_count, 0.0, wait)
+        return await self._inbox.take_dead_letters(max_count, wait)
 
     async def release_dead_letter(self, letter: DeadLetter, requeue: bool) -> None:
         if requeue:
@@ -149,20 +139,6 @@ class RabbitMQConsumer(Consumer, DeadLetters):
             with contextlib.suppress(QueueUnavailable):
                 await self._call(lambda: self._start_consuming(queue), "start a consumer")
 
-    async def _take(
-        self, inbox: deque[Item], max_count: int, fill_wait: float, idle_wait: float
-    ) -> list[Item]:
-        deadline = time.monotonic() + idle_wait
-        while (remaining := deadline - time.monotonic()) > 0:
-            if await self._arrivals.wait_for(lambda: bool(inbox) or None, remaining) is None:
-                break
-            await self._arrivals.wait_for(lambda: len(inbox) >= max_count or None, fill_wait)
-            with self._lock:
-                taken = [inbox.popleft() for _ in range(min(max_count, len(inbox)))]
-            if taken:  # else the connection dropped them: wait on
-                return taken
-        return []
-
     # --- on the connection's thread ---
 
     def _on_connect(self, connection: BlockingConnection) -> None:
@@ -177,11 +153,7 @@ class RabbitMQConsumer(Consumer, DeadLetters):
     def _on_disconnect(self) -> None:
         self._connection = self._consumer = None
         self._parker.forget()
-        with self._lock:
-            self._deliveries.clear()  # the broker requeues them all
-            self._dead_letters.clear()
-            self._letter_messages.clear()
-            self._arrivals.fire()
+        self._inbox.clear(wake=True)  # the broker requeues them all
 
     def _start_consuming(self, queue: str, connection: BlockingConnection | None = None) -> None:
         if self._consumer is not None and queue in self._consuming:
@@ -193,7 +165,7 @@ class RabbitMQConsumer(Consumer, DeadLetters):
             self._consumer = connection.channel()
             self._generation += 1
         self._consumer.basic_qos(prefetch_count=self._prefetch)  # per consumer, for those after it
-        on_message = self._on_delivery if queue == self._name else self._on_dead_letter
+        on_message = self._inbox.on_delivery if queue == self._name else self._inbox.on_dead_letter
         self._consumer.basic_consume(queue, on_message)
         self._consuming.add(queue)
 
@@ -201,46 +173,11 @@ class RabbitMQConsumer(Consumer, DeadLetters):
         if self._consumer is not None and self._consumer.is_open:
             self._consumer.close()  # the broker requeues what it had delivered on it
         self._consumer, self._consuming = None, set()
-        with self._lock:
-            self._deliveries.clear()
-            self._dead_letters.clear()
-            self._letter_messages.clear()
-
-    def _on_delivery(
-        self, channel: BlockingChannel, method: Any, properties: pika.BasicProperties, body: bytes
-    ) -> None:
-        try:
-            request = decode(properties, body)
-        except MalformedMessage as exc:
-            log.warning("dead-lettering an unreadable message %r: %s", properties.message_id, exc)
-            channel.basic_nack(method.delivery_tag, requeue=False)
-            return
-        self._settlements.delivered(self._generation, method.delivery_tag)  # before anyone acks it
-        tag = f"{self._generation}.{method.delivery_tag}"
-        delivery = Delivery(tag, request, attempt_of(properties))
-        with self._lock:
-            self._deliveries.append(delivery)
-            self._arrivals.fire()
+        self._inbox.clear(wake=False)
 
     def _park(self, letter: DeadLetter) -> None:
-        with self._lock:
-            message = self._letter_messages.get(letter.tag)
+        message = self._inbox.letter_message(letter.tag)
         if message is None or self._connection is None:
             raise QueueUnavailable("the dead letter's channel is gone; the broker delivers it again")
         self._parker.park(self._connection, *message, letter.failure)
-        with self._lock:
-            self._letter_messages.pop(letter.tag, None)
-
-    def _on_dead_letter(
-        self, channel: BlockingChannel, method: Any, properties: pika.BasicProperties, body: bytes
-    ) -> None:
-        self._settlements.delivered(self._generation, method.delivery_tag)  # before anyone acks it
-        letter = DeadLetter(
-            f"{self._generation}.{method.delivery_tag}",
-            request_id_of(properties),
-            dead_letter_failure(properties, body, self._topology.last_attempt),
-        )
-        with self._lock:
-            self._dead_letters.append(letter)
-            self._letter_messages[letter.tag] = (properties, body)  # kept until parked
-            self._arrivals.fire()
+        self._inbox.parked(letter.tag)

@@ -1,8 +1,9 @@
 """The container: which adapter plays each port, and which use case gets which, in each mode.
 
 `config.mode` selects the adapters: "embedded" runs on the in-memory ones, "distributed" on
-RabbitMQ and Redis. The model's providers are in `model` (inherited); how connections start and
-stop is in `resources`, and the process-facing functions in `lifecycle`.
+RabbitMQ and Redis. The model's providers are in `model` and the queue's in `queue` (both
+inherited); how connections start and stop is in `resources`, and the process-facing functions in
+`lifecycle`.
 """
 
 from __future__ import annotations
@@ -10,11 +11,11 @@ from __future__ import annotations
 from dependency_injector import providers
 
 from adapters.images import PillowImageInspector
-from adapters.memory import MemoryIdempotencyKeys, MemoryQueue, MemoryResultStore, MemoryWorkerRegistry
-from adapters.rabbitmq import QueueTopology, RabbitMQConsumer, RabbitMQDeadLetterAdmin, RabbitMQPublisher
+from adapters.memory import MemoryIdempotencyKeys, MemoryResultStore, MemoryWorkerRegistry
 from adapters.redis import RedisIdempotencyKeys, RedisResultStore, RedisWebhookOutbox, RedisWorkerRegistry
 from entrypoints.container import metering, resources, webhooks
 from entrypoints.container.model import ModelProviders
+from entrypoints.container.queue import QueueProviders
 from entrypoints.views import record_json
 from inference.media import ImageLimits
 from inference.use_cases.api import CancelRequest, GetResult, SubmitRequest, WatchRequest
@@ -25,67 +26,10 @@ from inference.use_cases.webhooks import DeliverWebhooks
 from inference.use_cases.worker import ProcessBatch
 
 
-class Container(ModelProviders):
-    # One configuration for the whole tree: the model's providers read the same one.
+class Container(QueueProviders):
+    # One configuration for the whole tree: the model's and the queue's providers read the same one.
     config = ModelProviders.config
 
-    # The embedded mode's one queue plays every role; a distributed process builds only its own
-    # side: the API a publisher, a worker a consumer (which also reads the dead letters).
-    _memory_queue = providers.Singleton(
-        MemoryQueue,
-        max_length=config.queue.max_length,
-        max_bytes=config.queue.max_bytes,
-        max_attempts=config.worker.max_attempts,
-        max_parked=config.queue.max_parked,
-    )
-    _topology = providers.Singleton(
-        QueueTopology,
-        name=config.queue.name,
-        max_length=config.queue.max_length,
-        max_bytes=config.queue.max_bytes,
-        max_attempts=config.worker.max_attempts,
-        max_parked=config.queue.max_parked,
-    )
-    _rabbitmq_publisher = providers.Resource(
-        resources.connected,
-        providers.Factory(
-            RabbitMQPublisher,
-            url=config.rabbitmq_url,
-            topology=_topology,
-            timeout=config.queue.timeout_seconds,
-            client_name="inference-api",
-        ),
-    )
-    publisher = providers.Selector(config.mode, embedded=_memory_queue, distributed=_rabbitmq_publisher)
-    # Its publishing connection closes on the event loop, so in an async Resource of its own, as
-    # the store's below: the publisher stays a plain one, which the use cases' factories take as
-    # it is. It names the Resource, not the Selector: the container shuts a Resource down before
-    # those it depends on only where it sees the dependency, and it does not look into Selectors.
-    publisher_connection = providers.Selector(
-        config.mode,
-        embedded=providers.Object(None),
-        distributed=providers.Resource(resources.closing_publisher, _rabbitmq_publisher),
-    )
-    consumer = providers.Selector(
-        config.mode,
-        embedded=_memory_queue,
-        distributed=providers.Resource(
-            resources.connected,
-            providers.Factory(
-                RabbitMQConsumer,
-                url=config.rabbitmq_url,
-                topology=_topology,
-                # The batch in hand and the next: a worker holds no more than it will soon run.
-                prefetch=providers.Callable(
-                    lambda size, batches: size * batches,
-                    config.worker.max_batch_size,
-                    config.worker.prefetch_batches,
-                ),
-                timeout=config.queue.timeout_seconds,
-                client_name="inference-worker",
-            ),
-        ),
-    )
     store = providers.Selector(
         config.mode,
         embedded=providers.Singleton(
@@ -134,7 +78,7 @@ class Container(ModelProviders):
     )
 
     # None when metrics are off. A worker's ports are wrapped to fill it; the API's are not (it
-    # counts its submissions itself), and the bare providers above stay what tests inspect.
+    # counts its submissions itself), and the bare `consumer` and `store` stay what tests inspect.
     metrics = providers.Singleton(
         metering.metrics,
         enabled=config.metrics.enabled,
@@ -142,10 +86,10 @@ class Container(ModelProviders):
         backend=config.model.backend,
         precision=config.model.precision,
         memory_queue=providers.Selector(
-            config.mode, embedded=_memory_queue, distributed=providers.Object(None)
+            config.mode, embedded=QueueProviders._memory_queue, distributed=providers.Object(None)
         ),
     )
-    worker_consumer = providers.Factory(metering.consumer, consumer, metrics)
+    worker_consumer = providers.Factory(metering.consumer, QueueProviders.consumer, metrics)
     _worker_store = providers.Factory(metering.store, store, metrics)
 
     # The same in both modes: it only reads the uploaded bytes.
@@ -171,7 +115,7 @@ class Container(ModelProviders):
     )
     submit_request = providers.Factory(
         SubmitRequest,
-        publisher=publisher,
+        publisher=QueueProviders.publisher,
         store=store,
         inspector=image_inspector,
         limits=image_limits,
@@ -210,17 +154,10 @@ class Container(ModelProviders):
     settle_dead_letters = providers.Factory(
         SettleDeadLetters, dead_letters=worker_consumer, store=_worker_store
     )
-    # `inference dlq`: the parked dead letters, from a connection of its own per command.
-    dead_letter_admin = providers.Selector(
-        config.mode,
-        embedded=_memory_queue,
-        distributed=providers.Singleton(
-            RabbitMQDeadLetterAdmin,
-            url=config.rabbitmq_url,
-            topology=_topology,
-            timeout=config.queue.timeout_seconds,
-        ),
+    list_dead_letters = providers.Factory(
+        ListDeadLetters, admin=QueueProviders.dead_letter_admin, store=store
     )
-    list_dead_letters = providers.Factory(ListDeadLetters, admin=dead_letter_admin, store=store)
-    requeue_dead_letters = providers.Factory(RequeueDeadLetters, admin=dead_letter_admin, store=store)
-    purge_dead_letters = providers.Factory(PurgeDeadLetters, admin=dead_letter_admin)
+    requeue_dead_letters = providers.Factory(
+        RequeueDeadLetters, admin=QueueProviders.dead_letter_admin, store=store
+    )
+    purge_dead_letters = providers.Factory(PurgeDeadLetters, admin=QueueProviders.dead_letter_admin)
