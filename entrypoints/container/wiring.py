@@ -56,8 +56,6 @@ class Container(QueueProviders):
             key_prefix=config.store.key_prefix,
         ),
     )
-    # Redis clients close on the event loop, so their lifecycle is an async Resource of its own:
-    # the store itself stays a plain provider, which the use cases' factories can take as it is.
     # Who is alive: each worker beats into it, the API lists and counts them. Beside the records
     # in Redis, under the same prefix.
     worker_registry = providers.Selector(
@@ -71,6 +69,8 @@ class Container(QueueProviders):
             timeout=config.store.timeout_seconds,
         ),
     )
+    # Redis clients close on the event loop, so their lifecycle is an async Resource of its own:
+    # the store itself stays a plain provider, which the use cases' factories can take as it is.
     store_connections = providers.Selector(
         config.mode,
         embedded=providers.Object(None),
