@@ -2,10 +2,11 @@
 
     uv run python -m bench.amqp_consumer [--messages 8000] [--rounds 2] [--bytes 27000] [--batch 4]
 
-The worker today: a pika `BlockingConnection` on a thread of its own hands each batch to the
-asyncio loop (`call_soon_threadsafe`) and takes the batch's acknowledgement back
-(`add_callback_threadsafe`, one `basic_ack(multiple=True)`). The alternative, which the API's
-publisher already uses: pika's `AsyncioConnection` on the loop itself, no thread and no hand-offs.
+The worker's consumer as it was: a pika `BlockingConnection` on a thread of its own hands each
+batch to the asyncio loop (`call_soon_threadsafe`) and takes the batch's acknowledgement back
+(`add_callback_threadsafe`, one `basic_ack(multiple=True)`). As it is now (for the requests; the
+dead letters stay on the thread), and as the API's publisher is: pika's `AsyncioConnection` on the
+loop itself, no thread and no hand-offs (`adapters/rabbitmq/deliveries.py`).
 Both consume the same persistent messages from a quorum queue (as the service's, with a delivery
 limit) in batches, and do no other work; this process's CPU per message is printed for each, in
 alternating rounds. Runs on the test RabbitMQ (INFERENCE_TEST_RABBITMQ_URL or the local one), on a

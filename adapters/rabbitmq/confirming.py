@@ -26,7 +26,7 @@ import pika
 from pika.channel import Channel
 
 from adapters.rabbitmq.connection import CONNECTION_ERRORS
-from adapters.rabbitmq.corked import CorkedConnection
+from adapters.rabbitmq.corked import CorkedConnection, close_socket
 from adapters.rabbitmq.pending import Confirms, Pending, complete
 from inference.backoff import Backoff
 from inference.errors import QueueUnavailable
@@ -108,10 +108,7 @@ class AmqpPublisher:
             with contextlib.suppress(RuntimeError):  # it closed as we spoke
                 self.loop.call_soon_threadsafe(self._stop)
                 return
-        transport = getattr(self._connection, "_transport", None)  # pika's; None while connecting
-        sock = getattr(transport, "_sock", None)
-        if sock is not None:
-            sock.close()
+        close_socket(self._connection)
 
     def _stop(self) -> None:
         self._stopping = True

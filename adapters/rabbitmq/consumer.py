@@ -1,18 +1,24 @@
 """The worker's side of the queue on RabbitMQ: deliveries and dead letters, with manual acks.
 
-The queues (`QueueTopology`) are declared on every connect, so a broker that lost them gets
-them back; dead letters are read from `<name>.dead` and, once settled, parked in
-`<name>.parked`. Every call runs on the connection's own
-thread (`AmqpThread`); coroutines only wait for it. What the consumer channel delivers waits in
-an `Inbox` until a coroutine takes it.
+Two connections. The requests, the worker's hot path, arrive and are settled on a pika
+asyncio connection on the event loop that receives them (`deliveries.LoopDeliveries`), opened by
+the first receive. The other lives on a thread of its own (`AmqpThread`): it declares the
+queues (`QueueTopology`) on every connect, so a broker that lost them gets them back, counts
+them for the metrics (which are read from the metrics server's thread), and reads the dead
+letters from `<name>.dead`, parking them, once settled, in `<name>.parked`; coroutines only wait
+for it. What its consumer channel delivers waits in an `Inbox` until a coroutine takes it.
+
+As the publisher's, the deliveries' connection belongs to one loop (see `per_loop`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import threading
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future
 from typing import TypeVar
 
 from pika.adapters.blocking_connection import BlockingChannel, BlockingConnection
@@ -20,12 +26,15 @@ from pika.adapters.blocking_connection import BlockingChannel, BlockingConnectio
 from adapters.rabbitmq.connection import AmqpThread, connection_parameters
 from adapters.rabbitmq.inbox import Inbox
 from adapters.rabbitmq.parking import Parker
+from adapters.rabbitmq.per_loop import DeliveriesPerLoop
 from adapters.rabbitmq.settlement import How, Settlements
 from adapters.rabbitmq.topology import QueueTopology
 from inference.errors import QueueUnavailable
 from inference.ports import Consumer, DeadLetter, DeadLetters, Delivery
 
 T = TypeVar("T")
+
+log = logging.getLogger(__name__)
 
 
 class RabbitMQConsumer(Consumer, DeadLetters):
@@ -39,11 +48,12 @@ class RabbitMQConsumer(Consumer, DeadLetters):
         self._prefetch = prefetch
         self._timeout = timeout
         parameters = connection_parameters(url, timeout, client_name)
+        self._deliveries = DeliveriesPerLoop(parameters, self._name, prefetch, self._redeclare)
         self._amqp = AmqpThread(parameters, self._on_connect, self._on_disconnect, name=f"amqp-{self._name}")
         self._settlements = Settlements(self._amqp, lambda: (self._consumer, self._generation), timeout)
         self._lock = threading.Lock()
         self._inbox = Inbox(self._lock, self._settlements, topology.last_attempt, lambda: self._generation)
-        self._wanted: set[str] = set()  # which queues this client consumes, resumed on reconnect
+        self._wanted: set[str] = set()  # which queues the thread consumes, resumed on reconnect
         # Set on the connection's thread only:
         self._connection: BlockingConnection | None = None
         self._consumer: BlockingChannel | None = None
@@ -58,7 +68,15 @@ class RabbitMQConsumer(Consumer, DeadLetters):
         self._amqp.start()
         self._amqp.wait_connected(wait)
 
+    async def aclose(self) -> None:
+        """Close the deliveries' connection, waiting for the broker's close-ok, on its own loop
+        (the worker ends on it); `shutdown` stops the rest."""
+        await self._deliveries.aclose(self._timeout)
+
     def shutdown(self) -> None:
+        """Stop; a deliveries' connection still open closes on its loop when that loop next runs
+        (or at once, if that loop has closed): the broker requeues whatever was not settled."""
+        self._deliveries.abandon()
         self._amqp.stop(self._timeout)
 
     def ready_count(self) -> int:
@@ -84,17 +102,16 @@ class RabbitMQConsumer(Consumer, DeadLetters):
     # --- the ports ---
 
     async def receive(self, max_count: int, fill_wait: float, idle_wait: float) -> list[Delivery]:
-        await self._consume(self._name)
-        return await self._inbox.take_deliveries(max_count, fill_wait, idle_wait)
+        return await self._deliveries.on_this_loop().take(max_count, fill_wait, idle_wait)
 
     async def ack(self, delivery: Delivery) -> None:
-        await self._settlements.settle(delivery.tag, How.ACK)
+        self._deliveries.settle([delivery], How.ACK)
 
     async def ack_all(self, deliveries: Sequence[Delivery]) -> None:
-        await self._settlements.settle_all([delivery.tag for delivery in deliveries], How.ACK)
+        self._deliveries.settle(deliveries, How.ACK)
 
     async def reject(self, delivery: Delivery, requeue: bool) -> None:
-        await self._settlements.settle(delivery.tag, How.REQUEUE if requeue else How.DISCARD)
+        self._deliveries.settle([delivery], How.REQUEUE if requeue else How.DISCARD)
 
     async def receive_dead_letters(self, max_count: int, wait: float) -> list[DeadLetter]:
         await self._consume(self._dead_name)
@@ -115,6 +132,7 @@ class RabbitMQConsumer(Consumer, DeadLetters):
         await self._settlements.settle(letter.tag, How.ACK)
 
     async def close(self) -> None:
+        await self._deliveries.stop(self._timeout)
         with self._lock:
             self._wanted.clear()
         if self._amqp.connected:
@@ -155,6 +173,19 @@ class RabbitMQConsumer(Consumer, DeadLetters):
         self._parker.forget()
         self._inbox.clear(wake=True)  # the broker requeues them all
 
+    def _redeclare(self) -> None:
+        """From any thread: declare the queues again, on the connection's thread."""
+        declaring = self._amqp.call(lambda: self._declare())
+        declaring.add_done_callback(_log_failure)
+
+    def _declare(self) -> None:
+        if self._connection is not None:
+            channel = self._connection.channel()
+            try:
+                self._topology.declare(channel)
+            finally:
+                channel.close()
+
     def _start_consuming(self, queue: str, connection: BlockingConnection | None = None) -> None:
         if self._consumer is not None and queue in self._consuming:
             return
@@ -165,8 +196,7 @@ class RabbitMQConsumer(Consumer, DeadLetters):
             self._consumer = connection.channel()
             self._generation += 1
         self._consumer.basic_qos(prefetch_count=self._prefetch)  # per consumer, for those after it
-        on_message = self._inbox.on_delivery if queue == self._name else self._inbox.on_dead_letter
-        self._consumer.basic_consume(queue, on_message)
+        self._consumer.basic_consume(queue, self._inbox.on_dead_letter)
         self._consuming.add(queue)
 
     def _close_consumer(self) -> None:
@@ -181,3 +211,8 @@ class RabbitMQConsumer(Consumer, DeadLetters):
             raise QueueUnavailable("the dead letter's channel is gone; the broker delivers it again")
         self._parker.park(self._connection, *message, letter.failure)
         self._inbox.parked(letter.tag)
+
+
+def _log_failure(done: Future[None]) -> None:
+    if done.exception() is not None:
+        log.warning("could not declare the queues again: %s", done.exception())

@@ -54,3 +54,13 @@ class CorkedConnection(AsyncioConnection):  # type: ignore[misc]  # pika is unty
             super()._adapter_emit_data(cast(bytes, memoryview(b"".join(self._held))))
             self._held.clear()
             self._held_bytes = 0
+
+
+def close_socket(connection: AsyncioConnection | None) -> None:
+    """Close `connection`'s socket: for a connection whose event loop has closed, so that nothing
+    can run its orderly close any more (the broker sees the socket end, and requeues what it
+    had delivered on it)."""
+    transport = getattr(connection, "_transport", None)  # pika's; None while connecting
+    sock = getattr(transport, "_sock", None)
+    if sock is not None:
+        sock.close()

@@ -1,8 +1,9 @@
-"""What the consumer channel has delivered and no coroutine has taken yet.
+"""The dead letters that the thread's consumer channel has delivered and no coroutine has taken.
 
-The channel's message callbacks (on the connection's thread) turn requests into `Delivery`s
-and dead letters into `DeadLetter`s, each tagged `<generation>.<delivery tag>`; coroutines take
-them in order, waiting for arrivals. A dead letter's message is kept until it is parked.
+The channel's message callback (on the connection's thread) turns each into a `DeadLetter`,
+tagged `<generation>.<delivery tag>`; coroutines take them in order, waiting for arrivals. A
+dead letter's message is kept until it is parked. (The requests arrive on the worker's loop:
+`deliveries`.)
 """
 
 from __future__ import annotations
@@ -12,21 +13,18 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 import pika
 from pika.adapters.blocking_connection import BlockingChannel
 
-from adapters.rabbitmq.messages import attempt_of, dead_letter_failure, decode, request_id_of
+from adapters.rabbitmq.messages import dead_letter_failure, request_id_of
 from adapters.rabbitmq.settlement import Settlements
 from adapters.wakeup import WakeUp
-from inference.errors import MalformedMessage
-from inference.ports import DeadLetter, Delivery
+from inference.ports import DeadLetter
 
 # The consumer's lines keep the logger name operators filter on, whichever module writes them.
 log = logging.getLogger("adapters.rabbitmq.consumer")
-
-Item = TypeVar("Item", Delivery, DeadLetter)
 
 
 class Inbox:
@@ -40,26 +38,17 @@ class Inbox:
         self._last_attempt = last_attempt
         self._generation = generation
         self._arrivals = WakeUp(lock)
-        self._deliveries: deque[Delivery] = deque()
         self._dead_letters: deque[DeadLetter] = deque()
         self._letter_messages: dict[str, tuple[pika.BasicProperties, bytes]] = {}
 
     # --- for coroutines ---
 
-    async def take_deliveries(self, max_count: int, fill_wait: float, idle_wait: float) -> list[Delivery]:
-        return await self._take(self._deliveries, max_count, fill_wait, idle_wait)
-
     async def take_dead_letters(self, max_count: int, wait: float) -> list[DeadLetter]:
-        return await self._take(self._dead_letters, max_count, 0.0, wait)
-
-    async def _take(
-        self, inbox: deque[Item], max_count: int, fill_wait: float, idle_wait: float
-    ) -> list[Item]:
-        deadline = time.monotonic() + idle_wait
+        inbox = self._dead_letters
+        deadline = time.monotonic() + wait
         while (remaining := deadline - time.monotonic()) > 0:
             if await self._arrivals.wait_for(lambda: bool(inbox) or None, remaining) is None:
                 break
-            await self._arrivals.wait_for(lambda: len(inbox) >= max_count or None, fill_wait)
             with self._lock:
                 taken = [inbox.popleft() for _ in range(min(max_count, len(inbox)))]
             if taken:  # else the connection dropped them: wait on
@@ -79,28 +68,10 @@ class Inbox:
     def clear(self, wake: bool) -> None:
         """Drop everything: the consumer channel is gone and the broker requeues it all."""
         with self._lock:
-            self._deliveries.clear()
             self._dead_letters.clear()
             self._letter_messages.clear()
             if wake:
                 self._arrivals.fire()
-
-    def on_delivery(
-        self, channel: BlockingChannel, method: Any, properties: pika.BasicProperties, body: bytes
-    ) -> None:
-        try:
-            request = decode(properties, body)
-        except MalformedMessage as exc:
-            log.warning("dead-lettering an unreadable message %r: %s", properties.message_id, exc)
-            channel.basic_nack(method.delivery_tag, requeue=False)
-            return
-        generation = self._generation()
-        self._settlements.delivered(generation, method.delivery_tag)  # before anyone acks it
-        tag = f"{generation}.{method.delivery_tag}"
-        delivery = Delivery(tag, request, attempt_of(properties))
-        with self._lock:
-            self._deliveries.append(delivery)
-            self._arrivals.fire()
 
     def on_dead_letter(
         self, channel: BlockingChannel, method: Any, properties: pika.BasicProperties, body: bytes

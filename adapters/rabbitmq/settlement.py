@@ -24,6 +24,7 @@ import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
+from typing import Protocol
 
 from pika.adapters.blocking_connection import BlockingChannel
 
@@ -110,7 +111,7 @@ class Settlements:
         channel, current = self._channel()
         self._track(current)
         live: list[tuple[int, How]] = []
-        sent: list[_Queued] = []  # the entries with a tag still live: settled by `_send`
+        sent: list[_Queued] = []  # the entries with a tag still live: settled by `send_settlements`
         outcomes: list[tuple[_Queued, BaseException | None]] = []
         for item in queued:
             before = len(live)
@@ -126,7 +127,7 @@ class Settlements:
                 outcomes.append((item, None))
         try:
             if channel is not None and live:
-                self._send(channel, live)
+                send_settlements(channel, self._outstanding, live)
             outcomes += [(item, None) for item in sent]
         except BaseException as exc:
             failed = QueueUnavailable(f"the broker connection failed: {exc!r}")
@@ -135,24 +136,37 @@ class Settlements:
         finally:
             _resolve(outcomes)
 
-    def _send(self, channel: BlockingChannel, live: Sequence[tuple[int, How]]) -> None:
-        acks = {tag for tag, how in live if how is How.ACK}
-        covered: list[int] = []
-        for tag in self._outstanding:  # oldest first: stop at the first one not acknowledged now
-            if tag not in acks:
-                break
-            covered.append(tag)
-        folded = set(covered) if len(covered) > 1 else set()
-        if folded:
-            channel.basic_ack(covered[-1], multiple=True)
-        for tag, how in live:
-            if tag in folded:
-                folded.discard(tag)  # (a second ack of one tag, if any, goes out as before)
-            elif how is How.ACK:
-                channel.basic_ack(tag)
-            else:
-                channel.basic_nack(tag, requeue=how is How.REQUEUE)
-            self._outstanding.pop(tag, None)
+
+class AmqpChannel(Protocol):
+    """What settling needs of a channel: pika's blocking and asynchronous channels both have it."""
+
+    def basic_ack(self, delivery_tag: int = 0, multiple: bool = False) -> None: ...
+    def basic_nack(self, delivery_tag: int = 0, multiple: bool = False, requeue: bool = True) -> None: ...
+
+
+def send_settlements(
+    channel: AmqpChannel, outstanding: dict[int, None], live: Sequence[tuple[int, How]]
+) -> None:
+    """Settle `live` (delivery tags of `channel`'s, each with how) on `channel`, folding the
+    acknowledgements over the oldest run of `outstanding` tags into one `multiple` ack where that
+    is exact (see the module's docstring); the settled tags leave `outstanding`."""
+    acks = {tag for tag, how in live if how is How.ACK}
+    covered: list[int] = []
+    for tag in outstanding:  # oldest first: stop at the first one not acknowledged now
+        if tag not in acks:
+            break
+        covered.append(tag)
+    folded = set(covered) if len(covered) > 1 else set()
+    if folded:
+        channel.basic_ack(covered[-1], multiple=True)
+    for tag, how in live:
+        if tag in folded:
+            folded.discard(tag)  # (a second ack of one tag, if any, goes out as before)
+        elif how is How.ACK:
+            channel.basic_ack(tag)
+        else:
+            channel.basic_nack(tag, requeue=how is How.REQUEUE)
+        outstanding.pop(tag, None)
 
 
 def _resolve(outcomes: Sequence[tuple[_Queued, BaseException | None]]) -> None:

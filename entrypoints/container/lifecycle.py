@@ -24,6 +24,7 @@ async def start_adapters(container: Container, role: Literal["api", "worker"]) -
         await _started(container.publisher_connection())
     else:
         container.consumer()
+        await _started(container.consumer_connection())
     container.store()
     await _started(container.store_connections())
 

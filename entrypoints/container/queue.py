@@ -56,25 +56,28 @@ class QueueProviders(ModelProviders):
         embedded=providers.Object(None),
         distributed=providers.Resource(resources.closing_publisher, _rabbitmq_publisher),
     )
-    consumer = providers.Selector(
-        config.mode,
-        embedded=_memory_queue,
-        distributed=providers.Resource(
-            resources.connected,
-            providers.Factory(
-                RabbitMQConsumer,
-                url=config.rabbitmq_url,
-                topology=_topology,
-                # The batch in hand and the next: a worker holds no more than it will soon run.
-                prefetch=providers.Callable(
-                    lambda size, batches: size * batches,
-                    config.worker.max_batch_size,
-                    config.worker.prefetch_batches,
-                ),
-                timeout=config.queue.timeout_seconds,
-                client_name="inference-worker",
+    _rabbitmq_consumer = providers.Resource(
+        resources.connected,
+        providers.Factory(
+            RabbitMQConsumer,
+            url=config.rabbitmq_url,
+            topology=_topology,
+            # The batch in hand and the next: a worker holds no more than it will soon run.
+            prefetch=providers.Callable(
+                lambda size, batches: size * batches,
+                config.worker.max_batch_size,
+                config.worker.prefetch_batches,
             ),
+            timeout=config.queue.timeout_seconds,
+            client_name="inference-worker",
         ),
+    )
+    consumer = providers.Selector(config.mode, embedded=_memory_queue, distributed=_rabbitmq_consumer)
+    # Its deliveries' connection closes on the worker's loop: as `publisher_connection`.
+    consumer_connection = providers.Selector(
+        config.mode,
+        embedded=providers.Object(None),
+        distributed=providers.Resource(resources.closing_consumer, _rabbitmq_consumer),
     )
     # `inference dlq`: the parked dead letters, from a connection of its own per command.
     dead_letter_admin = providers.Selector(

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from adapters.model import ModelManifest
-from adapters.rabbitmq import RabbitMQPublisher
+from adapters.rabbitmq import RabbitMQConsumer, RabbitMQPublisher
 from adapters.redis import RedisResultStore, RedisWorkerRegistry
 from inference.errors import InvalidImage
 from inference.ports import Classifier
@@ -50,6 +50,15 @@ async def closing_publisher(publisher: RabbitMQPublisher) -> AsyncIterator[None]
         yield None
     finally:
         await publisher.aclose()
+
+
+async def closing_consumer(consumer: RabbitMQConsumer) -> AsyncIterator[None]:
+    """A worker's deliveries' connection, closed on the event loop it runs on, as the
+    publisher's (the broker requeues what it delivered and nobody settled)."""
+    try:
+        yield None
+    finally:
+        await consumer.aclose()
 
 
 async def closing_connections(store: RedisResultStore, registry: RedisWorkerRegistry) -> AsyncIterator[None]:

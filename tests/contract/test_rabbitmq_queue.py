@@ -15,7 +15,7 @@ import asyncio
 import pickle
 import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -24,7 +24,6 @@ import pika.exceptions
 import pytest
 from pika.adapters.utils.io_services_utils import _AsyncTransportBase
 
-from adapters.rabbitmq import settlement
 from inference.domain import InferenceRequest, RequestId
 from inference.errors import QueueUnavailable
 from inference.ports import DeadLetter
@@ -378,22 +377,40 @@ def test_an_idle_connection_outlives_several_heartbeat_intervals(name: str, open
     assert queue._amqp._connection is connection, f"it reconnected after {queue._amqp.last_error}"
 
 
+def _busy(seconds: float) -> None:
+    """Pure Python for `seconds`: it holds the GIL but for the interpreter's switches, as the
+    worker's model and decoding threads partly do."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        sum(range(1000))
+
+
 @pytest.mark.slow
-def test_seconds_of_work_on_the_consumers_thread_do_not_starve_the_heartbeats(
+def test_seconds_in_the_model_thread_do_not_starve_the_heartbeats_of_the_deliveries_connection(
     name: str, open_queue: OpenQueue
 ) -> None:
+    # The deliveries arrive on the worker's loop, whose connection answers heartbeats only while
+    # the loop runs: a batch spends its seconds in the model's thread, and the delivery it holds
+    # unacknowledged meanwhile must still be there to acknowledge. Mutation: a connection that
+    # sent no heartbeats (pika's heartbeat timer not on the running loop) is dropped by the
+    # broker after two intervals, and the delivery goes to the other consumer below.
     consumer = open_queue(with_heartbeat(RABBITMQ_URL, HEARTBEAT), name)
-    connection = consumer._amqp._connection
+    assert isinstance(consumer, RabbitMQQueue)
 
     async def scenario() -> None:
         await consumer.publish(a_request())
         [delivery] = await consumer.receive(max_count=1, fill_wait=0.0, idle_wait=PROMPT)
-        time.sleep(IDLE)  # noqa: ASYNC251 - CPU-bound inference holding the worker's event loop
+        deliveries = consumer.consumer._deliveries._current
+        assert deliveries is not None
+        connection = deliveries._connection
+        assert connection is not None
+        assert connection.params.heartbeat == HEARTBEAT  # negotiated as asked
+        await asyncio.to_thread(_busy, IDLE)
         await consumer.ack(delivery)
         assert await consumer.receive(max_count=1, fill_wait=0.0, idle_wait=0.5) == []
+        assert deliveries._connection is connection, f"it reconnected after {deliveries._last_error}"
 
     asyncio.run(scenario())
-    assert consumer._amqp._connection is connection, f"it reconnected after {consumer._amqp.last_error}"
     consumer.shutdown()  # anything it had not really acknowledged would now go to another consumer
     other = open_queue(RABBITMQ_URL, name)
     assert asyncio.run(other.receive(max_count=1, fill_wait=0.0, idle_wait=1.0)) == []
@@ -486,18 +503,19 @@ def test_concurrent_publishes_reach_the_socket_in_fewer_writes_than_frames(
     assert len(sends) <= 3  # one, or a few if the socket took only part of it
 
 
-def test_a_batch_acknowledged_in_one_call_waits_on_one_settlement_not_one_per_delivery(
+def test_a_batch_acknowledged_in_one_call_reaches_the_socket_in_one_write(
     name: str, open_queue: OpenQueue, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # Each settlement queued for the connection's thread has a future of its own, which the
-    # event loop waits on and the connection's thread resolves. Mutation: an ack_all that
-    # acknowledges its deliveries one by one queues 8.
-    queued: list[int] = []
-    entry = settlement._Queued
+    # A batch's acknowledgements are frames of their own unless they fold into one `multiple`
+    # ack, which they cannot here: the first delivery is still in hand. Mutation: settlements
+    # written uncorked send one frame per delivery (7 writes).
+    sends: list[int] = []
+    send = _AsyncTransportBase._sigint_safe_send
 
-    def counted(tags: Sequence[str], *rest: Any) -> Any:
-        queued.append(len(tags))
-        return entry(tags, *rest)
+    def counted(sock: Any, data: bytes) -> int:
+        sent: int = send(sock, data)
+        sends.append(sent)
+        return sent
 
     queue = open_queue(RABBITMQ_URL, name)
     requests = [a_request() for _ in range(8)]
@@ -507,10 +525,12 @@ def test_a_batch_acknowledged_in_one_call_waits_on_one_settlement_not_one_per_de
             await queue.publish(request)
         batch = await queue.receive(max_count=8, fill_wait=PROMPT, idle_wait=PROMPT)
         assert [d.request.id for d in batch] == [r.id for r in requests]
-        monkeypatch.setattr(settlement, "_Queued", counted)
-        await queue.ack_all(batch)
+        monkeypatch.setattr(_AsyncTransportBase, "_sigint_safe_send", staticmethod(counted))
+        await queue.ack_all(batch[1:])
+        await asyncio.sleep(0.2)  # the loop writes its connection's buffer on its next turns
         monkeypatch.undo()
+        await queue.ack(batch[0])
         assert await queue.receive(max_count=8, fill_wait=0.0, idle_wait=0.5) == []
 
     asyncio.run(scenario())
-    assert queued == [8]
+    assert len(sends) == 1
