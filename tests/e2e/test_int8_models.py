@@ -12,6 +12,7 @@ import contextlib
 import io
 import json
 import random
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -181,6 +182,12 @@ def test_the_imagenet_model_in_int8_agrees_with_fp32_on_99_percent_of_held_out_p
 
     status, out, err = _quantize("imagenet", calibration, held_out, cache)
 
+    if not _has_vnni():
+        # AVX2 alone has no int8 dot product that keeps 32-bit sums (VNNI's), and there the best
+        # choice agreed on 83 % (an AMD EPYC): the command refuses it, writing nothing.
+        assert status == 1, err
+        assert re.search(r"INT8 model refused \(nothing written\): top-1 agreement with fp32: [\d.]+%", err)
+        return
     assert status == 0, err
     report = json.loads((Path(out.strip()) / "quantization.json").read_text())
     assert report["held_out_images"] == 6 * len(ACCEPTABLE)
@@ -227,3 +234,12 @@ def test_an_int8_batch_runs_in_chunks_over_the_streams_and_agrees_with_one_image
     assert batch.started < 8
     assert (together.argmax(axis=1) == alone.argmax(axis=1)).all()
     np.testing.assert_allclose(together, alone, atol=1e-4)
+
+
+def _has_vnni() -> bool:
+    """Whether this CPU has VNNI (AVX-512 VNNI, AVX-VNNI or AMX), by Linux's CPU flags."""
+    try:
+        flags = set(Path("/proc/cpuinfo").read_text().split())
+    except OSError:
+        return True  # not Linux: expect what the machines this was measured on do
+    return bool(flags & {"avx512_vnni", "avx_vnni", "amx_int8"})
