@@ -482,12 +482,7 @@ def test_concurrent_publishes_reach_the_socket_in_fewer_writes_than_frames(
     # Mutations: a cork that passes frames through sends 3 per message; a flush per publish
     # instead of one per loop iteration sends 1 per message.
     sends: list[int] = []
-    send = _AsyncTransportBase._sigint_safe_send
-
-    def counted(sock: Any, data: bytes) -> int:
-        sent: int = send(sock, data)
-        sends.append(sent)
-        return sent
+    counted = _counting_sends(sends)
 
     queue = open_queue(RABBITMQ_URL, name)
     requests = [a_request() for _ in range(30)]  # small: a partial send would add writes of its own
@@ -510,12 +505,7 @@ def test_a_batch_acknowledged_in_one_call_reaches_the_socket_in_one_write(
     # ack, which they cannot here: the first delivery is still in hand. Mutation: settlements
     # written uncorked send one frame per delivery (7 writes).
     sends: list[int] = []
-    send = _AsyncTransportBase._sigint_safe_send
-
-    def counted(sock: Any, data: bytes) -> int:
-        sent: int = send(sock, data)
-        sends.append(sent)
-        return sent
+    counted = _counting_sends(sends)
 
     queue = open_queue(RABBITMQ_URL, name)
     requests = [a_request() for _ in range(8)]
@@ -534,3 +524,15 @@ def test_a_batch_acknowledged_in_one_call_reaches_the_socket_in_one_write(
 
     asyncio.run(scenario())
     assert len(sends) == 1
+
+
+def _counting_sends(sends: list[int]) -> Callable[[Any, bytes], int]:
+    """pika's socket send, appending each send's byte count to `sends`."""
+    send = _AsyncTransportBase._sigint_safe_send
+
+    def counted(sock: Any, data: bytes) -> int:
+        sent: int = send(sock, data)
+        sends.append(sent)
+        return sent
+
+    return counted
