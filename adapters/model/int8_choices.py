@@ -8,6 +8,7 @@ import logging
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import openvino as ov
@@ -26,6 +27,29 @@ class Choice:
         return f"{'converted' if self.converted else 'read as exported'}, {layers} in fp32"
 
 
+# CPU flags (Linux's names) of an int8 dot product that keeps 32-bit sums: AVX-512 VNNI, AVX-VNNI, AMX.
+VNNI_FLAGS = frozenset({"avx512_vnni", "avx_vnni", "amx_int8"})
+
+
+def overflow_fix(cpu_flags: frozenset[str] | None = None) -> str:
+    """NNCF's overflow fix for this CPU (`cpu_flags`: this machine's, by default): off where it has
+    VNNI; on, for every layer, where it has not. Without VNNI the CPU multiplies int8 pairs into
+    16-bit sums that saturate, which the fix avoids by quantizing weights to 7 bits. Measured
+    on an AMD EPYC with AVX2 only, for the bundled ImageNet model's three choices: 66.7, 86.7 and
+    83.3 % top-1 agreement without it, 80.0, 96.7 and 96.7 % with it (93.3 % at most with the
+    first layer's only); on CPUs with VNNI it costs agreement (77 % against 80 %, all in int8)."""
+    flags = _cpu_flags() if cpu_flags is None else cpu_flags
+    return "disable" if flags is None or flags & VNNI_FLAGS else "enable"
+
+
+def _cpu_flags() -> frozenset[str] | None:
+    """Linux's CPU flags, or None where /proc/cpuinfo cannot be read (then VNNI is assumed)."""
+    try:
+        return frozenset(Path("/proc/cpuinfo").read_text().split())
+    except OSError:
+        return None
+
+
 CHOICES = (
     Choice(converted=True, fp32_layers=()),
     Choice(converted=True, fp32_layers=("GroupConvolution",)),
@@ -41,7 +65,7 @@ def quantized(fp32: ov.Model, dataset: Any, used: int, choice: Choice) -> ov.Mod
 
     advanced = AdvancedQuantizationParameters(
         activations_range_estimator_params=RangeEstimatorParametersSet.MINMAX,
-        overflow_fix=OverflowFix.DISABLE,
+        overflow_fix=OverflowFix(overflow_fix()),
     )
     # NNCF draws its progress bars and logs on stdout, where the command prints only the folder's path.
     with contextlib.redirect_stdout(sys.stderr), _nncf_logs_on_stderr():

@@ -29,8 +29,8 @@ late depthwise convolutions at 7x7 (stages 5 and 6) carry nearly all of the erro
 relative logit error each, against 0.03 for any other layer). Besides: the `performance` preset
 (symmetric activations; `mixed` measured 83 % against 80 % before the depthwise change); activation
 ranges from their min and max (NNCF's quantiles measured the same without it and less with it
-before); no overflow fix (NNCF halves the first layer's weight range for CPUs without VNNI, whose
-int8 instructions saturate: 77 % with it; the check below runs on the quantizing machine); the fast
+before); no overflow fix on CPUs with VNNI (77 % with it), and one for every layer on CPUs without
+(`int8_choices.overflow_fix`; the check below runs on the quantizing machine); the fast
 bias correction (full or none measured the same). Leaving the first convolution and the classifier
 in fp32 changed nothing.
 """
@@ -59,7 +59,7 @@ from adapters.model.int8_cache import (
     model_key,
     write_atomically,
 )
-from adapters.model.int8_choices import CHOICES, quantized
+from adapters.model.int8_choices import CHOICES, overflow_fix, quantized
 from adapters.model.manifest import ModelManifest
 from adapters.model.onnx_export import exported_onnx
 
@@ -115,7 +115,7 @@ def quantizer_settings(samples: int) -> dict[str, Any]:
         "nncf": importlib.metadata.version("nncf"),
         "preset": PRESET,
         "activation_ranges": "minmax",
-        "overflow_fix": "disable",
+        "overflow_fix": overflow_fix(),  # this CPU's: a model quantized elsewhere is another
         "choices": [choice.describe() for choice in CHOICES],
         "samples": samples,
     }
