@@ -1,5 +1,8 @@
 """Acknowledgements and rejections, carried to the consumer's connection thread in groups.
 
+The thread settles the dead letters; the requests are settled on the worker's loop
+(`deliveries`), through the same `send_settlements`.
+
 Settlements made together share one trip to the connection's thread: the first one queued
 schedules the trip, the rest ride along, and their waiters are woken with one call back to their
 event loop. A batch settled in one call (`settle_all`: a worker acknowledging its batch) is one
