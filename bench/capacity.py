@@ -66,6 +66,11 @@ def main() -> None:
         help="each client long-polls its result before submitting again (the GET's cost counts)",
     )
     parser.add_argument(
+        "--prefer-wait",
+        action="store_true",
+        help="each client asks for its result in the POST's answer (Prefer: wait=30) and waits for it",
+    )
+    parser.add_argument(
         "--private-servers",
         action="store_true",
         help="start a RabbitMQ and a Redis of its own: their CPU is then this benchmark's alone",
@@ -125,7 +130,15 @@ def measure(
         processes |= {f"worker-{n}": p.pid for n, p in enumerate(cluster.workers)}
         before = {name: cpu_seconds(pid) for name, pid in processes.items()} | {"client": own_cpu_seconds()}
         began = time.monotonic()
-        outcomes = asyncio.run(closed_loop(cluster.api_url, images, args.clients, args.wait_for_results))
+        outcomes = asyncio.run(
+            closed_loop(
+                cluster.api_url,
+                images,
+                args.clients,
+                args.wait_for_results,
+                prefer_wait=30 if args.prefer_wait else 0,
+            )
+        )
         submitting = time.monotonic() - began
         time.sleep(1.0)  # the worker's last batches (it keeps up, so a second is plenty)
         after = {name: cpu_seconds(pid) for name, pid in processes.items()} | {"client": own_cpu_seconds()}
@@ -142,6 +155,7 @@ def measure(
         "workers": args.workers,
         "clients": args.clients,
         "wait_for_results": args.wait_for_results,
+        "prefer_wait": args.prefer_wait,
         "accepted_per_second": result.accepted / submitting,
         "accept_ms": accept_ms,
         "cpu_us_per_request": cpu_us,
@@ -150,7 +164,9 @@ def measure(
     }
     print(
         f"capacity, do-nothing classifier: {args.workers} worker(s), {args.clients} clients, "
-        f"metrics {figures['metrics']}" + (", each long-polling its result" if args.wait_for_results else "")
+        f"metrics {figures['metrics']}"
+        + (", each long-polling its result" if args.wait_for_results else "")
+        + (", each waiting for it in the POST's answer (Prefer: wait)" if args.prefer_wait else "")
     )
     print(f"  {figures['images']}")
     print(f"  submitted                {result.submitted:8d}")

@@ -16,13 +16,24 @@ from tests.harness import SUBMIT
 from tests.harness.ledger import TERMINAL, Submission
 
 
-async def submit(session: aiohttp.ClientSession, image: bytes, submission: Submission) -> None:
+async def submit(
+    session: aiohttp.ClientSession, image: bytes, submission: Submission, prefer_wait: int = 0
+) -> None:
+    """POST the image; with `prefer_wait`, ask for the result in the answer (`Prefer: wait=N`)."""
+    headers = {"content-type": "image/jpeg"}
+    if prefer_wait:
+        headers["prefer"] = f"wait={prefer_wait}"
     submission.sent = time.monotonic()
-    async with session.post(SUBMIT, data=image, headers={"content-type": "image/jpeg"}) as response:
+    async with session.post(SUBMIT, data=image, headers=headers) as response:
         submission.status = response.status
         if response.status == 202:
             submission.request_id = (await response.json())["request_id"]
             submission.answered = time.monotonic()
+        elif response.status == 200 and prefer_wait:  # finished within the wait: the record
+            record = submission.record = await response.json()
+            submission.request_id = record["request_id"]
+            submission.answered = submission.finished = time.monotonic()
+            submission.finished_wall = time.time()
         else:
             submission.refusal = (await response.text())[:300]
 
@@ -45,10 +56,16 @@ async def wait_for(session: aiohttp.ClientSession, submission: Submission, wait:
 
 
 async def closed_loop(
-    url: str, images: Sequence[bytes], clients: int, wait_for_results: bool, connections: int = 64
+    url: str,
+    images: Sequence[bytes],
+    clients: int,
+    wait_for_results: bool,
+    connections: int = 64,
+    prefer_wait: int = 0,
 ) -> list[Submission]:
-    """Each of `clients` submits the next image (and, if asked, waits for its result) until all
-    `images` are submitted. Refusals (429, 503) are counted, not retried."""
+    """Each of `clients` submits the next image (and, if asked, waits for its result: in the
+    POST's answer with `prefer_wait`, else by long-polling) until all `images` are submitted.
+    Refusals (429, 503) are counted, not retried."""
     submissions = [Submission(0) for _ in images]
     next_index = iter(range(len(images)))
     connector = aiohttp.TCPConnector(limit=connections)
@@ -57,8 +74,9 @@ async def closed_loop(
 
         async def client() -> None:
             for index in next_index:
-                await submit(session, images[index], submissions[index])
-                if wait_for_results and submissions[index].request_id is not None:
+                await submit(session, images[index], submissions[index], prefer_wait)
+                submission = submissions[index]
+                if wait_for_results and submission.request_id is not None and not submission.terminal:
                     await wait_for(session, submissions[index])
 
         await asyncio.gather(*(client() for _ in range(clients)))

@@ -3,7 +3,7 @@
     uv run python -m bench.pipeline [--architecture efficientnet_b0] [--sizes 224,320]
                                     [--jpegs 640x480,1920x1080] [--images 240] [--clients 8]
                                     [--workers 1] [--metrics on|off|both] [--private-servers]
-                                    [--json out.json]
+                                    [--prefer-wait off|on|both] [--json out.json]
 
 For each model input size and each JPEG size (real JPEGs): the classifier alone, built by
 the container exactly as a worker builds it (same backend, threads and batch size), classifying
@@ -16,6 +16,9 @@ spent per request, and the worker's CPU per request less the classifier's own CP
 (measured in-process); "fixed" is their sum (the shared servers count others' work too: see
 `--private-servers` in bench.capacity), what a request costs besides its model. With
 `--metrics both` the service runs with metrics off, then on, and their ratio is printed.
+`--prefer-wait on` has each client ask for its result in the POST's answer (`Prefer: wait=30`,
+as the Python client's `classify` does), one HTTP request per image instead of two; `both` runs
+the two ways in turn.
 The model has random weights: a model's speed does not depend on what it learnt.
 """
 
@@ -75,18 +78,19 @@ def end_to_end(
     workers: int,
     env: dict[str, str] | None = None,
     on: Servers = SHARED,
+    prefer_wait: int = 0,
 ) -> dict[str, Any]:
     env = {"INFERENCE_MODEL__MANIFEST": str(manifest), **(env or {})}
     with launched(workers, env=env, rabbitmq_url=on.rabbitmq_url, redis_url=on.redis_url) as cluster:
         assert cluster.api is not None
         asyncio.run(
-            closed_loop(cluster.api_url, images[: clients * 2], clients, wait_for_results=True)
+            closed_loop(cluster.api_url, images[: clients * 2], clients, True, prefer_wait=prefer_wait)
         )  # warm
         pids = {"api": cluster.api.pid, **server_pids(on.rabbitmq_marker, on.redis_marker)}
         meter = CpuMeter(pids | {f"worker-{n}": p.pid for n, p in enumerate(cluster.workers)})
         meter.start()
         began = time.monotonic()
-        outcomes = asyncio.run(closed_loop(cluster.api_url, images, clients, wait_for_results=True))
+        outcomes = asyncio.run(closed_loop(cluster.api_url, images, clients, True, prefer_wait=prefer_wait))
         elapsed = time.monotonic() - began
         spent = meter.stop()
     result = account(outcomes)
@@ -114,6 +118,12 @@ def main() -> None:
     parser.add_argument("--metrics", choices=("on", "off", "both"), default="on")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     parser.add_argument("--private-servers", action="store_true", help="a RabbitMQ and a Redis of its own")
+    parser.add_argument(
+        "--prefer-wait",
+        choices=("off", "on", "both"),
+        default="off",
+        help="on: the result in the POST's answer (Prefer: wait=30), not a long-poll after it",
+    )
     args = parser.parse_args()
     with servers(args.private_servers) as args.servers:
         run(args)
@@ -124,33 +134,44 @@ def run(args: argparse.Namespace) -> None:
     figures: dict[str, Any] = {"machine": f"{os.cpu_count()} CPUs", "architecture": args.architecture}
     jpegs = [tuple(int(n) for n in size.split("x")) for size in args.jpegs.split(",")]
     metrics = {"on": ["true"], "off": ["false"], "both": ["false", "true"]}[args.metrics]
+    waits = {"on": [30], "off": [0], "both": [0, 30]}[args.prefer_wait]
     for size in (int(px) for px in args.sizes.split(",")):
         with tempfile.TemporaryDirectory() as directory:
             manifest = write_model(Path(directory), args.architecture, size)
             path = Path(directory) / "model.yaml"
             print(f"pipeline: {manifest.name} at {size} px, random weights; {figures['machine']}")
             print(
-                f"{'JPEG':>10} {'metrics':>7} {'in-process':>11} {'end to end':>11} {'ratio':>6}"
+                f"{'JPEG':>10} {'metrics':>7} {'result':>7} {'in-process':>11} {'end to end':>11}"
+                f" {'ratio':>6}"
                 "   fixed CPU µs per request (worker: less the model)   time to result p50/p99 ms"
             )
             for width, height in jpegs:
                 distinct = [data for _, data in draw_jpegs(24, seed=11, size=(width, height))]
                 images = [distinct[i % len(distinct)] for i in range(args.images)]
-                for enabled in metrics:
+                for enabled, wait in ((enabled, wait) for enabled in metrics for wait in waits):
                     env = {"INFERENCE_METRICS__ENABLED": enabled}
                     # classify() alone before and after the service, the faster of the two: on a
                     # shared machine, load that comes and goes then lowers the ratio, never raises it.
                     before = in_process(path, images)
-                    e2e = end_to_end(path, images, args.clients, args.workers, env, args.servers)
+                    e2e = end_to_end(path, images, args.clients, args.workers, env, args.servers, wait)
                     after = in_process(path, images)
                     alone = max(before, after, key=lambda run: run["images_per_second"])
-                    row = report(alone, e2e, f"{width}x{height}", "on" if enabled == "true" else "off")
-                    figures[f"{size}px {width}x{height} metrics {row['metrics']}"] = row
+                    how = (
+                        f"{width}x{height}",
+                        "on" if enabled == "true" else "off",
+                        "prefer" if wait else "poll",
+                    )
+                    row = report(alone, e2e, *how)
+                    figures[f"{size}px {width}x{height} metrics {row['metrics']} result {row['result']}"] = (
+                        row
+                    )
     if args.json:
         args.json.write_text(json.dumps(figures, indent=2))
 
 
-def report(alone: dict[str, Any], e2e: dict[str, Any], jpeg: str, metrics: str) -> dict[str, Any]:
+def report(
+    alone: dict[str, Any], e2e: dict[str, Any], jpeg: str, metrics: str, result: str
+) -> dict[str, Any]:
     """Print one row, and return its figures: the ratio and the fixed CPU per request."""
     ratio = e2e["images_per_second"] / alone["images_per_second"]
     cpu = e2e["cpu_us_per_request"]
@@ -159,13 +180,21 @@ def report(alone: dict[str, Any], e2e: dict[str, Any], jpeg: str, metrics: str) 
     }
     t = e2e["time_to_result_ms"]
     print(
-        f"{jpeg:>10} {metrics:>7} {alone['images_per_second']:9.1f}/s {e2e['images_per_second']:9.1f}/s"
+        f"{jpeg:>10} {metrics:>7} {result:>7}"
+        f" {alone['images_per_second']:9.1f}/s {e2e['images_per_second']:9.1f}/s"
         f" {ratio:6.0%}   {sum(fixed.values()):5.0f} = "
         + " + ".join(f"{name} {us:.0f}" for name, us in sorted(fixed.items()))
         + f"   {t['p50']:.0f} / {t['p99']:.0f}"
         f"   (lost {e2e['lost']}, backend {alone['backend']}, batch {alone['batch_size']})"
     )
-    return {"metrics": metrics, "in_process": alone, "end_to_end": e2e, "ratio": ratio, "fixed_cpu_us": fixed}
+    return {
+        "metrics": metrics,
+        "result": result,
+        "in_process": alone,
+        "end_to_end": e2e,
+        "ratio": ratio,
+        "fixed_cpu_us": fixed,
+    }
 
 
 if __name__ == "__main__":

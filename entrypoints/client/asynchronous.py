@@ -140,7 +140,13 @@ class AsyncClient:
         raise WaitTimeout(f"request {request_id} not finished within {timeout:g} s")
 
     async def classify(self, image: Image, top_k: int | None = None, timeout: float = 60.0) -> Result:
-        return await (await self.submit(image, top_k)).wait(timeout)
+        """As Client.classify."""
+        deadline, (name, data) = time.monotonic() + timeout, image_part(image)
+        options = submit_options(top_k, None, None, wait=timeout)
+        current = status_of(await self._call("POST", SUBMIT, files={"image": (name, data)}, **options))
+        if current.is_terminal:
+            return finished(current)
+        return await AsyncJob(self, current.request_id).wait(deadline - time.monotonic())
 
     async def classify_many(
         self, images: Iterable[Image], concurrency: int = 8, top_k: int | None = None, timeout: float = 60.0

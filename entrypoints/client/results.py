@@ -103,15 +103,22 @@ class Outcome:
 
 
 def submit_options(
-    top_k: int | None, deadline: float | None, idempotency_key: str | None, webhook: str | None = None
+    top_k: int | None,
+    deadline: float | None,
+    idempotency_key: str | None,
+    webhook: str | None = None,
+    wait: float = 0.0,
 ) -> dict[str, Any]:
-    """The query parameters and headers of a submission, for httpx's `request`."""
+    """The query parameters and headers of a submission, for httpx's `request`. `wait`: ask for
+    the result in the answer if it is ready within that many seconds (`Prefer: wait`)."""
     params: dict[str, Any] = {"top_k": top_k} if top_k else {}
     if deadline is not None:
         params["deadline"] = deadline
     if webhook is not None:
         params["webhook"] = webhook
     headers = {"Idempotency-Key": idempotency_key} if idempotency_key is not None else {}
+    if wait >= 1:  # RFC 7240 counts whole seconds; the server holds no longer than a long-poll
+        headers["Prefer"] = f"wait={int(min(wait, LONG_POLL_SECONDS))}"
     return {"params": params, "headers": headers}
 
 

@@ -158,8 +158,14 @@ class Client:
         raise WaitTimeout(f"request {request_id} not finished within {timeout:g} s")
 
     def classify(self, image: Image, top_k: int | None = None, timeout: float = 60.0) -> Result:
-        """Submit and wait: the image's result, or the ClientError that stopped it."""
-        return self.submit(image, top_k).wait(timeout)
+        """Submit and wait: the image's result, or the ClientError that stopped it. The upload's
+        own answer carries a result ready within a long-poll (`Prefer: wait`): one request."""
+        deadline, (name, data) = time.monotonic() + timeout, image_part(image)
+        options = submit_options(top_k, None, None, wait=timeout)
+        current = status_of(self._call("POST", SUBMIT, files={"image": (name, data)}, **options))
+        if current.is_terminal:
+            return finished(current)
+        return Job(self, current.request_id).wait(deadline - time.monotonic())
 
     def classify_many(
         self, images: Iterable[Image], concurrency: int = 8, top_k: int | None = None, timeout: float = 60.0

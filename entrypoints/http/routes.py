@@ -17,6 +17,8 @@ from starlette.requests import ClientDisconnect
 
 from entrypoints.http.errors import UploadError
 from entrypoints.http.parameters import Parameter, refuse_if_any
+from entrypoints.http.prefer_wait import OPENAPI_PARAMETER as PREFER_WAIT
+from entrypoints.http.prefer_wait import finished_within, preferred_wait
 from entrypoints.http.route_helpers import REQUEST_ID_PATTERN, container_of, error_responses
 from entrypoints.http.schemas import (
     Accepted,
@@ -113,16 +115,18 @@ SUBMIT_PARAMETERS = (_TOP_K, _DEADLINE, _WEBHOOK, _IDEMPOTENCY_KEY)
     summary="Submit an image for classification",
     openapi_extra={
         "requestBody": OPENAPI_REQUEST_BODY,
-        "parameters": [parameter.openapi() for parameter in SUBMIT_PARAMETERS],
+        "parameters": [*(parameter.openapi() for parameter in SUBMIT_PARAMETERS), PREFER_WAIT],
     },
     responses={
+        200: {"model": RequestView, "description": "Finished within the `Prefer: wait` asked for."},
         202: {"links": _READ_THE_RESULT, "headers": _TRACEPARENT},
         **error_responses(409, 413, 415, 422, 429, 503),
     },
 )
 async def submit(request: Request) -> Response:
     """Send the image as multipart/form-data (field `image`) or as the raw body with an image/*
-    Content-Type. Answers at once with the request's id; read the result at `results_url`."""
+    Content-Type. Answers at once with the request's id; read the result at `results_url`. With
+    `Prefer: wait=N`, answers 200 with the result instead if it is ready within N seconds."""
     errors: list[Any] = []
     top_k, deadline = _TOP_K.read(request, errors), _DEADLINE.read(request, errors)
     webhook, idempotency_key = _WEBHOOK.read(request, errors), _IDEMPOTENCY_KEY.read(request, errors)
@@ -161,6 +165,12 @@ async def submit(request: Request) -> Response:
     structlog.contextvars.bind_contextvars(request_id=str(accepted.request_id))  # for the access line
     # Returned as a ready Response, FastAPI skips `Accepted`'s validation and serialisation
     # (the schema still documents it): see accepted_json.
+    wait = preferred_wait(request, MAX_WAIT_SECONDS)
+    if wait is not None:
+        headers["Preference-Applied"] = f"wait={wait}"
+        record = await finished_within(request, accepted.request_id, wait)
+        if record is not None:
+            return Response(record_json(record), media_type="application/json", headers=headers)
     body = accepted_json(accepted.request_id.value, accepted.created_at, url)
     return Response(body, status_code=202, media_type="application/json", headers=headers)
 

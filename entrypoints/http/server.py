@@ -15,6 +15,7 @@ from fastapi import FastAPI
 
 from entrypoints.http.access_log import redact_access_log
 from entrypoints.http.guarded_protocol import guarded_protocol
+from entrypoints.http.stopping import Stopping
 from entrypoints.settings import ApiSettings
 
 
@@ -26,7 +27,7 @@ def build_server(app: FastAPI, settings: ApiSettings, host: str, port: int, log_
     )
     redact_access_log()
     return_freed_memory()
-    app.state.stopping = stopping = asyncio.Event()
+    app.state.stopping = stopping = Stopping()
     return StoppingServer(config, stopping)
 
 
@@ -38,7 +39,7 @@ class StoppingServer(uvicorn.Server):
     streams end on this event instead, and their clients reconnect to another process.
     """
 
-    def __init__(self, config: uvicorn.Config, stopping: asyncio.Event) -> None:
+    def __init__(self, config: uvicorn.Config, stopping: Stopping) -> None:
         super().__init__(config)
         self._stopping = stopping
         self._loop: asyncio.AbstractEventLoop | None = None

@@ -1,5 +1,6 @@
-"""The status stream in distributed mode: an API process streams what a worker process does,
-heard through Redis pub/sub (the signal the long-poll waits on)."""
+"""Waiting on a request in distributed mode: the status stream, and a submission that asks for
+its result in its answer (`Prefer: wait`). The API process hears what a worker process does
+through Redis pub/sub (the signal the long-poll waits on)."""
 
 from __future__ import annotations
 
@@ -102,3 +103,46 @@ def test_an_api_asked_to_stop_ends_its_open_streams_instead_of_waiting_for_them(
         raise AssertionError(cluster.logs()) from None
     assert ended.wait(10)
     assert [e.data["status"] for e in seen] == ["queued"]
+
+
+def _submitting(cluster: Cluster, seed: int) -> tuple[threading.Thread, list[httpx.Response]]:
+    """A POST that asks to wait up to 30 s for its result, two seconds into its wait."""
+    [(_, image)] = draw_jpegs(1, seed=seed)
+    answers: list[httpx.Response] = []
+
+    def submit() -> None:
+        with httpx.Client(base_url=cluster.api_url, timeout=60) as client:
+            answers.append(
+                client.post(SUBMIT, files={"image": ("a.jpg", image)}, headers={"Prefer": "wait=30"})
+            )
+
+    submitting = threading.Thread(target=submit)
+    submitting.start()
+    submitting.join(timeout=2)
+    assert submitting.is_alive() and not answers, cluster.logs()  # no worker yet: it waits
+    return submitting, answers
+
+
+def test_a_submission_that_prefers_to_wait_is_answered_with_the_result_a_worker_made_meanwhile(
+    cluster: Cluster,
+) -> None:
+    submitting, answers = _submitting(cluster, seed=7)
+    cluster.start_worker()
+    submitting.join(timeout=60)
+
+    [answer] = answers
+    assert answer.status_code == 200, cluster.logs()
+    assert answer.json()["status"] == "succeeded"
+    assert answer.headers["preference-applied"] == "wait=30"
+
+
+def test_an_api_asked_to_stop_answers_waiting_submissions_202_at_once(cluster: Cluster) -> None:
+    submitting, answers = _submitting(cluster, seed=8)
+    assert cluster.api is not None
+    cluster.api.terminate()
+    submitting.join(timeout=10)  # far less than the 30 s it asked to wait
+
+    [answer] = answers
+    assert answer.status_code == 202, cluster.logs()  # accepted: its client reads it elsewhere
+    assert answer.json()["status"] == "queued"
+    cluster.api.wait(timeout=10)
