@@ -26,7 +26,8 @@ import pika
 from pika.channel import Channel
 
 from adapters.rabbitmq.connection import CONNECTION_ERRORS
-from adapters.rabbitmq.corked import CorkedConnection, close_socket
+from adapters.rabbitmq.corked import CorkedConnection
+from adapters.rabbitmq.loop_connection import LoopConnection
 from adapters.rabbitmq.pending import Confirms, Pending, complete
 from inference.backoff import Backoff
 from inference.errors import QueueUnavailable
@@ -34,22 +35,19 @@ from inference.errors import QueueUnavailable
 log = logging.getLogger(__name__)
 
 
-class AmqpPublisher:
+class AmqpPublisher(LoopConnection):
     """Bound to `loop`: every method but `abandon` is called on it."""
+
+    role = "publisher"
+    log = log
 
     def __init__(
         self, parameters: pika.ConnectionParameters, backoff: Backoff, loop: asyncio.AbstractEventLoop
     ) -> None:
-        self.loop = loop
-        self._parameters = parameters
-        self._backoff = backoff
-        self._connection: CorkedConnection | None = None
+        super().__init__(parameters, backoff, loop)
         self._channel: Channel | None = None
         self._ready = asyncio.Event()  # the channel is open, in confirm mode
-        self._gone = asyncio.Event()  # no connection is open or opening
-        self._started = self._stopping = False
-        self._retry: asyncio.TimerHandle | None = None
-        self._last_error = "not connected yet"
+        self._started = False
         self._outbox: list[Pending] = []  # published since the last flush, not yet sent
         self._confirms = Confirms()
         self._opened = False  # whether the current connection got as far as a channel
@@ -94,43 +92,11 @@ class AmqpPublisher:
             self.loop.call_soon(self._send_outbox)
         return future
 
-    async def aclose(self, timeout: float) -> None:
-        """Close the connection (waiting up to `timeout` s for the broker's close-ok) and stay closed."""
-        self._stop()
-        if self._connection is not None:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._gone.wait(), timeout)
-
-    def abandon(self) -> None:
-        """From any thread: close the connection on its loop, or, once that loop has closed
-        (nothing can run on it any more), close its socket."""
-        if not self.loop.is_closed():
-            with contextlib.suppress(RuntimeError):  # it closed as we spoke
-                self.loop.call_soon_threadsafe(self._stop)
-                return
-        close_socket(self._connection)
-
-    def _stop(self) -> None:
-        self._stopping = True
-        if self._retry is not None:
-            self._retry.cancel()
-        connection = self._connection
-        if connection is not None and not (connection.is_closing or connection.is_closed):
-            connection.close()  # while opening too: pika aborts the opening, _on_lost follows
-
     def _connect(self) -> None:
-        self._retry = None
         self._opened = False
-        self._gone.clear()
-        self._connection = CorkedConnection(
-            self._parameters,
-            on_open_callback=self._on_connection_open,
-            on_open_error_callback=self._on_lost,
-            on_close_callback=self._on_lost,
-            custom_ioloop=self.loop,
-        )
+        super()._connect()
 
-    def _on_connection_open(self, connection: CorkedConnection) -> None:
+    def _on_open(self, connection: CorkedConnection) -> None:
         connection.channel(on_open_callback=self._on_channel_open)
 
     def _on_channel_open(self, channel: Channel) -> None:
@@ -144,22 +110,15 @@ class AmqpPublisher:
         self._ever_ready = True
         self._ready.set()
 
-    def _on_lost(self, connection: CorkedConnection, reason: BaseException | str) -> None:
-        """The connection closed, or never opened: fail what it held, and try again later."""
-        self._connection = self._channel = None
+    def _forget(self) -> None:
+        """Fail what the connection held, and count the next backoff from the start if it had
+        got as far as a channel."""
+        self._channel = None
         self._ready.clear()
-        if not self._stopping:
-            self._last_error = repr(reason)
         unsent, self._outbox = self._outbox, []
         self._fail(unsent, f"the broker connection was lost: {self._last_error}")
-        self._gone.set()
-        if self._stopping:
-            return
         if self._opened:
             self._backoff.reset()
-        delay = self._backoff.next()
-        log.warning("publisher: reconnecting to the broker in %.1f s (%s)", delay, self._last_error)
-        self._retry = self.loop.call_later(delay, self._connect)
 
     def _on_channel_closed(self, channel: Channel, reason: BaseException) -> None:
         # A channel closed by the broker takes its confirms with it: start afresh.

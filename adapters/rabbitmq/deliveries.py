@@ -24,7 +24,8 @@ from pika.channel import Channel
 
 from adapters.rabbitmq.arrivals import Arrivals, resolve
 from adapters.rabbitmq.connection import CONNECTION_ERRORS
-from adapters.rabbitmq.corked import CorkedConnection, close_socket
+from adapters.rabbitmq.corked import CorkedConnection
+from adapters.rabbitmq.loop_connection import LoopConnection
 from adapters.rabbitmq.messages import attempt_of, decode
 from adapters.rabbitmq.settlement import How, send_settlements
 from inference.backoff import Backoff
@@ -37,9 +38,12 @@ log = logging.getLogger("adapters.rabbitmq.consumer")
 NOT_FOUND = 404  # the broker closes a channel that consumes a queue it does not have
 
 
-class LoopDeliveries:
+class LoopDeliveries(LoopConnection):
     """Bound to `loop`: every method but `abandon` is called on it. `redeclare` (any thread)
     declares the queues again, for a channel refused because its queue was deleted."""
+
+    role = "consumer"
+    log = log
 
     def __init__(
         self,
@@ -50,23 +54,16 @@ class LoopDeliveries:
         backoff: Backoff,
         loop: asyncio.AbstractEventLoop,
     ) -> None:
-        self.loop = loop
-        self._parameters = parameters
+        super().__init__(parameters, backoff, loop)
         self._queue = queue
         self._prefetch = prefetch
         self._redeclare = redeclare
-        self._backoff = backoff
-        self._connection: CorkedConnection | None = None
         self._channel: Channel | None = None  # consuming
         self._opening = False  # a channel is being opened
         self._wanted = False  # take() wants deliveries; stop() ends it
-        self._closed = False  # aclose() or abandon(): for good
-        self._retry: asyncio.TimerHandle | None = None
-        self._gone = asyncio.Event()  # no connection is open or opening
         self._generation = 0  # of the consumer channel: delivery tags are valid for its life
         self._outstanding: dict[int, None] = {}  # delivered, not settled, oldest first
         self._arrivals = Arrivals(loop)
-        self._last_error = "not connected yet"
 
     # --- for the consumer ---
 
@@ -108,21 +105,6 @@ class LoopDeliveries:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(closed, timeout)
 
-    async def aclose(self, timeout: float) -> None:
-        """Close the connection (waiting up to `timeout` s for the broker's close-ok), for good."""
-        self._shut()
-        if self._connection is not None:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._gone.wait(), timeout)
-
-    def abandon(self) -> None:
-        """From any thread: close the connection on its loop, or its socket if that loop closed."""
-        if not self.loop.is_closed():
-            with contextlib.suppress(RuntimeError):  # it closed as we spoke
-                self.loop.call_soon_threadsafe(self._shut)
-                return
-        close_socket(self._connection)
-
     # --- the connection and its channel ---
 
     def _want(self) -> None:
@@ -133,20 +115,9 @@ class LoopDeliveries:
             if self._retry is None:  # else a reconnect is due after its backoff
                 self._connect()
         elif self._connection.is_open and self._channel is None and not self._opening:
-            self._open_channel(self._connection)
+            self._on_open(self._connection)
 
-    def _connect(self) -> None:
-        self._retry = None
-        self._gone.clear()
-        self._connection = CorkedConnection(
-            self._parameters,
-            on_open_callback=self._open_channel,
-            on_open_error_callback=self._on_lost,
-            on_close_callback=self._on_lost,
-            custom_ioloop=self.loop,
-        )
-
-    def _open_channel(self, connection: CorkedConnection) -> None:
+    def _on_open(self, connection: CorkedConnection) -> None:
         if self._wanted and not self._closed:
             self._opening = True
             connection.channel(on_open_callback=self._on_channel_open)
@@ -194,27 +165,12 @@ class LoopDeliveries:
         # not be asked again at once.
         connection.close()
 
-    def _on_lost(self, connection: CorkedConnection, reason: BaseException | str) -> None:
-        """The connection closed, or never opened: its deliveries go back; try again later."""
-        if connection is not self._connection:
-            return
-        self._connection = self._channel = None
-        self._opening = False
+    def _forget(self) -> None:
+        """Its deliveries go back to the queue: forget them."""
+        self._channel, self._opening = None, False
         self._arrivals.clear()
-        self._gone.set()
-        if self._closed:
-            return
-        self._last_error = repr(reason)
-        delay = self._backoff.next()
-        log.warning("consumer: reconnecting to the broker in %.1f s (%s)", delay, self._last_error)
-        self._retry = self.loop.call_later(delay, self._connect)
 
     def _shut(self) -> None:
-        self._closed, self._wanted = True, False
+        self._wanted = False
         self._arrivals.clear()
-        if self._retry is not None:
-            self._retry.cancel()
-            self._retry = None
-        connection = self._connection
-        if connection is not None and not (connection.is_closing or connection.is_closed):
-            connection.close()  # while opening too: pika aborts the opening, _on_lost follows
+        super()._shut()

@@ -5,12 +5,8 @@ gets them back) and tells `ping` whether the broker is there; the other publishe
 its confirms (`confirming.AmqpPublisher`), opened by the first publish on the event loop of that
 publish.
 
-pika's asyncio connection belongs to one loop. The API has one loop for its lifetime; a caller
-that uses several in turn (`asyncio.run` per call, pytest-asyncio's loop per test) gets a new
-publishing connection on each new loop, which waits for its first connect as the very first
-publish did, and the previous loop's connection is closed (on that loop if it still runs, else
-its socket). Loops that publish at the same time would take the connection from each other:
-one loop at a time.
+pika's asyncio connection belongs to one loop (`per_loop`): a new loop gets a new publishing
+connection, which waits for its first connect as the very first publish did.
 """
 
 from __future__ import annotations
@@ -24,6 +20,7 @@ from adapters.rabbitmq.confirming import AmqpPublisher
 from adapters.rabbitmq.connection import AmqpThread, connection_parameters, reconnect_backoff
 from adapters.rabbitmq.messages import encode
 from adapters.rabbitmq.pending import UnroutableMessage
+from adapters.rabbitmq.per_loop import PerLoop
 from adapters.rabbitmq.topology import QueueTopology
 from inference.domain import InferenceRequest
 from inference.errors import QueueUnavailable
@@ -39,7 +36,7 @@ class RabbitMQPublisher(Publisher):
         self._timeout = timeout
         self._parameters = parameters = connection_parameters(url, timeout, client_name)
         self._amqp = AmqpThread(parameters, self._on_connect, lambda: None, name=f"amqp-{topology.name}")
-        self._publisher: AmqpPublisher | None = None  # of the loop that last published
+        self._publishers = PerLoop(lambda loop: AmqpPublisher(parameters, reconnect_backoff(), loop))
         self._declarer: BlockingChannel | None = None  # on the connection's thread only
 
     def start(self, wait: float) -> None:
@@ -50,22 +47,16 @@ class RabbitMQPublisher(Publisher):
     async def aclose(self) -> None:
         """Close the publishing connection, waiting for the broker's close-ok, on its own loop
         (the API's lifespan ends on it); `shutdown` stops the rest."""
-        publisher, self._publisher = self._publisher, None
-        if publisher is not None and publisher.loop is asyncio.get_running_loop():
-            await publisher.aclose(self._timeout)
-        elif publisher is not None:
-            publisher.abandon()
+        await self._publishers.aclose(self._timeout)
 
     def shutdown(self) -> None:
         """Stop; a publishing connection still open closes on its loop when that loop next runs."""
-        publisher, self._publisher = self._publisher, None
-        if publisher is not None:
-            publisher.abandon()
+        self._publishers.abandon()
         self._amqp.stop(self._timeout)
 
     async def publish(self, request: InferenceRequest) -> None:
         body, properties = encode(request)
-        publisher = self._on_this_loop()
+        publisher = self._publishers.on_this_loop()
         if not publisher.connected:
             await self.ping()
             publisher.start()
@@ -81,16 +72,6 @@ class RabbitMQPublisher(Publisher):
             raise QueueUnavailable(
                 f"the broker did not confirm the message within {self._timeout:g} s"
             ) from exc
-
-    def _on_this_loop(self) -> AmqpPublisher:
-        """The running loop's publisher (see the module's docstring)."""
-        loop = asyncio.get_running_loop()
-        publisher = self._publisher
-        if publisher is None or publisher.loop is not loop:
-            if publisher is not None:
-                publisher.abandon()
-            publisher = self._publisher = AmqpPublisher(self._parameters, reconnect_backoff(), loop)
-        return publisher
 
     async def ping(self) -> None:
         if not self._amqp.connected:

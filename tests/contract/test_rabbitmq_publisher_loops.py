@@ -39,13 +39,13 @@ def test_publishes_from_successive_event_loops_each_get_a_connection_of_their_lo
     try:
         first, second = a_request(), a_request()
         asyncio.run(queue.publish(first))  # a loop that closes when the call returns
-        earlier = queue.publisher._publisher
+        earlier = queue.publisher._publishers._current
         assert earlier is not None and earlier._connection is not None
         sock = earlier._connection._transport._sock
 
         asyncio.run(queue.publish(second))  # not refused for a connection on a closed loop
 
-        assert queue.publisher._publisher is not earlier
+        assert queue.publisher._publishers._current is not earlier
         assert sock.fileno() == -1  # the closed loop's connection does not linger
         ids = asyncio.run(_receive_ids(queue, 2))
         assert ids == {first.id, second.id}
