@@ -20,6 +20,7 @@ import pytest
 import yaml
 
 from entrypoints.cli import build_parser
+from tests.servers.rabbitmq import NO_BUSY_WAIT
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "compose.yaml"
@@ -166,6 +167,13 @@ def test_redis_keeps_an_append_only_file_and_never_evicts(services: dict[str, di
     assert "--appendonly yes" in command
     assert "--maxmemory-policy noeviction" in command
     assert "--maxmemory " in command  # noeviction needs a bound to refuse at, not the OOM killer
+
+
+def test_the_broker_does_not_busy_wait_as_the_benchmarks_private_node(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    environment = services["rabbitmq"]["environment"]
+    assert environment["RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS"] == NO_BUSY_WAIT
 
 
 def test_the_servers_keep_their_data_in_named_volumes(services: dict[str, dict[str, Any]]) -> None:

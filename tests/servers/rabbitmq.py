@@ -46,6 +46,9 @@ STOP_TIMEOUT = 60.0
 # every operation on it times out and its messages are gone. One second old was always enough; kill
 # tests wait this long after declaring before they count on a queue surviving.
 QUORUM_QUEUE_SETTLE_SECONDS = 2.0
+# Erlang's schedulers spin for a while when they run out of work before they sleep: CPU that
+# a broker beside the workers takes from the model. compose.yaml turns it off; so does this node.
+NO_BUSY_WAIT = "+sbwt none +sbwtdcpu none +sbwtdio none"
 
 
 class PrivateServerError(RuntimeError):
@@ -199,8 +202,9 @@ class PrivateRabbitMQ:
             RABBITMQ_MNESIA_BASE=str(self.root / "mnesia"),
             RABBITMQ_LOG_BASE=str(self.root / "log"),
             RABBITMQ_PID_FILE=str(self.root / "rabbitmq.pid"),
-            # Keep Erlang distribution on loopback, like the shared node.
-            RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS="-kernel inet_dist_use_interface {127,0,0,1}",
+            # Keep Erlang distribution on loopback, like the shared node; no busy-waiting
+            # schedulers, as compose.yaml runs the broker beside the workers (see there).
+            RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS="-kernel inet_dist_use_interface {127,0,0,1} " + NO_BUSY_WAIT,
         )
         return env
 
