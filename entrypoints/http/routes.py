@@ -163,14 +163,14 @@ async def submit(request: Request) -> Response:
     if traceparent:  # the trace the request travels under, for a client to find it by
         headers["traceparent"] = traceparent
     structlog.contextvars.bind_contextvars(request_id=str(accepted.request_id))  # for the access line
-    # Returned as a ready Response, FastAPI skips `Accepted`'s validation and serialisation
-    # (the schema still documents it): see accepted_json.
     wait = preferred_wait(request, MAX_WAIT_SECONDS)
     if wait is not None:
         headers["Preference-Applied"] = f"wait={wait}"
         record = await finished_within(request, accepted.request_id, wait)
         if record is not None:
             return Response(record_json(record), media_type="application/json", headers=headers)
+    # Returned as a ready Response, FastAPI skips `Accepted`'s validation and serialisation
+    # (the schema still documents it): see accepted_json.
     body = accepted_json(accepted.request_id.value, accepted.created_at, url)
     return Response(body, status_code=202, media_type="application/json", headers=headers)
 

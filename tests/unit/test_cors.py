@@ -51,7 +51,7 @@ def test_a_configured_origin_passes_the_preflight_with_the_methods_and_headers_t
     assert {"GET", "POST"} <= set(response.headers["access-control-allow-methods"].split(", "))
     allowed_headers = response.headers["access-control-allow-headers"].lower()
     assert "authorization" in allowed_headers and "content-type" in allowed_headers
-    assert "idempotency-key" in allowed_headers
+    assert "idempotency-key" in allowed_headers and "prefer" in allowed_headers
 
 
 def test_a_configured_origin_may_read_the_location_and_retry_after_headers() -> None:
@@ -61,7 +61,7 @@ def test_a_configured_origin_may_read_the_location_and_retry_after_headers() -> 
     assert response.status_code == 202
     assert response.headers["access-control-allow-origin"] == ALLOWED
     exposed = {name.strip().lower() for name in response.headers["access-control-expose-headers"].split(",")}
-    assert {"location", "retry-after", "idempotent-replayed"} <= exposed
+    assert {"location", "retry-after", "idempotent-replayed", "preference-applied"} <= exposed
 
 
 def test_another_origin_is_refused_the_preflight_and_gets_no_cors_headers() -> None:
