@@ -45,6 +45,19 @@ def cluster() -> Iterator[Cluster]:
             cluster.clean_up()
 
 
+def _follow(
+    cluster: Cluster, request_id: str, timeout: float, seen: list[Event], first: threading.Event
+) -> None:
+    """Read the request's status stream to its end into `seen`, setting `first` at its first event."""
+    with (
+        httpx.Client(base_url=cluster.api_url, timeout=timeout) as client,
+        client.stream("GET", f"{SUBMIT}/{request_id}/events") as stream,
+    ):
+        for event in events(stream.iter_lines()):
+            seen.append(event)
+            first.set()
+
+
 def test_a_client_following_from_the_start_sees_queued_processing_succeeded_in_order(
     cluster: Cluster,
 ) -> None:
@@ -52,18 +65,9 @@ def test_a_client_following_from_the_start_sees_queued_processing_succeeded_in_o
     seen: list[Event] = []
     first = threading.Event()
 
-    def follow(request_id: str) -> None:
-        with (
-            httpx.Client(base_url=cluster.api_url, timeout=60) as client,
-            client.stream("GET", f"{SUBMIT}/{request_id}/events") as stream,
-        ):
-            for event in events(stream.iter_lines()):
-                seen.append(event)
-                first.set()
-
     with httpx.Client(base_url=cluster.api_url, timeout=30) as client:
         request_id = client.post(SUBMIT, files={"image": ("shape.jpg", image)}).json()["request_id"]
-        follower = threading.Thread(target=follow, args=(request_id,))
+        follower = threading.Thread(target=_follow, args=(cluster, request_id, 60, seen, first))
         follower.start()
         assert first.wait(30), cluster.logs()
         cluster.start_worker()  # its model takes a second: `processing` lasts that long
@@ -80,13 +84,7 @@ def test_an_api_asked_to_stop_ends_its_open_streams_instead_of_waiting_for_them(
     first, ended = threading.Event(), threading.Event()
 
     def follow(request_id: str) -> None:
-        with (
-            httpx.Client(base_url=cluster.api_url, timeout=400) as client,
-            client.stream("GET", f"{SUBMIT}/{request_id}/events") as stream,
-        ):
-            for event in events(stream.iter_lines()):
-                seen.append(event)
-                first.set()
+        _follow(cluster, request_id, 400, seen, first)
         ended.set()
 
     seen: list[Event] = []
