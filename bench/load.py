@@ -77,7 +77,7 @@ async def closed_loop(
                 await submit(session, images[index], submissions[index], prefer_wait)
                 submission = submissions[index]
                 if wait_for_results and submission.request_id is not None and not submission.terminal:
-                    await wait_for(session, submissions[index])
+                    await wait_for(session, submission)
 
         await asyncio.gather(*(client() for _ in range(clients)))
     return submissions

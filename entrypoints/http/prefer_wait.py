@@ -17,7 +17,7 @@ import logging
 from fastapi import Request
 
 from entrypoints.http.route_helpers import container_of
-from entrypoints.http.stopping import Stopping
+from entrypoints.http.stopping import stopping_future
 from inference.domain import RequestId, RequestRecord
 
 log = logging.getLogger(__name__)
@@ -53,7 +53,7 @@ def preferred_wait(request: Request, most: float) -> int | None:
 async def finished_within(request: Request, request_id: RequestId, seconds: float) -> RequestRecord | None:
     """The request's record if it is terminal within `seconds`, else None (at once when the
     server starts stopping: its client reads the result from another process)."""
-    stop = _stopping(request)
+    stop = stopping_future(request)
     if stop is not None and stop.done():
         return None
     waiting = asyncio.ensure_future(container_of(request).get_result()(request_id, seconds))
@@ -71,9 +71,3 @@ async def finished_within(request: Request, request_id: RequestId, seconds: floa
         return None
     record = waiting.result()
     return record if record.status.is_terminal else None
-
-
-def _stopping(request: Request) -> asyncio.Future[None] | None:
-    """Done once the server is asked to stop; None when the app runs under another server."""
-    stopping = getattr(request.app.state, "stopping", None)
-    return stopping.as_future() if isinstance(stopping, Stopping) else None

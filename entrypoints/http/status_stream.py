@@ -6,11 +6,13 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator
+from typing import Any
 
 from fastapi import Request
 from fastapi.sse import ServerSentEvent
 
 from entrypoints.container import Container
+from entrypoints.http.stopping import stopping_future
 from entrypoints.views import record_json
 from inference.domain import RequestRecord
 from inference.errors import StoreUnavailable, UnknownRequest
@@ -38,13 +40,13 @@ async def status_events(
 async def _until_stopping(
     request: Request, records: AsyncIterator[RequestRecord]
 ) -> AsyncIterator[RequestRecord]:
-    stopping: asyncio.Event | None = getattr(request.app.state, "stopping", None)
-    stop = asyncio.ensure_future(stopping.wait() if stopping is not None else asyncio.Event().wait())
+    stop = stopping_future(request)
     step: asyncio.Future[RequestRecord] | None = None
     try:
         while True:
             step = asyncio.ensure_future(anext(records))
-            await asyncio.wait({step, stop}, return_when=asyncio.FIRST_COMPLETED)
+            racing: set[asyncio.Future[Any]] = {step} if stop is None else {step, stop}
+            await asyncio.wait(racing, return_when=asyncio.FIRST_COMPLETED)
             if not step.done():  # the server is stopping
                 return
             try:
@@ -52,8 +54,7 @@ async def _until_stopping(
             except StopAsyncIteration:
                 return
     finally:
-        # Also when the client went away (this generator is then cancelled): the wait in hand is
-        # cancelled, not awaited, as nothing of it is needed any more.
-        stop.cancel()
+        # Also when the client went away (this generator is then cancelled): the step in hand is
+        # cancelled, not awaited, as nothing of it is needed any more. (`stop` is shared.)
         if step is not None:
             step.cancel()

@@ -1,8 +1,11 @@
-"""`Stopping`: the event `StoppingServer` sets when it is asked to stop."""
+"""`Stopping`: the event `StoppingServer` sets when it is asked to stop, and what a long wait
+races against it (a status stream, a submission waiting for its result)."""
 
 from __future__ import annotations
 
 import asyncio
+
+from starlette.requests import Request
 
 
 class Stopping(asyncio.Event):
@@ -27,3 +30,10 @@ class Stopping(asyncio.Event):
             if self.is_set():
                 self._future.set_result(None)
         return self._future
+
+
+def stopping_future(request: Request) -> asyncio.Future[None] | None:
+    """Done once the server is asked to stop; None when the app runs under another server. It
+    is shared: await it, never cancel it."""
+    stopping = getattr(request.app.state, "stopping", None)
+    return stopping.as_future() if isinstance(stopping, Stopping) else None
