@@ -26,7 +26,6 @@ from entrypoints.client.results import (
     backoff,
     check,
     finished,
-    image_part,
     status_of,
     submit_options,
     worth_retrying,
@@ -100,10 +99,8 @@ class AsyncClient:
         webhook: str | None = None,
     ) -> AsyncJob:
         """See `Client.submit`."""
-        # Reading a path blocks; images are small enough that a thread hop is not worth it.
-        name, data = image_part(image)
-        options = submit_options(top_k, deadline, idempotency_key, webhook)
-        body = await self._call("POST", SUBMIT, files={"image": (name, data)}, **options)
+        options = submit_options(image, top_k, deadline, idempotency_key, webhook)
+        body = await self._call("POST", SUBMIT, **options)
         return AsyncJob(self, str(body["request_id"]))
 
     def job(self, request_id: str) -> AsyncJob:
@@ -141,9 +138,9 @@ class AsyncClient:
 
     async def classify(self, image: Image, top_k: int | None = None, timeout: float = 60.0) -> Result:
         """As Client.classify."""
-        deadline, (name, data) = time.monotonic() + timeout, image_part(image)
-        options = submit_options(top_k, None, None, wait=timeout)
-        current = status_of(await self._call("POST", SUBMIT, files={"image": (name, data)}, **options))
+        deadline = time.monotonic() + timeout
+        options = submit_options(image, top_k, None, None, wait=timeout)
+        current = status_of(await self._call("POST", SUBMIT, **options))
         if current.is_terminal:
             return finished(current)
         return await AsyncJob(self, current.request_id).wait(deadline - time.monotonic())

@@ -103,14 +103,17 @@ class Outcome:
 
 
 def submit_options(
+    image: Image,
     top_k: int | None,
     deadline: float | None,
     idempotency_key: str | None,
     webhook: str | None = None,
     wait: float = 0.0,
 ) -> dict[str, Any]:
-    """The query parameters and headers of a submission, for httpx's `request`. `wait`: ask for
-    the result in the answer if it is ready within that many seconds (`Prefer: wait`)."""
+    """The upload, query parameters and headers of a submission, for httpx's `request`. `wait`:
+    ask for the result in the answer if it is ready within that many seconds (`Prefer: wait`).
+    Reading a path blocks (in the async client too): images are small enough that a thread hop
+    is not worth it."""
     params: dict[str, Any] = {"top_k": top_k} if top_k else {}
     if deadline is not None:
         params["deadline"] = deadline
@@ -119,7 +122,7 @@ def submit_options(
     headers = {"Idempotency-Key": idempotency_key} if idempotency_key is not None else {}
     if wait >= 1:  # RFC 7240 counts whole seconds; the server holds no longer than a long-poll
         headers["Prefer"] = f"wait={int(min(wait, LONG_POLL_SECONDS))}"
-    return {"params": params, "headers": headers}
+    return {"files": {"image": image_part(image)}, "params": params, "headers": headers}
 
 
 def worth_retrying(error: ServiceError) -> bool:

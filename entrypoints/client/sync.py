@@ -26,7 +26,6 @@ from entrypoints.client.results import (
     backoff,
     check,
     finished,
-    image_part,
     status_of,
     submit_options,
     worth_retrying,
@@ -114,9 +113,8 @@ class Client:
         parameters) answers the same Job instead of classifying twice, so a retry is safe.
         `webhook`: a URL the service POSTs the finished request to, signed (see `verify_webhook`).
         """
-        name, data = image_part(image)
-        options = submit_options(top_k, deadline, idempotency_key, webhook)
-        body = self._call("POST", SUBMIT, files={"image": (name, data)}, **options)
+        options = submit_options(image, top_k, deadline, idempotency_key, webhook)
+        body = self._call("POST", SUBMIT, **options)
         return Job(self, str(body["request_id"]))
 
     def job(self, request_id: str) -> Job:
@@ -160,9 +158,9 @@ class Client:
     def classify(self, image: Image, top_k: int | None = None, timeout: float = 60.0) -> Result:
         """Submit and wait: the image's result, or the ClientError that stopped it. The upload's
         own answer carries a result ready within a long-poll (`Prefer: wait`): one request."""
-        deadline, (name, data) = time.monotonic() + timeout, image_part(image)
-        options = submit_options(top_k, None, None, wait=timeout)
-        current = status_of(self._call("POST", SUBMIT, files={"image": (name, data)}, **options))
+        deadline = time.monotonic() + timeout
+        options = submit_options(image, top_k, None, None, wait=timeout)
+        current = status_of(self._call("POST", SUBMIT, **options))
         if current.is_terminal:
             return finished(current)
         return Job(self, current.request_id).wait(deadline - time.monotonic())
