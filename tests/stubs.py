@@ -9,8 +9,9 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from concurrent.futures import Future
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -25,7 +26,7 @@ from inference.errors import (
 )
 from inference.media import ImageHeader, sniff_media_type
 from inference.outcomes import Failure, LabelScore, ModelInfo, Prediction
-from inference.ports import Classifier, Delivery, ImageInspector
+from inference.ports import Classifier, Delivery, ImageInspector, TerminalWatch
 from inference.timings import BatchTimings
 from inference.transitions import Transition
 from tests.images import PNG_SIGNATURE, png_with_broken_data
@@ -230,6 +231,12 @@ class FailingResultStore(MemoryResultStore):
     async def wait_for_terminal(self, request_id: RequestId, timeout: float) -> RequestRecord:
         self._check()
         return await super().wait_for_terminal(request_id, timeout)
+
+    @asynccontextmanager
+    async def watch_terminal(self, request_id: RequestId) -> AsyncIterator[TerminalWatch]:
+        self._check()
+        async with super().watch_terminal(request_id) as watch:
+            yield watch
 
     async def wait_for_change(
         self, request_id: RequestId, seen: RequestRecord | None, timeout: float

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
 
 from adapters.wakeup import WakeUp
 from inference.domain import RequestId, RequestRecord
 from inference.errors import InvalidTransition, StoreUnavailable, UnknownRequest
-from inference.ports import ResultStore, WebhookOutbox
+from inference.ports import ResultStore, TerminalWatch, WebhookOutbox
 from inference.transitions import Transition
 from inference.webhook_delivery import Webhook, WebhookStatus
 
@@ -71,6 +72,10 @@ class MemoryResultStore(ResultStore, WebhookOutbox):
 
         found = await self._changes.wait_for(terminal, timeout, key=request_id)
         return found if found is not None else await self.get(request_id)
+
+    @asynccontextmanager
+    async def watch_terminal(self, request_id: RequestId) -> AsyncIterator[TerminalWatch]:
+        yield _Watch(self, request_id)  # waits read the record as it stands: none is missed
 
     async def wait_for_change(
         self, request_id: RequestId, seen: RequestRecord | None, timeout: float
@@ -143,3 +148,15 @@ class MemoryResultStore(ResultStore, WebhookOutbox):
         now = self._clock()
         for request_id in [k for k, (_, exp) in self._records.items() if exp <= now]:
             del self._records[request_id]
+
+
+class _Watch(TerminalWatch):
+    def __init__(self, store: MemoryResultStore, request_id: RequestId) -> None:
+        self._store, self._request_id = store, request_id
+
+    async def terminal_within(self, timeout: float) -> RequestRecord | None:
+        try:
+            record = await self._store.wait_for_terminal(self._request_id, timeout)
+        except UnknownRequest:  # never added (the submission failed), or expired meanwhile
+            return None
+        return record if record.status.is_terminal else None

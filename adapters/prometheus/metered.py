@@ -8,12 +8,21 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager
 
 from adapters.prometheus.metrics import Metrics
 from inference.domain import InferenceRequest, RequestId, RequestRecord
 from inference.errors import InvalidTransition, UnknownRequest
 from inference.outcomes import Failure, ModelInfo, Prediction
-from inference.ports import Classifier, Consumer, DeadLetter, DeadLetters, Delivery, ResultStore
+from inference.ports import (
+    Classifier,
+    Consumer,
+    DeadLetter,
+    DeadLetters,
+    Delivery,
+    ResultStore,
+    TerminalWatch,
+)
 from inference.timings import BatchTimings
 from inference.transitions import Fail, Succeed, Transition
 
@@ -113,6 +122,9 @@ class MeteredStore(ResultStore):
 
     async def wait_for_terminal(self, request_id: RequestId, timeout: float) -> RequestRecord:
         return await self._inner.wait_for_terminal(request_id, timeout)
+
+    def watch_terminal(self, request_id: RequestId) -> AbstractAsyncContextManager[TerminalWatch]:
+        return self._inner.watch_terminal(request_id)
 
     async def wait_for_change(
         self, request_id: RequestId, seen: RequestRecord | None, timeout: float

@@ -4,7 +4,7 @@ and the webhook outbox's entries written with the results (the outbox itself: `w
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from urllib.parse import urlsplit
 
 from redis.asyncio import Redis
@@ -13,12 +13,13 @@ from redis.retry import Retry
 
 from adapters.redis.codec import decode_record, encode_record
 from adapters.redis.connections import RedisPerLoop, reaching_redis
+from adapters.redis.listener import Listener
 from adapters.redis.pool import WaitingConnectionPool
 from adapters.redis.record_transitions import RecordTransitions
-from adapters.redis.waiting import Slices, any_news, terminal_news, wait_on
+from adapters.redis.waiting import Slices, any_news, follow, terminal_news, wait_on
 from inference.domain import RequestId, RequestRecord
 from inference.errors import InvalidTransition, UnknownRequest
-from inference.ports import ResultStore
+from inference.ports import ResultStore, TerminalWatch
 from inference.transitions import Transition
 
 
@@ -103,6 +104,17 @@ class RedisResultStore(ResultStore):
             request_id, timeout, lambda record: record.status.is_terminal, worth_reading=terminal_news
         )
 
+    @contextlib.asynccontextmanager
+    async def watch_terminal(self, request_id: RequestId) -> AsyncIterator[TerminalWatch]:
+        channel = self._channel(request_id)
+        async with reaching_redis(self._where, "watch"):
+            client, completions = await self._clients.client(), await self._clients.completions()
+            heard = await completions.listen(channel)
+        try:
+            yield _Watch(heard, lambda: self._read(client, request_id), self._where, self._recheck)
+        finally:
+            completions.forget(channel, heard)
+
     async def wait_for_change(
         self, request_id: RequestId, seen: RequestRecord | None, timeout: float
     ) -> RequestRecord:
@@ -175,3 +187,22 @@ def _decoded(request_id: RequestId, data: bytes | str | None) -> RequestRecord:
     if data is None:
         raise UnknownRequest(f"no request {request_id} (unknown, or its result expired)")
     return decode_record(data)
+
+
+class _Watch(TerminalWatch):
+    def __init__(
+        self, heard: Listener, read: Callable[[], Awaitable[RequestRecord]], where: str, recheck: float
+    ) -> None:
+        self._heard, self._read, self._where, self._recheck = heard, read, where, recheck
+
+    async def terminal_within(self, timeout: float) -> RequestRecord | None:
+        async with reaching_redis(self._where, "wait"):
+            record = await follow(
+                self._heard,
+                None,  # heard since before the record was added: nothing to read first
+                self._read,
+                Slices(timeout, self._recheck),
+                lambda record: record.status.is_terminal,
+                terminal_news,
+            )
+        return record if record is not None and record.status.is_terminal else None

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from adapters.redis.codec import decode_record
 from adapters.redis.connections import Completions
+from adapters.redis.listener import Listener
 from inference.domain import RequestRecord, RequestStatus
 
 
@@ -38,27 +39,42 @@ async def wait_on(
     listening alone would hear nothing until the end), and catches a message lost with a dropped
     connection.
     """
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + slices.total
     heard = await completions.listen(channel)
     try:
-        record = await read()
-        while True:
-            _raise_if_cancelled()
-            remaining = deadline - loop.time()
-            if done(record) or remaining <= 0:
-                return record
-            said = await heard.next(min(remaining, slices.recheck))
-            if said:
-                news = recorded(said[-1])  # the latest message says how the record stands now
-                if news is not None:
-                    record = news
-                    continue
-                if not any(worth_reading(payload) for payload in said):
-                    continue  # news this wait does not care about: no read
-            record = await read()
+        record = await follow(heard, await read(), read, slices, done, worth_reading)
+        assert record is not None  # it had one to start from
+        return record
     finally:
         completions.forget(channel, heard)
+
+
+async def follow(
+    heard: Listener,
+    record: RequestRecord | None,
+    read: Callable[[], Awaitable[RequestRecord]],
+    slices: Slices,
+    done: Callable[[RequestRecord], bool],
+    worth_reading: Callable[[str], bool],
+) -> RequestRecord | None:
+    """`wait_on`'s wait, from `record` as it stands: None when the listener was registered
+    before the record could change (a watch), so no read is owed. None at the end only if
+    nothing was heard or read meanwhile."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + slices.total
+    while True:
+        _raise_if_cancelled()
+        remaining = deadline - loop.time()
+        if (record is not None and done(record)) or remaining <= 0:
+            return record
+        said = await heard.next(min(remaining, slices.recheck))
+        if said:
+            news = recorded(said[-1])  # the latest message says how the record stands now
+            if news is not None:
+                record = news
+                continue
+            if not any(worth_reading(payload) for payload in said):
+                continue  # news this wait does not care about: no read
+        record = await read()
 
 
 def recorded(payload: str) -> RequestRecord | None:

@@ -116,3 +116,11 @@ def install_error_handlers(app: FastAPI, retry_after: int) -> None:
     app.add_exception_handler(HTTPException, http_error)
     app.add_exception_handler(ClientDisconnect, client_gone)
     app.add_exception_handler(Exception, unexpected)
+
+
+def refusal_code(refusal: Exception) -> str:
+    """The code a refused submission's client reads, for the metrics (a 500's own, for the unexpected)."""
+    code = getattr(refusal, "code", None)  # a domain or HTTP-layer error's, as its client reads it
+    if isinstance(code, str):
+        return code
+    return "client_disconnected" if isinstance(refusal, ClientDisconnect) else "internal_error"

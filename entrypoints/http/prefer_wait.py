@@ -13,12 +13,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import AsyncIterator, Awaitable
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager, nullcontext
+from dataclasses import dataclass
 
 from fastapi import Request
 
 from entrypoints.http.route_helpers import container_of
 from entrypoints.http.stopping import stopping_future
 from inference.domain import RequestId, RequestRecord
+from inference.errors import StoreUnavailable
+from inference.ports import TerminalWatch
 
 log = logging.getLogger(__name__)
 
@@ -50,13 +55,46 @@ def preferred_wait(request: Request, most: float) -> int | None:
     return None
 
 
-async def finished_within(request: Request, request_id: RequestId, seconds: float) -> RequestRecord | None:
+@dataclass(frozen=True)
+class Watched:
+    """The id a waiting submission gives its request, and the watch on it (None if the store
+    could not listen: the wait then reads as a long-poll does)."""
+
+    request_id: RequestId
+    watch: TerminalWatch | None
+
+
+def watching(request: Request, wait: int | None) -> AbstractAsyncContextManager[Watched | None]:
+    """For a submission that waits (`wait` not None): the watch on its request, entered before
+    the request exists, so its wait need not read the record first; else nothing."""
+    return nullcontext() if wait is None else _watching(request)
+
+
+@asynccontextmanager
+async def _watching(request: Request) -> AsyncIterator[Watched]:
+    request_id = RequestId.new()
+    async with AsyncExitStack() as stack:
+        watch = None
+        try:
+            watch = await stack.enter_async_context(container_of(request).get_result().watch(request_id))
+        except StoreUnavailable as failure:  # the submission goes on; its wait will say more
+            log.info("submitting %s unwatched: %s", request_id, failure)
+        yield Watched(request_id, watch)
+
+
+async def finished_within(
+    request: Request, request_id: RequestId, seconds: float, watched: Watched | None = None
+) -> RequestRecord | None:
     """The request's record if it is terminal within `seconds`, else None (at once when the
-    server starts stopping: its client reads the result from another process)."""
+    server starts stopping: its client reads the result from another process). `watched`, if
+    it watches this very request (not a replay's), spares the wait its first read."""
     stop = stopping_future(request)
     if stop is not None and stop.done():
         return None
-    waiting = asyncio.ensure_future(container_of(request).get_result()(request_id, seconds))
+    if watched is not None and watched.watch is not None and watched.request_id == request_id:
+        waiting = asyncio.ensure_future(watched.watch.terminal_within(seconds))
+    else:
+        waiting = asyncio.ensure_future(_terminal(container_of(request).get_result()(request_id, seconds)))
     try:
         racing = (waiting,) if stop is None else (waiting, stop)
         await asyncio.wait(racing, return_when=asyncio.FIRST_COMPLETED)
@@ -69,5 +107,9 @@ async def finished_within(request: Request, request_id: RequestId, seconds: floa
     if failure is not None:  # it was accepted: the 202 still holds, and its reads will say more
         log.info("answering 202: the result of %s could not be awaited: %s", request_id, failure)
         return None
-    record = waiting.result()
-    return record if record.status.is_terminal else None
+    return waiting.result()
+
+
+async def _terminal(record: Awaitable[RequestRecord]) -> RequestRecord | None:
+    found = await record
+    return found if found.status.is_terminal else None

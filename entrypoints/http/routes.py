@@ -13,12 +13,11 @@ from typing import Annotated, Any
 import structlog
 from fastapi import APIRouter, Path, Query, Request, Response
 from pydantic import Field
-from starlette.requests import ClientDisconnect
 
-from entrypoints.http.errors import UploadError
+from entrypoints.http.errors import refusal_code
 from entrypoints.http.parameters import Parameter, refuse_if_any
 from entrypoints.http.prefer_wait import OPENAPI_PARAMETER as PREFER_WAIT
-from entrypoints.http.prefer_wait import finished_within, preferred_wait
+from entrypoints.http.prefer_wait import finished_within, preferred_wait, watching
 from entrypoints.http.route_helpers import REQUEST_ID_PATTERN, container_of, error_responses
 from entrypoints.http.schemas import (
     Accepted,
@@ -26,7 +25,7 @@ from entrypoints.http.schemas import (
     RequestView,
     accepted_json,
 )
-from entrypoints.http.uploads import OPENAPI_REQUEST_BODY, WEBHOOK_FIELD, read_image
+from entrypoints.http.uploads import OPENAPI_REQUEST_BODY, read_image, webhook_of
 from entrypoints.views import record_json
 from inference.domain import MAX_TOP_K, RequestId
 
@@ -134,59 +133,47 @@ async def submit(request: Request) -> Response:
     container = container_of(request)
     settings, metrics = container.config.api, container.metrics()
     traceparent: str | None = getattr(request.state, "traceparent", None)  # set by TraceRequests
-    try:
-        reservation = request.app.state.upload_budget.reserve()
-        try:  # the image's bytes count against the budget until it is handed on
-            upload = await read_image(request, settings.max_upload_bytes(), reservation)
-            accepted = await container.submit_once()(
-                upload.image,
-                top_k or settings.default_top_k(),
-                deadline,
-                idempotency_key,
-                traceparent,
-                _webhook(webhook, upload.fields),
-            )
-        finally:
-            reservation.release()
-    except Exception as refusal:
-        if metrics is not None:  # the code its client reads (a 500's own, for the unexpected)
-            metrics.requests.labels(_refusal_code(refusal)).inc()
-        raise
-    if metrics is not None:
-        metrics.requests.labels("replayed" if accepted.replayed else "accepted").inc()
-    # The path by hand: Starlette's url_for searches every route, a few % of the API's CPU.
-    root = request.scope.get("root_path", "")
-    url = f"{root}{router.prefix}/inference/requests/{accepted.request_id}/results"
-    headers = {"Location": url}
-    if accepted.replayed:
-        headers["Idempotent-Replayed"] = "true"
-    if traceparent:  # the trace the request travels under, for a client to find it by
-        headers["traceparent"] = traceparent
-    structlog.contextvars.bind_contextvars(request_id=str(accepted.request_id))  # for the access line
     wait = preferred_wait(request, MAX_WAIT_SECONDS)
-    if wait is not None:
-        headers["Preference-Applied"] = f"wait={wait}"
-        record = await finished_within(request, accepted.request_id, wait)
-        if record is not None:
-            return Response(record_json(record), media_type="application/json", headers=headers)
+    async with watching(request, wait) as watched:
+        try:
+            reservation = request.app.state.upload_budget.reserve()
+            try:  # the image's bytes count against the budget until it is handed on
+                upload = await read_image(request, settings.max_upload_bytes(), reservation)
+                accepted = await container.submit_once()(
+                    upload.image,
+                    top_k or settings.default_top_k(),
+                    deadline,
+                    idempotency_key,
+                    traceparent,
+                    webhook_of(webhook, upload.fields),
+                    None if watched is None else watched.request_id,
+                )
+            finally:
+                reservation.release()
+        except Exception as refusal:
+            if metrics is not None:  # the code its client reads (a 500's own, for the unexpected)
+                metrics.requests.labels(refusal_code(refusal)).inc()
+            raise
+        if metrics is not None:
+            metrics.requests.labels("replayed" if accepted.replayed else "accepted").inc()
+        # The path by hand: Starlette's url_for searches every route, a few % of the API's CPU.
+        root = request.scope.get("root_path", "")
+        url = f"{root}{router.prefix}/inference/requests/{accepted.request_id}/results"
+        headers = {"Location": url}
+        if accepted.replayed:
+            headers["Idempotent-Replayed"] = "true"
+        if traceparent:  # the trace the request travels under, for a client to find it by
+            headers["traceparent"] = traceparent
+        structlog.contextvars.bind_contextvars(request_id=str(accepted.request_id))  # for the access line
+        if wait is not None:
+            headers["Preference-Applied"] = f"wait={wait}"
+            record = await finished_within(request, accepted.request_id, wait, watched)
+            if record is not None:
+                return Response(record_json(record), media_type="application/json", headers=headers)
     # Returned as a ready Response, FastAPI skips `Accepted`'s validation and serialisation
     # (the schema still documents it): see accepted_json.
     body = accepted_json(accepted.request_id.value, accepted.created_at, url)
     return Response(body, status_code=202, media_type="application/json", headers=headers)
-
-
-def _webhook(query: str | None, fields: dict[str, str]) -> str | None:
-    form = fields.get(WEBHOOK_FIELD)
-    if query is not None and form is not None:
-        raise UploadError(422, "invalid_webhook_url", "give the webhook as a query parameter or a form field")
-    return query if form is None else form
-
-
-def _refusal_code(refusal: Exception) -> str:
-    code = getattr(refusal, "code", None)  # a domain or HTTP-layer error's, as its client reads it
-    if isinstance(code, str):
-        return code
-    return "client_disconnected" if isinstance(refusal, ClientDisconnect) else "internal_error"
 
 
 @router.get(

@@ -198,3 +198,11 @@ class _ImageFormParser(MultiPartParser):
 
 def _too_large(limit: int) -> UploadError:
     return UploadError(413, "payload_too_large", f"the upload exceeds the limit of {limit} bytes")
+
+
+def webhook_of(query: str | None, fields: dict[str, str]) -> str | None:
+    """The webhook URL, from the query or the form's field: not both."""
+    form = fields.get(WEBHOOK_FIELD)
+    if query is not None and form is not None:
+        raise UploadError(422, "invalid_webhook_url", "give the webhook as a query parameter or a form field")
+    return query if form is None else form

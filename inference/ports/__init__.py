@@ -16,7 +16,7 @@ from inference.ports.queue import (
     Publisher,
     last_attempt,
 )
-from inference.ports.result_store import ResultStore
+from inference.ports.result_store import ResultStore, TerminalWatch
 from inference.ports.webhooks import WebhookOutbox, WebhookSender
 from inference.ports.workers import WorkerRegistry
 
@@ -33,6 +33,7 @@ __all__ = [
     "ParkedLetter",
     "Publisher",
     "ResultStore",
+    "TerminalWatch",
     "WebhookOutbox",
     "WebhookSender",
     "WorkerRegistry",

@@ -4,11 +4,25 @@ from __future__ import annotations
 
 from abc import abstractmethod
 from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager
 from typing import Protocol
 
 from inference.domain import RequestId, RequestRecord
 from inference.errors import InvalidTransition, UnknownRequest
 from inference.transitions import Transition
+
+
+class TerminalWatch(Protocol):
+    """An ear on one request, open since before the request was stored (`watch_terminal`)."""
+
+    @abstractmethod
+    async def terminal_within(self, timeout: float) -> RequestRecord | None:
+        """The record once it is terminal, if that is within `timeout` seconds; else None.
+
+        Unlike `wait_for_terminal`, it need not read the record first: nothing can have changed
+        it unheard. Returns promptly (well within 50 ms) after the terminal transition. Raises
+        StoreUnavailable if the store fails while it waits.
+        """
 
 
 class ResultStore(Protocol):
@@ -41,6 +55,15 @@ class ResultStore(Protocol):
 
         Returns promptly (well within 50 ms) after a terminal transition, whoever applied it,
         and wakes no waiter of another request. Raises UnknownRequest if there is no record.
+        """
+
+    @abstractmethod
+    def watch_terminal(self, request_id: RequestId) -> AbstractAsyncContextManager[TerminalWatch]:
+        """Hear `request_id`'s transitions from the moment this is entered until it is left.
+
+        Entered before the request is added, it spares a waiting submitter the read that
+        `wait_for_terminal` starts with (one round trip to the store per request). Raises
+        StoreUnavailable on entering if the store cannot listen now.
         """
 
     @abstractmethod

@@ -7,6 +7,7 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager
 from dataclasses import replace
 from datetime import timedelta
 
@@ -21,7 +22,7 @@ from inference.errors import (
 )
 from inference.log_fields import request_fields
 from inference.media import ImageLimits
-from inference.ports import ImageInspector, Publisher, ResultStore, WebhookSender
+from inference.ports import ImageInspector, Publisher, ResultStore, TerminalWatch, WebhookSender
 from inference.transitions import Cancel
 from inference.webhook_delivery import Webhook
 
@@ -126,6 +127,11 @@ class GetResult:
         if wait > 0:
             return await self._store.wait_for_terminal(request_id, wait)
         return await self._store.get(request_id)
+
+    def watch(self, request_id: RequestId) -> AbstractAsyncContextManager[TerminalWatch]:
+        """For a submitter that waits for its result: entered before submitting `request_id`,
+        its wait reads nothing it already knows (see `ResultStore.watch_terminal`)."""
+        return self._store.watch_terminal(request_id)
 
 
 class CancelRequest:

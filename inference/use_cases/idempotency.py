@@ -108,18 +108,20 @@ class SubmitOnce:
         idempotency_key: str | None = None,
         traceparent: str | None = None,
         webhook: str | None = None,
+        request_id: RequestId | None = None,
     ) -> Acceptance:
         """`traceparent` is not part of the fingerprint: a retry is the same submission under a
-        trace of its own (a replay answers the first submission's request, and so its trace)."""
+        trace of its own (a replay answers the first submission's request, and so its trace).
+        `request_id`: the id a new request gets (else a new one); a replay answers the first's."""
         if idempotency_key is None:
-            record = await self._submit(image, top_k, deadline, None, traceparent, webhook)
+            record = await self._submit(image, top_k, deadline, request_id, traceparent, webhook)
             return Acceptance(record.request_id, record.created_at)
         key = check_key(idempotency_key)
         parameters: dict[str, object] = {"top_k": top_k, "deadline": deadline}
         if webhook is not None:  # only then: a key claimed before webhooks existed keeps its fingerprint
             parameters["webhook"] = webhook
         mine = fingerprint(image, parameters)
-        claim = KeyClaim(mine, RequestId.new(), self._clock())
+        claim = KeyClaim(mine, request_id or RequestId.new(), self._clock())
         loop = asyncio.get_running_loop()
         give_up_at = loop.time() + self._patience
         pause = 0.01

@@ -111,6 +111,69 @@ class StoreChangesContract:
         with pytest.raises(UnknownRequest):
             asyncio.run(subject.store.wait_for_change(a_record().request_id, None, LONG_WAIT))
 
+    # --- watch_terminal: a submitter's ear on its request, from before it exists ---
+
+    def test_a_watch_entered_before_the_record_hears_its_terminal_transition_by_another_client(
+        self, subject: StoreHarness
+    ) -> None:
+        async def scenario() -> None:
+            store, other, record = subject.store, subject.connect(), a_record()
+            async with store.watch_terminal(record.request_id) as watch:
+                await store.add(record)
+
+                async def work() -> float:
+                    await asyncio.sleep(0.2)  # the watcher is waiting by then
+                    await transition(other, record.request_id, Start(at(1)))
+                    await transition(other, record.request_id, Succeed(a_prediction(), at(2)))
+                    return time.monotonic()
+
+                finished, finished_at = await asyncio.gather(watch.terminal_within(LONG_WAIT), work())
+                assert finished is not None and finished.status is RequestStatus.SUCCEEDED
+                assert finished == await store.get(record.request_id)
+                assert time.monotonic() - finished_at < PROMPT
+
+        asyncio.run(scenario())
+
+    def test_a_watch_keeps_a_transition_made_before_its_wait_began(self, subject: StoreHarness) -> None:
+        async def scenario() -> None:
+            store, other, record = subject.store, subject.connect(), a_record()
+            async with store.watch_terminal(record.request_id) as watch:
+                await store.add(record)
+                failed = await transition(other, record.request_id, Fail(Failure("model_error", "x"), at(1)))
+                await asyncio.sleep(0.2)  # the news arrives while nobody waits on it
+                started = time.monotonic()
+                assert await watch.terminal_within(LONG_WAIT) == failed
+                assert time.monotonic() - started < PROMPT
+
+        asyncio.run(scenario())
+
+    def test_a_watch_on_an_unfinished_request_gives_none_after_its_timeout(
+        self, subject: StoreHarness
+    ) -> None:
+        async def scenario() -> None:
+            store, record = subject.store, a_record()
+            async with store.watch_terminal(record.request_id) as watch:
+                await store.add(record)
+                await transition(store, record.request_id, Start(at(1)))  # news, but not terminal
+                started = time.monotonic()
+                assert await watch.terminal_within(0.3) is None
+                assert 0.25 <= time.monotonic() - started < PROMPT + 0.3
+
+        asyncio.run(scenario())
+
+    def test_a_watch_cancelled_mid_wait_stops_waiting(self, subject: StoreHarness) -> None:
+        async def scenario() -> None:
+            store, record = subject.store, a_record()
+            async with store.watch_terminal(record.request_id) as watch:
+                await store.add(record)
+                waiting = asyncio.ensure_future(watch.terminal_within(LONG_WAIT))
+                await asyncio.sleep(0.05)
+                waiting.cancel()
+                await asyncio.wait({waiting}, timeout=PROMPT)
+                assert waiting.cancelled()
+
+        asyncio.run(scenario())
+
     # --- the webhook outbox ---
 
     def test_a_finished_request_with_a_webhook_is_due_at_once_and_others_never(

@@ -71,6 +71,28 @@ def test_a_long_poll_takes_the_terminal_record_its_message_carries_without_readi
     assert reads == [RequestStatus.QUEUED]  # the first read only
 
 
+def test_a_watched_submission_hears_its_result_without_reading_the_key_at_all(
+    store: RedisResultStore, prefix: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Watched since before the record was added, the waiter knows it unchanged until it hears
+    # otherwise: not even the first read of a long-poll.
+    queued = a_record()
+    processing = queued.apply(Start(queued.created_at))
+    failed = processing.apply(Fail(Failure("model_error", "x"), queued.created_at))
+    reads = counting_reads(store, monkeypatch)
+
+    async def scenario() -> RequestRecord | None:
+        async with store.watch_terminal(queued.request_id) as watch:
+            await store.add(queued)
+            waiting = asyncio.create_task(watch.terminal_within(5.0))
+            for news in (processing, failed):
+                await asyncio.to_thread(announce, prefix, queued.request_id, encode_record(news))
+            return await asyncio.wait_for(waiting, 5.0)
+
+    assert asyncio.run(scenario()) == failed
+    assert reads == []
+
+
 def test_a_status_stream_takes_each_record_its_messages_carry(
     store: RedisResultStore, prefix: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
@@ -20,6 +22,8 @@ from entrypoints.embedded import create_embedded_app
 from entrypoints.http.prefer_wait import preferred_wait
 from entrypoints.http.stopping import Stopping
 from inference.domain import RequestId, RequestRecord
+from inference.errors import StoreUnavailable
+from inference.ports import TerminalWatch
 from tests.conftest import MakeClient
 from tests.harness import SUBMIT
 from tests.images import png_bytes
@@ -87,6 +91,74 @@ def test_a_store_that_fails_during_the_wait_still_answers_202(make_client: MakeC
 
     assert response.status_code == 202, response.text  # accepted: its client must learn its id
     assert client.get(response.json()["results_url"]).json()["status"] == "queued"
+
+
+class WatchRecordingStore(FailingResultStore):
+    """Lists, in order, when a watch is entered and left and when a record is added."""
+
+    def __init__(self, *, can_listen: bool = True) -> None:
+        super().__init__()
+        self.calls: list[str] = []
+        self.can_listen = can_listen
+
+    async def add(self, record: RequestRecord) -> bool:
+        self.calls.append("add")
+        return await super().add(record)
+
+    @asynccontextmanager
+    async def watch_terminal(self, request_id: RequestId) -> AsyncIterator[TerminalWatch]:
+        if not self.can_listen:
+            raise StoreUnavailable("the stub store cannot subscribe")
+        self.calls.append("watch")
+        async with super().watch_terminal(request_id) as watch:
+            yield _RecordedWatch(watch, self.calls)
+        self.calls.append("unwatch")
+
+
+class _RecordedWatch(TerminalWatch):
+    def __init__(self, inner: TerminalWatch, calls: list[str]) -> None:
+        self._inner, self._calls = inner, calls
+
+    async def terminal_within(self, timeout: float) -> RequestRecord | None:
+        self._calls.append("terminal_within")
+        return await self._inner.terminal_within(timeout)
+
+
+def test_a_waiting_submission_watches_its_request_from_before_it_is_stored(make_client: MakeClient) -> None:
+    store = WatchRecordingStore()
+    client = make_client(store_adapter=store)
+
+    response = _submit(client, "wait=5")
+
+    assert response.status_code == 200, response.text
+    # Watched before it is stored, so no transition can go unheard; its wait is the watch's.
+    assert store.calls == ["watch", "add", "terminal_within", "unwatch"]
+    assert response.json()["request_id"] == str(store.added_ids[0])
+
+
+def test_a_store_that_cannot_listen_still_accepts_and_waits_by_reading(make_client: MakeClient) -> None:
+    store = WatchRecordingStore(can_listen=False)
+    client = make_client(store_adapter=store)
+
+    response = _submit(client, "wait=5")
+
+    assert response.status_code == 200, response.text
+    assert response.json()["status"] == "succeeded"
+    assert store.calls == ["add"]
+
+
+def test_a_replayed_submission_waits_for_the_first_submissions_result(make_client: MakeClient) -> None:
+    client = make_client()
+    key = {"idempotency-key": "order-7"}
+    first = client.post(SUBMIT, files={"image": png_bytes()}, headers=key)
+    assert first.status_code == 202
+
+    replay = client.post(SUBMIT, files={"image": png_bytes()}, headers={**key, "prefer": "wait=5"})
+
+    assert replay.status_code == 200, replay.text  # its watch was on an id never used: not that
+    assert replay.headers["idempotent-replayed"] == "true"
+    assert replay.json()["request_id"] == first.json()["request_id"]
+    assert replay.json()["status"] == "succeeded"
 
 
 def test_a_server_asked_to_stop_answers_its_waiting_submissions_202_at_once() -> None:
