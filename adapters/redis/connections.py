@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from adapters.redis.coalesced import Coalesced
 from adapters.redis.listener import Listener
 from inference.backoff import Backoff
 from inference.errors import StoreUnavailable
@@ -136,6 +137,10 @@ class RedisPerLoop:
     async def completions(self) -> Completions:
         return (await self._get()).completions
 
+    async def coalesced(self) -> Coalesced:
+        """This loop's commands that leave together (see `coalesced`), on its client."""
+        return (await self._get()).coalesced
+
     async def aclose(self) -> None:
         current = asyncio.get_running_loop()
         with self._lock:
@@ -158,7 +163,8 @@ class RedisPerLoop:
                 del self._resources[finished]
             client = self._make()
             completions = Completions(client, self._pattern, self._timeout, self._where)
-            resources = _Resources(client, completions, _closed_at_loop_shutdown(client, completions))
+            closer = _closed_at_loop_shutdown(client, completions)
+            resources = _Resources(client, completions, Coalesced(client), closer)
             self._resources[loop] = resources
         # Started, the generator is tracked by the loop: asyncio.run() (any shutdown_asyncgens())
         # finalizes it at the end, closing the client on its own loop before the loop closes.
@@ -180,6 +186,7 @@ async def reaching_redis(where: str, action: str) -> AsyncIterator[None]:
 class _Resources:
     client: Redis
     completions: Completions
+    coalesced: Coalesced
     closer: AsyncGenerator[None, None]
 
 

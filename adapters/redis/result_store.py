@@ -11,6 +11,7 @@ from redis.asyncio import Redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from adapters.redis.coalesced import Coalesced
 from adapters.redis.codec import decode_record, encode_record
 from adapters.redis.connections import RedisPerLoop, reaching_redis
 from adapters.redis.listener import Listener
@@ -75,15 +76,16 @@ class RedisResultStore(ResultStore):
 
     async def add(self, record: RequestRecord) -> bool:
         async with reaching_redis(self._where, "add"):
-            key = self._key(record.request_id)
-            created = await (await self._clients.client()).set(
-                key, encode_record(record), nx=True, px=self._ttl_ms
+            # Coalesced: the submissions of one loop step write their records in one pipeline.
+            commands = await self._clients.coalesced()
+            created = await commands.execute(
+                "SET", self._key(record.request_id), encode_record(record), "PX", self._ttl_ms, "NX"
             )
         return bool(created)
 
     async def get(self, request_id: RequestId) -> RequestRecord:
         async with reaching_redis(self._where, "get"):
-            return await self._read(await self._clients.client(), request_id)
+            return await self._read(await self._clients.coalesced(), request_id)
 
     async def transition(
         self, transitions: Sequence[tuple[RequestId, Transition]]
@@ -108,10 +110,10 @@ class RedisResultStore(ResultStore):
     async def watch_terminal(self, request_id: RequestId) -> AsyncIterator[TerminalWatch]:
         channel = self._channel(request_id)
         async with reaching_redis(self._where, "watch"):
-            client, completions = await self._clients.client(), await self._clients.completions()
+            commands, completions = await self._clients.coalesced(), await self._clients.completions()
             heard = await completions.listen(channel)
         try:
-            yield _Watch(heard, lambda: self._read(client, request_id), self._where, self._recheck)
+            yield _Watch(heard, lambda: self._read(commands, request_id), self._where, self._recheck)
         finally:
             completions.forget(channel, heard)
 
@@ -128,11 +130,11 @@ class RedisResultStore(ResultStore):
         worth_reading: Callable[[str], bool] = any_news,
     ) -> RequestRecord:
         async with reaching_redis(self._where, "wait"):
-            client, completions = await self._clients.client(), await self._clients.completions()
+            commands, completions = await self._clients.coalesced(), await self._clients.completions()
             return await wait_on(
                 completions,
                 self._channel(request_id),
-                lambda: self._read(client, request_id),
+                lambda: self._read(commands, request_id),
                 Slices(timeout, self._recheck),
                 done,
                 worth_reading,
@@ -159,8 +161,8 @@ class RedisResultStore(ResultStore):
         """Close the clients; the store makes new ones if it is used again."""
         await self._clients.aclose()
 
-    async def _read(self, client: Redis, request_id: RequestId) -> RequestRecord:
-        return _decoded(request_id, await client.get(self._key(request_id)))
+    async def _read(self, commands: Coalesced, request_id: RequestId) -> RequestRecord:
+        return _decoded(request_id, await commands.execute("GET", self._key(request_id)))
 
     @property
     def outbox_key(self) -> str:
