@@ -3,7 +3,7 @@
     uv run python -m bench.pipeline [--architecture efficientnet_b0] [--sizes 224,320]
                                     [--jpegs 640x480,1920x1080] [--images 240] [--clients 8]
                                     [--workers 1] [--metrics on|off|both] [--private-servers]
-                                    [--prefer-wait off|on|both] [--json out.json]
+                                    [--prefer-wait off|on|both] [--rounds 1] [--json out.json]
 
 For each model input size and each JPEG size (real JPEGs): the classifier alone, built by
 the container exactly as a worker builds it (same backend, threads and batch size), classifying
@@ -19,6 +19,9 @@ spent per request, and the worker's CPU per request less the classifier's own CP
 `--prefer-wait on` has each client ask for its result in the POST's answer (`Prefer: wait=30`,
 as the Python client's `classify` does), one HTTP request per image instead of two; `both` runs
 the two ways in turn.
+`--rounds N` runs each configuration N times, `classify()` alone between the service's runs (each
+ratio against the faster of the two beside it), and prints the median ratio and fixed CPU: on a
+machine whose neighbours come and go, one run's ratio can be 15 points off its median.
 The model has random weights: a model's speed does not depend on what it learnt.
 """
 
@@ -37,6 +40,7 @@ from typing import Any
 from bench.cpu import CpuMeter, own_cpu_seconds, server_pids
 from bench.load import closed_loop
 from bench.model import write_model
+from bench.pipeline_report import medians, report
 from bench.servers import SHARED, Servers, servers
 from demo.shapes import draw_jpegs
 from entrypoints.container import create_container
@@ -117,6 +121,9 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--metrics", choices=("on", "off", "both"), default="on")
     parser.add_argument("--json", type=Path, help="also write the figures here")
+    parser.add_argument(
+        "--rounds", type=int, default=1, help="runs of each configuration, classify() alone between them"
+    )
     parser.add_argument("--private-servers", action="store_true", help="a RabbitMQ and a Redis of its own")
     parser.add_argument(
         "--prefer-wait",
@@ -150,51 +157,24 @@ def run(args: argparse.Namespace) -> None:
                 images = [distinct[i % len(distinct)] for i in range(args.images)]
                 for enabled, wait in ((enabled, wait) for enabled in metrics for wait in waits):
                     env = {"INFERENCE_METRICS__ENABLED": enabled}
-                    # classify() alone before and after the service, the faster of the two: on a
-                    # shared machine, load that comes and goes then lowers the ratio, never raises it.
-                    before = in_process(path, images)
-                    e2e = end_to_end(path, images, args.clients, args.workers, env, args.servers, wait)
-                    after = in_process(path, images)
-                    alone = max(before, after, key=lambda run: run["images_per_second"])
                     how = (
                         f"{width}x{height}",
                         "on" if enabled == "true" else "off",
                         "prefer" if wait else "poll",
                     )
-                    row = report(alone, e2e, *how)
-                    figures[f"{size}px {width}x{height} metrics {row['metrics']} result {row['result']}"] = (
-                        row
-                    )
+                    # classify() alone before and after each run of the service, the faster of the
+                    # two: on a shared machine, load that comes and goes then lowers the ratio,
+                    # never raises it.
+                    alone_runs, rows = [in_process(path, images)], []
+                    for _ in range(args.rounds):
+                        e2e = end_to_end(path, images, args.clients, args.workers, env, args.servers, wait)
+                        alone_runs.append(in_process(path, images))
+                        alone = max(alone_runs[-2:], key=lambda run: run["images_per_second"])
+                        rows.append(report(alone, e2e, *how))
+                    key = f"{size}px {width}x{height} metrics {how[1]} result {how[2]}"
+                    figures[key] = rows[0] if len(rows) == 1 else {"rounds": rows, **medians(rows)}
     if args.json:
         args.json.write_text(json.dumps(figures, indent=2))
-
-
-def report(
-    alone: dict[str, Any], e2e: dict[str, Any], jpeg: str, metrics: str, result: str
-) -> dict[str, Any]:
-    """Print one row, and return its figures: the ratio and the fixed CPU per request."""
-    ratio = e2e["images_per_second"] / alone["images_per_second"]
-    cpu = e2e["cpu_us_per_request"]
-    fixed = {
-        name: us - alone["cpu_us_per_image"] if name.startswith("worker") else us for name, us in cpu.items()
-    }
-    t = e2e["time_to_result_ms"]
-    print(
-        f"{jpeg:>10} {metrics:>7} {result:>7}"
-        f" {alone['images_per_second']:9.1f}/s {e2e['images_per_second']:9.1f}/s"
-        f" {ratio:6.0%}   {sum(fixed.values()):5.0f} = "
-        + " + ".join(f"{name} {us:.0f}" for name, us in sorted(fixed.items()))
-        + f"   {t['p50']:.0f} / {t['p99']:.0f}"
-        f"   (lost {e2e['lost']}, backend {alone['backend']}, batch {alone['batch_size']})"
-    )
-    return {
-        "metrics": metrics,
-        "result": result,
-        "in_process": alone,
-        "end_to_end": e2e,
-        "ratio": ratio,
-        "fixed_cpu_us": fixed,
-    }
 
 
 if __name__ == "__main__":
