@@ -12,10 +12,10 @@ from typing import Any
 
 import httpx
 
+from entrypoints.client.events import EventData
 from entrypoints.client.results import (
     LONG_POLL_SECONDS,
     ClientError,
-    EventData,
     Image,
     Outcome,
     Result,
