@@ -54,13 +54,15 @@ class Coalesced:
                     pipeline.execute_command(*command)
                 # A command's own error (a wrong type, say) is its caller's alone.
                 replies = await pipeline.execute(raise_on_error=False)
-        except BaseException as failure:  # the connection's: every command of the batch shares it
+        except Exception as failure:  # the connection's: every command of the batch shares it
             for _, future in batch:
                 if not future.done():
                     future.set_exception(failure)
-            if not isinstance(failure, Exception):
-                raise
             return
+        except BaseException:  # the sending task cancelled (its loop shutting down): so are they
+            for _, future in batch:
+                future.cancel()
+            raise
         for (_, future), reply in zip(batch, replies, strict=True):
             if future.done():
                 continue
