@@ -8,9 +8,11 @@ here are the ones every one of those needs.
 from __future__ import annotations
 
 import math
+import random
 import socket
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 import httpx
 
@@ -18,11 +20,28 @@ SUBMIT = "/api/inference/requests"
 
 
 def free_port() -> int:
-    """A TCP port nothing listens on now (the OS picks it), for a server about to start."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
+    """A TCP port nothing uses now, for a server about to start, chosen below the kernel's range
+    of ephemeral ports: a port from that range (what binding port 0 gives) can be handed to any
+    outgoing connection before the server binds it (a benchmark's worker once found its metrics
+    port taken so: "Address already in use")."""
+    low = _ephemeral_ports()[0]
+    for _ in range(100):
+        port = random.randrange(max(1024, low - 12_000), low)
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue  # in use: another
         return port
+    raise RuntimeError(f"no free TCP port found below {low}")
+
+
+def _ephemeral_ports() -> tuple[int, int]:
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999  # Linux's default
 
 
 def wait_until_ready(url: str, timeout: float, alive: Callable[[], bool] = lambda: True) -> bool:

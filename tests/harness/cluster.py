@@ -104,14 +104,19 @@ class Cluster:
     def wait_until_ready(self, timeout: float = START_TIMEOUT) -> None:
         """The API answers ready and every live worker has loaded its model (its first beat)."""
         deadline = time.monotonic() + timeout
-        api_up = wait_until_ready(self.api_url, timeout, alive=self._api_alive)
-        while api_up and time.monotonic() < deadline and self._api_alive():
+        api_up = wait_until_ready(self.api_url, timeout, alive=self._starting_well)
+        while api_up and time.monotonic() < deadline and self._starting_well():
             if all(self._heartbeats[w.pid].exists() for w in self.live_workers):
                 return
             time.sleep(0.2)
         if not self._api_alive():
             assert self.api is not None
             raise RuntimeError(f"the API exited with {self.api.returncode}\n{self.logs()}")
+        # At once, not after the timeout: the API is not ready without a worker, and would be waited for.
+        for number, worker in enumerate(self.workers):
+            if self._failed_to_start(worker):
+                why = f"worker-{number} exited with {worker.returncode} before its model was loaded"
+                raise RuntimeError(f"{why}\n{self.logs()}")
         raise TimeoutError(f"the cluster was not ready within {timeout:.0f} s\n{self.logs()}")
 
     @property
@@ -178,6 +183,14 @@ class Cluster:
 
     def _api_alive(self) -> bool:
         return self.api is not None and self.api.poll() is None
+
+    def _starting_well(self) -> bool:
+        """The API runs and no worker has exited before its first beat (a worker a test killed
+        after it was ready does not count)."""
+        return self._api_alive() and not any(self._failed_to_start(w) for w in self.workers)
+
+    def _failed_to_start(self, worker: subprocess.Popen[bytes]) -> bool:
+        return worker.poll() is not None and not self._heartbeats[worker.pid].exists()
 
 
 @contextlib.contextmanager
