@@ -21,7 +21,7 @@ from entrypoints.http.health_routes import health_router, metrics_router
 from entrypoints.http.lifecycle_routes import lifecycle_router
 from entrypoints.http.middleware import HeadAsGet, JsonCORSMiddleware, TraceRequests
 from entrypoints.http.page import install_page
-from entrypoints.http.routes import router
+from entrypoints.http.routes import add_request_routes
 from entrypoints.http.uploads import UploadBudget
 from entrypoints.http.workers import WorkerCount, workers_router
 
@@ -75,12 +75,12 @@ def create_app(
     _allow_cross_origin(app, container.config.api.cors_origins())
     app.add_middleware(TraceRequests)  # every log line of a request carries its trace id
     app.add_middleware(HeadAsGet)  # outermost: every layer inside sees a GET
-    # The API's routes first: FastAPI tries included routers in order, each try costing a walk
-    # of its routes (about 5 % of the API's CPU per request in a profile for the two before it).
-    # No path of one router is a path of another, so the order changes nothing else.
+    # The submit and the result first, on the app itself (see `routes`); then the included
+    # routers, which FastAPI tries in order, each try costing a walk of its routes. No path of
+    # one is a path of another, so the order changes nothing else.
     if api_keys:
         log.info("API keys required (%d configured) on every endpoint but health", len(api_keys))
-        app.include_router(router, dependencies=auth.api_key_dependencies(api_keys), responses=auth.RESPONSES)
+        add_request_routes(app, auth.api_key_dependencies(api_keys), auth.RESPONSES)
         app.include_router(
             lifecycle_router, dependencies=auth.api_key_dependencies(api_keys), responses=auth.RESPONSES
         )
@@ -89,7 +89,7 @@ def create_app(
             workers_router, dependencies=auth.api_key_dependencies(api_keys), responses=auth.RESPONSES
         )
     else:
-        app.include_router(router)
+        add_request_routes(app)
         app.include_router(lifecycle_router)
         app.include_router(workers_router)
     app.include_router(health_router)

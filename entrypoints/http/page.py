@@ -13,7 +13,7 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field
 
-from entrypoints.http.routes import MAX_WAIT_SECONDS
+from entrypoints.http.route_parameters import MAX_WAIT_SECONDS
 
 STATIC = Path(__file__).resolve().parent / "static"
 

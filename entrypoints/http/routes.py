@@ -1,24 +1,40 @@
 """The routes that submit and read requests. Each one resolves its use case from the container
 that `create_app` was given.
 
-`router` holds what API keys protect (when configured), as do the lifecycle routes (cancel, the
-status stream: `lifecycle_routes`); health and metrics are open (`health_routes`).
+`add_request_routes` puts them on the app itself, with the API keys' check when keys are
+configured, as the lifecycle routes (cancel, the status stream: `lifecycle_routes`) are; health
+and metrics are open (`health_routes`). On the app, not through an included router: each
+included router costs every request a walk of FastAPI's inclusion layers (about 10 µs of the
+API's CPU per request in process), and the hot routes skip FastAPI's dependency solving
+(`request_only`), which must see their dependencies on the route itself.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Annotated, Any
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import structlog
-from fastapi import APIRouter, Path, Query, Request, Response
-from pydantic import Field
+from fastapi import FastAPI, Request, Response, params
 
 from entrypoints.http.errors import refusal_code
-from entrypoints.http.parameters import Parameter, refuse_if_any
+from entrypoints.http.parameters import refuse_if_any
 from entrypoints.http.prefer_wait import OPENAPI_PARAMETER as PREFER_WAIT
 from entrypoints.http.prefer_wait import finished_within, preferred_wait, watching
-from entrypoints.http.route_helpers import REQUEST_ID_PATTERN, container_of, error_responses
+from entrypoints.http.request_only import RequestOnlyRoute
+from entrypoints.http.route_helpers import container_of, error_responses
+from entrypoints.http.route_parameters import (
+    DEADLINE,
+    IDEMPOTENCY_KEY,
+    MAX_WAIT_SECONDS,
+    REQUEST_ID,
+    RESULT_PARAMETERS,
+    SUBMIT_PARAMETERS,
+    TOP_K,
+    WAIT,
+    WEBHOOK,
+)
 from entrypoints.http.schemas import (
     Accepted,
     ModelBody,
@@ -27,13 +43,11 @@ from entrypoints.http.schemas import (
 )
 from entrypoints.http.uploads import OPENAPI_REQUEST_BODY, read_image, webhook_of
 from entrypoints.views import record_json
-from inference.domain import MAX_TOP_K, RequestId
+from inference.domain import RequestId
 
 log = logging.getLogger(__name__)
 
-MAX_WAIT_SECONDS = 30.0
-
-router = APIRouter(prefix="/api")
+PREFIX = "/api"
 
 
 # What a client does next with a 202, for OpenAPI tools (and schemathesis's stateful tests).
@@ -54,81 +68,13 @@ _TRACEPARENT = {
 }
 
 
-# Read by hand in `submit` (see `parameters`): FastAPI's dependency solving would cost more than
-# the rest of the route's framework. Declared as plain types (not type-or-null): a query
-# parameter cannot be null.
-_TOP_K = Parameter[int](
-    "top_k",
-    "query",
-    Annotated[int, Field(ge=1, le=MAX_TOP_K, title="Top K", description="Labels to return (default 5).")],
-)
-_DEADLINE = Parameter[float](
-    "deadline",
-    "query",
-    Annotated[
-        float,
-        Field(
-            gt=0,
-            title="Deadline",
-            description="Seconds from now after which the request, if no worker has run it yet, fails "
-            "`deadline_exceeded` without running (default: the server's, if any).",
-        ),
-    ],
-)
-_WEBHOOK = Parameter[str](
-    "webhook",
-    "query",
-    Annotated[
-        str,
-        Field(
-            max_length=2048,
-            title="Webhook",
-            description="An http(s) URL to POST the record to once it is terminal, signed (Standard "
-            "Webhooks); or the form field of the same name.",
-        ),
-    ],
-)
-_IDEMPOTENCY_KEY = Parameter[str](
-    "Idempotency-Key",
-    "header",
-    Annotated[
-        str | None,
-        Field(
-            title="Idempotency-Key",
-            description="1 to 255 visible ASCII characters. A retry with the same key, image and "
-            "parameters answers the first submission's 202 again (header `Idempotent-Replayed: true`) "
-            "and enqueues nothing; the key with anything else answers 409 `idempotency_key_reused`.",
-        ),
-    ],
-)
-
-# In the order FastAPI would read them (the query's, then the headers): the first error names the code.
-SUBMIT_PARAMETERS = (_TOP_K, _DEADLINE, _WEBHOOK, _IDEMPOTENCY_KEY)
-
-
-@router.post(
-    "/inference/requests",
-    status_code=202,
-    response_model=Accepted,
-    operation_id="submit_request",
-    summary="Submit an image for classification",
-    openapi_extra={
-        "requestBody": OPENAPI_REQUEST_BODY,
-        "parameters": [*(parameter.openapi() for parameter in SUBMIT_PARAMETERS), PREFER_WAIT],
-    },
-    responses={
-        200: {"model": RequestView, "description": "Finished within the `Prefer: wait` asked for."},
-        202: {"links": _READ_THE_RESULT, "headers": _TRACEPARENT},
-        **error_responses(409, 413, 415, 422, 429, 503),
-    },
-)
 async def submit(request: Request) -> Response:
     """Send the image as multipart/form-data (field `image`) or as the raw body with an image/*
     Content-Type. Answers at once with the request's id; read the result at `results_url`. With
     `Prefer: wait=N`, answers 200 with the result instead if it is ready within N seconds."""
     errors: list[Any] = []
-    top_k, deadline = _TOP_K.read(request, errors), _DEADLINE.read(request, errors)
-    webhook, idempotency_key = _WEBHOOK.read(request, errors), _IDEMPOTENCY_KEY.read(request, errors)
+    top_k, deadline = TOP_K.read(request, errors), DEADLINE.read(request, errors)
+    webhook, idempotency_key = WEBHOOK.read(request, errors), IDEMPOTENCY_KEY.read(request, errors)
     refuse_if_any(errors)
     container = container_of(request)
     settings, metrics = container.config.api, container.metrics()
@@ -158,7 +104,7 @@ async def submit(request: Request) -> Response:
             metrics.requests.labels("replayed" if accepted.replayed else "accepted").inc()
         # The path by hand: Starlette's url_for searches every route, a few % of the API's CPU.
         root = request.scope.get("root_path", "")
-        url = f"{root}{router.prefix}/inference/requests/{accepted.request_id}/results"
+        url = f"{root}{PREFIX}/inference/requests/{accepted.request_id}/results"
         headers = {"Location": url}
         if accepted.replayed:
             headers["Idempotent-Replayed"] = "true"
@@ -176,21 +122,11 @@ async def submit(request: Request) -> Response:
     return Response(body, status_code=202, media_type="application/json", headers=headers)
 
 
-@router.get(
-    "/inference/requests/{request_id}/results",
-    response_model=RequestView,
-    name="get_result",
-    operation_id="get_result",
-    summary="Read a request's status and result",
-    responses=error_responses(404, 422, 503),
-)
-async def get_result(
-    request: Request,
-    request_id: Annotated[str, Path(pattern=REQUEST_ID_PATTERN, description="The id a submission returned.")],
-    wait: Annotated[
-        float, Query(ge=0, le=MAX_WAIT_SECONDS, description="Seconds to wait for a terminal status.")
-    ] = 0.0,
-) -> Response:
+async def get_result(request: Request) -> Response:
+    errors: list[Any] = []
+    request_id, wait = REQUEST_ID.read(request, errors), WAIT.read(request, errors)
+    refuse_if_any(errors)
+    assert request_id is not None and wait is not None  # the route matched the one, the other has a default
     structlog.contextvars.bind_contextvars(request_id=request_id)
     record = await container_of(request).get_result()(RequestId.parse(request_id), wait)
     # A ready Response: FastAPI skips `RequestView`'s validation and serialisation (the schema
@@ -198,6 +134,55 @@ async def get_result(
     return Response(record_json(record), media_type="application/json")
 
 
-@router.get("/models", response_model=ModelBody, summary="The served model")
 def models(request: Request) -> ModelBody:  # sync: may wait for the model to finish loading
     return ModelBody.of(container_of(request).model_info())
+
+
+def add_request_routes(
+    app: FastAPI, dependencies: Sequence[params.Depends] = (), responses: Mapping[int | str, Any] = {}
+) -> None:
+    """The submit, the result and the model on `app`, each with `dependencies` and `responses`."""
+    add = app.router.add_api_route
+    add(
+        f"{PREFIX}/inference/requests",
+        submit,
+        methods=["POST"],
+        status_code=202,
+        response_model=Accepted,
+        operation_id="submit_request",
+        summary="Submit an image for classification",
+        openapi_extra={
+            "requestBody": OPENAPI_REQUEST_BODY,
+            "parameters": [*(parameter.openapi() for parameter in SUBMIT_PARAMETERS), PREFER_WAIT],
+        },
+        responses={
+            **responses,
+            200: {"model": RequestView, "description": "Finished within the `Prefer: wait` asked for."},
+            202: {"links": _READ_THE_RESULT, "headers": _TRACEPARENT},
+            **error_responses(409, 413, 415, 422, 429, 503),
+        },
+        dependencies=dependencies,
+        route_class_override=RequestOnlyRoute,
+    )
+    add(
+        f"{PREFIX}/inference/requests/{{request_id}}/results",
+        get_result,
+        methods=["GET"],
+        response_model=RequestView,
+        name="get_result",
+        operation_id="get_result",
+        summary="Read a request's status and result",
+        openapi_extra={"parameters": [parameter.openapi() for parameter in RESULT_PARAMETERS]},
+        responses={**responses, **error_responses(404, 422, 503)},
+        dependencies=dependencies,
+        route_class_override=RequestOnlyRoute,
+    )
+    add(
+        f"{PREFIX}/models",
+        models,
+        methods=["GET"],
+        response_model=ModelBody,
+        summary="The served model",
+        responses=dict(responses),
+        dependencies=dependencies,
+    )

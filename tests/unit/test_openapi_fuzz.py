@@ -16,7 +16,7 @@ from hypothesis import settings
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from entrypoints.embedded import create_embedded_app
-from entrypoints.http.routes import MAX_WAIT_SECONDS
+from entrypoints.http.route_parameters import MAX_WAIT_SECONDS
 from tests.service import memory_container
 
 

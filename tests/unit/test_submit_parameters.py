@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 
 from entrypoints.http.errors import install_error_handlers
 from entrypoints.http.parameters import refuse_if_any
-from entrypoints.http.routes import SUBMIT_PARAMETERS
+from entrypoints.http.route_parameters import SUBMIT_PARAMETERS
 from inference.domain import MAX_TOP_K
 
 
