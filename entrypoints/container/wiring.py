@@ -8,6 +8,8 @@ inherited); how connections start and stop is in `resources`, and the process-fa
 
 from __future__ import annotations
 
+import operator
+
 from dependency_injector import providers
 
 from adapters.images import PillowImageInspector
@@ -101,14 +103,15 @@ class Container(QueueProviders):
         max_side=config.api.max_side,
     )
     # None without a signing secret: the API refuses webhooks, a worker calls none.
-    webhook_sender = providers.Singleton(
-        webhooks.sender,
+    webhook_signing = providers.Singleton(
+        webhooks.signing,
         secret=config.webhook.secret,
         allowed_networks=config.webhook.allowed_networks,
         connect_timeout=config.webhook.connect_timeout_seconds,
         read_timeout=config.webhook.read_timeout_seconds,
         max_response_bytes=config.webhook.max_response_bytes,
     )
+    webhook_sender = providers.Callable(operator.attrgetter("sender"), webhook_signing)
     # The store's transitions write the outbox: the memory store is its own.
     webhook_outbox = providers.Selector(
         config.mode, embedded=store, distributed=providers.Singleton(RedisWebhookOutbox, store=store)
