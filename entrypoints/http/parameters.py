@@ -34,8 +34,10 @@ class Parameter(Generic[T]):
     def read(self, request: Request, errors: list[Any]) -> T | None:
         """Its value, the default when absent; a refusal is appended to `errors` as FastAPI words
         it. (A path parameter is never absent: the route matched it.)"""
-        source = {"path": request.path_params, "query": request.query_params, "header": request.headers}
-        raw = source[self.where].get(self._key)  # as FastAPI: a query's last value, a header's first
+        where = self.where
+        source = request.query_params if where == "query" else request.headers if where == "header" else None
+        # As FastAPI: a query's last value, a header's first.
+        raw = request.path_params.get(self._key) if source is None else source.get(self._key)
         if raw is None:
             return self.default
         try:
