@@ -9,10 +9,10 @@ its own parameters (`parameters.Parameter`) and answers with a ready Response ne
 
 FastAPI's documented way to change how a route handles requests is a custom `APIRoute` whose
 `get_route_handler` returns the handler. This one keeps FastAPI's own handler wherever it is
-needed: a route with dependencies (the API keys' check) or with declared parameters. So the
-routes must be added with their dependencies (`add_api_route(..., dependencies=...)`), never
-through `include_router(..., dependencies=...)`, whose dependencies this route would not see
-(the API-key tests hold every keyed route to a 401 without a key).
+needed: a route with dependencies (the API keys' check) or with declared parameters. And it
+takes the short way only for the handler FastAPI builds when the route is made, which sees the
+route's own dependencies: a router that holds such a route and is included with dependencies
+of its own (`include_router(..., dependencies=...)`) gets FastAPI's handler, which runs them.
 """
 
 from __future__ import annotations
@@ -26,9 +26,17 @@ from fastapi.routing import APIRoute
 
 
 class RequestOnlyRoute(APIRoute):
+    """`short_way`: whether the route's requests go straight to the endpoint."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self._made_here, self.short_way = True, False  # FastAPI builds the handler in __init__
+        super().__init__(*args, **kwargs)
+        self._made_here = False  # later handlers (an inclusion's) are FastAPI's own
+
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        if not self._takes_the_request_alone():
+        if not (self._made_here and self._takes_the_request_alone()):
             return super().get_route_handler()
+        self.short_way = True
         endpoint: Callable[[Request], Coroutine[Any, Any, Response]] = self.endpoint
         return endpoint
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import Depends, FastAPI, HTTPException, Request, Response
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request, Response
 from fastapi.testclient import TestClient
 
 from entrypoints.http.request_only import RequestOnlyRoute
@@ -25,7 +25,7 @@ def test_an_endpoint_of_the_request_alone_is_called_as_it_is() -> None:
     app.router.add_api_route("/echo", echo, methods=["POST"], route_class_override=RequestOnlyRoute)
     route = app.router.routes[-1]
 
-    assert isinstance(route, RequestOnlyRoute) and route.get_route_handler() is echo
+    assert isinstance(route, RequestOnlyRoute) and route.short_way
     assert TestClient(app).post("/echo").text == "POST /echo"
 
 
@@ -35,8 +35,20 @@ def test_a_route_with_a_dependency_keeps_fastapis_handler_and_runs_it() -> None:
         "/echo", echo, dependencies=[Depends(refuse)], route_class_override=RequestOnlyRoute
     )
 
-    assert app.router.routes[-1].get_route_handler() is not echo  # type: ignore[attr-defined]
+    assert not app.router.routes[-1].short_way  # type: ignore[attr-defined]
     assert TestClient(app).get("/echo").status_code == 401
+
+
+def test_a_router_of_them_included_with_a_dependency_runs_it() -> None:
+    router = APIRouter(route_class=RequestOnlyRoute)
+    router.add_api_route("/echo", echo)
+    app = FastAPI()
+    app.include_router(router, dependencies=[Depends(refuse)])
+
+    assert TestClient(app).get("/echo").status_code == 401
+    bare = FastAPI()
+    bare.include_router(router)
+    assert TestClient(bare).get("/echo").text == "GET /echo"
 
 
 def test_an_endpoint_with_declared_parameters_keeps_fastapis_handler() -> None:
@@ -54,7 +66,7 @@ def test_the_services_hot_routes_take_the_short_way_unless_keys_guard_them() -> 
     def handlers(**settings: Any) -> dict[str, bool]:
         with memory_client(started=False, **settings) as client:
             return {
-                route.path: route.get_route_handler() is route.endpoint
+                route.path: route.short_way
                 for route in client.app.routes  # type: ignore[attr-defined]
                 if isinstance(route, RequestOnlyRoute)
             }
