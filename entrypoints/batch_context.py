@@ -39,6 +39,8 @@ def batch_context(deliveries: Sequence[Delivery]) -> Iterator[BatchLog]:
         structlog.contextvars.bound_contextvars(batch_id=uuid.uuid4().hex[:16]),
     ):
         yield outcome
+        if not log.isEnabledFor(logging.INFO):  # a line per batch nobody reads: no fields either
+            return
         report = outcome.report
         fields = {
             "size": len(requests),
