@@ -13,7 +13,7 @@ from typing import Any
 import schemathesis
 from fastapi import FastAPI
 from hypothesis import settings
-from schemathesis.specs.openapi.checks import positive_data_acceptance
+from schemathesis.specs.openapi.checks import negative_data_rejection, positive_data_acceptance
 
 from entrypoints.embedded import create_embedded_app
 from entrypoints.http.route_parameters import MAX_WAIT_SECONDS
@@ -33,9 +33,16 @@ schema = schemathesis.openapi.from_asgi("/api/openapi.json", APP)
 # "valid data is accepted" check cannot hold; every other check runs everywhere. Real images
 # are accepted by the HTTP tests, and arbitrary bytes meet the image checks in the property
 # tests (tests/unit).
+#
+# A form field made an empty list is "schema-violating" to schemathesis, but multipart encodes it
+# as no field at all: the request on the wire is valid, and accepted (a false positive that one
+# random draw in many finds; schemathesis fixed the like of it for JSON bodies).
 def _checks_for(case: schemathesis.Case[Any]) -> dict[str, Any]:
     if case.operation.method.upper() == "POST":
-        return {"excluded_checks": [positive_data_acceptance]}
+        excluded: list[Any] = [positive_data_acceptance]
+        if isinstance(case.body, dict) and [] in case.body.values():
+            excluded.append(negative_data_rejection)
+        return {"excluded_checks": excluded}
     return {}
 
 
