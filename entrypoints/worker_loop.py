@@ -1,4 +1,5 @@
-"""The worker's loops: receive a batch → classify → store → ack, until asked to stop.
+"""The worker's loops: receive a batch → classify → store → ack (`batch_pipeline`), until asked
+to stop.
 
 Beside it run smaller loops: one settles dead letters (marks their requests failed), one calls
 the webhooks that are due (the dispatcher; INFERENCE_WEBHOOK__DISPATCH). Stopping
@@ -17,14 +18,14 @@ from typing import TypeVar
 
 import structlog
 
-from entrypoints.batch_context import batch_context
+from entrypoints.batch_pipeline import MAX_BACKOFF_SECONDS, BatchPipeline
 from entrypoints.heartbeat import Heartbeat
 from inference.backoff import Backoff
 from inference.clock import utc_now
-from inference.ports import Classifier, Consumer, Delivery
+from inference.ports import Classifier, Consumer
 from inference.use_cases.dead_letters import SettleDeadLetters
 from inference.use_cases.webhooks import DeliverWebhooks
-from inference.use_cases.worker import ProcessBatch
+from inference.use_cases.worker import BatchReport, ProcessBatch
 
 # The worker's lines keep the logger name operators filter on, whichever module writes them.
 log = logging.getLogger("entrypoints.worker")
@@ -32,8 +33,6 @@ log = logging.getLogger("entrypoints.worker")
 T = TypeVar("T")
 
 DEAD_LETTERS_PER_STEP = 16
-# A worker whose store or broker is down retries at least this often.
-MAX_BACKOFF_SECONDS = 30.0
 
 
 class WorkerLoop:
@@ -83,41 +82,31 @@ class WorkerLoop:
         # Every line of this worker names its model (the tasks below copy this context).
         structlog.contextvars.bind_contextvars(model=classifier.model.name)
         try:
-            # Batches in flight at once: while one is in the model, the next is received,
-            # started and decoded, and the last one's outcomes stored and acknowledged.
-            loops = [self._process_deliveries() for _ in range(self._batches_in_flight)]
+            # While one batch is in the model, the next is received and started, and the last
+            # one's outcomes stored and acknowledged (`batch_pipeline`).
+            batches = BatchPipeline(
+                self._consumer,
+                self._process_batch(),
+                self._stop,
+                self._batch_done,
+                max_batch_size=self._max_batch_size,
+                fill_wait=self._fill_wait,
+                idle_wait=self._idle_wait,
+                in_model=self._batches_in_flight,
+            )
             await asyncio.gather(
-                *loops, self._settle_letters(), self._dispatch_webhooks(), self._heartbeat.run(self._stop)
+                batches.run(),
+                self._settle_letters(),
+                self._dispatch_webhooks(),
+                self._heartbeat.run(self._stop),
             )
         finally:
             await self._consumer.close()
 
-    async def _process_deliveries(self) -> None:
-        step, backoff = self._process_batch(), Backoff(self._idle_wait, MAX_BACKOFF_SECONDS)
-        while not self._stop.is_set():
-            deliveries = await self._receive_unless_stopped()
-            if deliveries and not await self._process(step, deliveries):
-                await self._pause(backoff.next())  # the store or broker is down: do not spin
-            elif deliveries:
-                backoff.reset()
-
-    async def _process(self, step: ProcessBatch, deliveries: list[Delivery]) -> bool:
-        """Process a batch; False if some of it had to go back to the queue."""
-        self.processed += len(deliveries)
-        with batch_context(deliveries) as batch:
-            try:
-                batch.report = report = await step(deliveries)
-            except Exception:
-                # Whatever broke, the batch must not be lost: hand it back and keep serving.
-                log.exception("batch of %d failed; requeueing it", len(deliveries))
-                for delivery in deliveries:
-                    try:
-                        await self._consumer.reject(delivery, requeue=True)
-                    except Exception:
-                        log.exception("could not requeue %s (the broker redelivers it)", delivery.request.id)
-                return False
-        self._heartbeat.last_batch_at = utc_now()
-        return report.requeued == 0
+    def _batch_done(self, size: int, report: BatchReport | None) -> None:
+        self.processed += size
+        if report is not None:
+            self._heartbeat.last_batch_at = utc_now()
 
     async def _settle_letters(self) -> None:
         settle, backoff = self._settle_dead_letters(), Backoff(self._idle_wait, MAX_BACKOFF_SECONDS)
@@ -152,15 +141,6 @@ class WorkerLoop:
     async def _pause(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._stop.wait(), seconds)
-
-    async def _receive_unless_stopped(self) -> list[Delivery]:
-        receiving = self._consumer.receive(self._max_batch_size, self._fill_wait, self._idle_wait)
-        try:
-            return await self._unless_stopped(receiving) or []
-        except Exception:
-            log.exception("receiving failed")
-            await self._pause(self._idle_wait)
-            return []
 
     async def _unless_stopped(self, waiting: Awaitable[T]) -> T | None:
         """What `waiting` gives, or None if the loop is stopped first (then it is cancelled)."""

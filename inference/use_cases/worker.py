@@ -13,10 +13,10 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from inference.clock import Clock, utc_now
-from inference.domain import InferenceRequest, RequestId, RequestRecord
+from inference.domain import InferenceRequest, RequestRecord
 from inference.errors import (
     AttemptsExhausted,
-    DeadlineExceeded,
+    InferenceError,
     ModelError,
     StoreUnavailable,
     UnknownRequest,
@@ -25,8 +25,9 @@ from inference.log_fields import request_fields
 from inference.outcomes import Failure, Prediction
 from inference.ports import Classifier, Consumer, Delivery, ResultStore
 from inference.retry import StoreRetry
-from inference.timings import BatchTimings, Timings
+from inference.timings import BatchTimings
 from inference.transitions import Fail, Start, Succeed
+from inference.use_cases.batch_rules import deadline_exceeded, expired, first_of_each_request, timings_of
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +42,24 @@ class BatchReport:
     requeued: int = 0  # the store stayed down: back to the queue
 
 
+@dataclass(frozen=True)
+class StartedBatch:
+    """A batch past its start: the deliveries the model is to run (their requests marked
+    processing), the second copies to acknowledge at the end, and what became of the rest."""
+
+    runnable: list[Delivery]
+    duplicates: list[Delivery]
+    tally: Counter[str]
+    taken_at: datetime
+
+
+@dataclass(frozen=True)
+class ClassifiedBatch:
+    outcomes: list[Prediction | Failure]  # one per runnable delivery
+    spent: BatchTimings | None
+    done_at: datetime
+
+
 class ProcessBatch:
     """The worker's step: mark processing → classify as one batch → store each outcome → ack.
 
@@ -50,6 +69,9 @@ class ProcessBatch:
     attempts ran out (`attempt > max_attempts`) fails instead of looping (and is dead-lettered,
     then parked for an operator), and one whose deadline has passed fails `deadline_exceeded`
     without reaching the model.
+
+    Its three stages (`start`, `classify`, `finish`) can also be called one by one, so that a
+    worker starts its next batch and finishes its last while the model runs this one.
     """
 
     def __init__(
@@ -69,39 +91,49 @@ class ProcessBatch:
         self._retry = StoreRetry(store_patience)
 
     async def __call__(self, deliveries: Sequence[Delivery]) -> BatchReport:
-        # The store takes each stage of the batch in one call: start all, then finish all.
-        firsts, duplicates = _first_of_each_request(deliveries)
+        started = await self.start(deliveries)
+        return await self.finish(started, await self.classify(started))
+
+    async def start(self, deliveries: Sequence[Delivery]) -> StartedBatch:
+        """Settle what must not reach the model, and mark the rest processing (one store call)."""
+        firsts, duplicates = first_of_each_request(deliveries)
         tally: Counter[str] = Counter()
         now = self._clock()
+
+        def failed(delivery: Delivery, error: InferenceError) -> tuple[Delivery, Fail]:
+            return delivery, Fail(Failure.of(error), now, timings_of(delivery, now, now, None))
+
         exhausted = [d for d in firsts if d.attempt > self._max_attempts]
-        tally.update(
-            await self._finish(
-                [
-                    (d, Fail(Failure.of(AttemptsExhausted(d.attempt - 1)), now, _timings(d, now, now, None)))
-                    for d in exhausted
-                ],
-                dead_letter=True,
-            )
-        )
-        late = [d for d in firsts if d.attempt <= self._max_attempts and _expired(d, now)]
-        tally.update(
-            await self._finish(
-                [(d, Fail(Failure.of(_deadline_exceeded(d)), now, _timings(d, now, now, None))) for d in late]
-            )
-        )
-        fresh = [d for d in firsts if d.attempt <= self._max_attempts and not _expired(d, now)]
-        taken_at = now
+        ran_out = [failed(d, AttemptsExhausted(d.attempt - 1)) for d in exhausted]
+        tally.update(await self._finish(ran_out, dead_letter=True))
+        late = [d for d in firsts if d.attempt <= self._max_attempts and expired(d, now)]
+        tally.update(await self._finish([failed(d, deadline_exceeded(d)) for d in late]))
+        fresh = [d for d in firsts if d.attempt <= self._max_attempts and not expired(d, now)]
         started = await self._apply([(d, Start(now)) for d in fresh])
         runnable = [d for d, state in zip(fresh, started, strict=True) if state == "applied"]
         tally.update(state for state in started if state != "applied")
-        # (A batch of redeliveries alone has nothing to run: no thread hop for it.)
-        outcomes, spent = (
-            await asyncio.to_thread(self._classify, [d.request for d in runnable]) if runnable else ([], None)
-        )
+        return StartedBatch(runnable, duplicates, tally, now)
+
+    async def classify(self, batch: StartedBatch) -> ClassifiedBatch:
+        """The model's outcomes for the runnable deliveries, on a thread (the loop stays free).
+        A deadline can pass while a started batch waits for the model: that request fails
+        `deadline_exceeded` here, without reaching it."""
         now = self._clock()
+        due = [not expired(d, now) for d in batch.runnable]
+        # (A batch of redeliveries alone has nothing to run: no thread hop for it.)
+        requests = [d.request for d, run in zip(batch.runnable, due, strict=True) if run]
+        ran, spent = await asyncio.to_thread(self._classify, requests) if requests else ([], None)
+        outcomes, from_model = [], iter(ran)
+        for delivery, run in zip(batch.runnable, due, strict=True):
+            outcomes.append(next(from_model) if run else Failure.of(deadline_exceeded(delivery)))
+        return ClassifiedBatch(outcomes, spent, self._clock())
+
+    async def finish(self, batch: StartedBatch, classified: ClassifiedBatch) -> BatchReport:
+        """Store each outcome, then acknowledge it, and the second copies after their first."""
+        now = classified.done_at
         finished: list[tuple[Delivery, Succeed | Fail]] = []
-        for d, outcome in zip(runnable, outcomes, strict=True):
-            timings = _timings(d, taken_at, now, spent)
+        for d, outcome in zip(batch.runnable, classified.outcomes, strict=True):
+            timings = timings_of(d, batch.taken_at, now, classified.spent)
             finished.append(
                 (
                     d,
@@ -110,11 +142,12 @@ class ProcessBatch:
                     else Fail(outcome, now, timings),
                 )
             )
+        tally = Counter(batch.tally)
         tally.update(await self._finish(finished))
         # A second copy of a request in this batch (a duplicate publish): its first copy is now
         # stored and acknowledged, or back in the queue, so this one has nothing left to do.
-        await self._ack_all(duplicates)
-        tally["skipped"] += len(duplicates)
+        await self._ack_all(batch.duplicates)
+        tally["skipped"] += len(batch.duplicates)
         return BatchReport(tally["succeeded"], tally["failed"], tally["skipped"], tally["requeued"])
 
     async def _finish(
@@ -177,35 +210,3 @@ class ProcessBatch:
         except Exception as exc:
             log.exception("request %s makes the model fail", request.id, extra=request_fields(request))
             return Failure.of(ModelError(f"the model failed on this image: {type(exc).__name__}"))
-
-
-def _timings(
-    delivery: Delivery, taken_at: datetime, done_at: datetime, spent: BatchTimings | None
-) -> Timings:
-    # Another host's clock may run ahead of this one's: a wait is never negative.
-    submitted_at = delivery.request.submitted_at
-    return Timings(
-        queue_wait=max(0.0, (taken_at - submitted_at).total_seconds()),
-        preprocess=spent.preprocess if spent else None,
-        model=spent.model if spent else None,
-        total=max(0.0, (done_at - submitted_at).total_seconds()),
-    )
-
-
-def _expired(delivery: Delivery, now: datetime) -> bool:
-    deadline_at = delivery.request.deadline_at
-    return deadline_at is not None and deadline_at <= now
-
-
-def _deadline_exceeded(delivery: Delivery) -> DeadlineExceeded:
-    return DeadlineExceeded(f"the deadline ({delivery.request.deadline_at}) passed before a worker ran it")
-
-
-def _first_of_each_request(deliveries: Sequence[Delivery]) -> tuple[list[Delivery], list[Delivery]]:
-    seen: set[RequestId] = set()
-    firsts: list[Delivery] = []
-    duplicates: list[Delivery] = []
-    for delivery in deliveries:
-        (duplicates if delivery.request.id in seen else firsts).append(delivery)
-        seen.add(delivery.request.id)
-    return firsts, duplicates

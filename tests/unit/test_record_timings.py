@@ -44,7 +44,8 @@ def test_a_record_stored_before_timings_existed_reads_without_them() -> None:
 
 def test_a_worker_records_the_queue_wait_and_total_by_its_clock_and_the_batchs_durations() -> None:
     queue, store = memory_queue(), memory_store()
-    ticks = iter([SUBMITTED + timedelta(seconds=2), SUBMITTED + timedelta(seconds=5)])
+    # Taken from the queue at 2 s, its turn in the model (the deadline's last check) at 3, done at 5.
+    ticks = iter(SUBMITTED + timedelta(seconds=s) for s in (2, 3, 5))
     step = ProcessBatch(
         queue, store, StubClassifier(), max_attempts=3, store_patience=1, clock=lambda: next(ticks)
     )
