@@ -67,10 +67,10 @@ class BatchPipeline:
         batches: set[asyncio.Task[None]] = set()
         try:
             while not self._stop.is_set():
-                if self._ahead.locked() and await self._unless_stopped(self._ahead.acquire()) is None:
+                if not self._ahead.locked():
+                    await self._ahead.acquire()  # (no wait: no tasks to race it against the stop)
+                elif await self._unless_stopped(self._ahead.acquire()) is None:
                     break
-                if not self._ahead.locked():  # (no wait: no tasks to race it against the stop)
-                    await self._ahead.acquire()
                 if self._troubled:  # do not spin on a store or broker that is down
                     self._troubled = False
                     await self._pause(self._backoff.next())
@@ -81,8 +81,14 @@ class BatchPipeline:
                 batch = asyncio.create_task(self._run_batch(deliveries))
                 batches.add(batch)
                 batch.add_done_callback(batches.discard)
+        except BaseException:
+            # Cancelled (a stop that ran out of time): the batches are abandoned with it, and the
+            # broker redelivers what they held.
+            for batch in batches:
+                batch.cancel()
+            raise
         finally:
-            if batches:  # (not cancelled: a batch in hand is finished, or handed back, by its task)
+            if batches:  # stopped: the batches in hand finish, each by its own task
                 await asyncio.wait(batches)
 
     async def _fill(self) -> list[Delivery]:

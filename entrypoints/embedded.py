@@ -28,7 +28,7 @@ from inference.errors import QueueUnavailable
 
 log = logging.getLogger(__name__)
 
-# A stopping worker finishes the batch in hand; past this it is abandoned (and its deliveries
+# A stopping worker finishes the batches in hand; past this it is abandoned (and its deliveries
 # would be redelivered by a broker; in memory they vanish with the process anyway).
 STOP_TIMEOUT_SECONDS = 30.0
 

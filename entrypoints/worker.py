@@ -62,7 +62,7 @@ def run_worker(container: Container) -> None:
 
 
 async def serve_worker(container: Container) -> None:
-    """Run a worker until SIGTERM or SIGINT, then finish the batch in hand and return. The model
+    """Run a worker until SIGTERM or SIGINT, then finish the batches in hand and return. The model
     loads first: one that cannot load raises ModelLoadError before the broker is touched."""
     try:
         await asyncio.to_thread(load_model, container)
@@ -82,7 +82,7 @@ async def serve_worker(container: Container) -> None:
 
 def _stopper(worker: WorkerLoop, signum: int) -> Callable[[], None]:
     def stop() -> None:
-        log.info("%s: finishing the batch in hand, then stopping", signal.Signals(signum).name)
+        log.info("%s: finishing the batches in hand, then stopping", signal.Signals(signum).name)
         worker.stop()
 
     return stop

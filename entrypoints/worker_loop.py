@@ -3,7 +3,8 @@ to stop.
 
 Beside it run smaller loops: one settles dead letters (marks their requests failed), one calls
 the webhooks that are due (the dispatcher; INFERENCE_WEBHOOK__DISPATCH). Stopping
-is graceful: the batch in hand is finished and acknowledged, then both loops end and whatever
+is graceful: the batches in hand (the one in the model, the one started behind it) are finished
+and acknowledged, then the loops end and whatever
 the queue still holds for this consumer goes back for redelivery. `entrypoints.worker` builds
 and runs it in a process.
 """

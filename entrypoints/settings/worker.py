@@ -18,11 +18,13 @@ class WorkerSettings(BaseModel):
     batches_in_flight: int = Field(
         1,
         ge=1,
-        description="Batches a worker handles at once (2: decode the next during the model's pass).",
+        description="Batches in the classifier at once (2: decode the next during the model's pass).",
     )
     max_attempts: int = Field(3, ge=1, description="Deliveries of one request before it fails.")
     prefetch_batches: int = Field(
-        2, ge=1, description="Batches a worker holds from the broker: those in flight and the next."
+        2,
+        ge=1,
+        description="Batches a worker holds from the broker: those in the classifier and the next.",
     )
     store_patience_seconds: float = Field(
         30, ge=0, description="How long a worker waits out a store outage before requeueing its batch."

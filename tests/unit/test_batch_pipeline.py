@@ -170,3 +170,28 @@ async def _equals(value: Awaitable[T], expected: T) -> bool:
 
 async def _value(value: T) -> T:
     return value
+
+
+def test_a_worker_cancelled_while_its_batch_is_in_the_model_abandons_the_batch() -> None:
+    # (As when a stop runs out of time: the broker redelivers what the batch held.)
+    model = GatedScores()
+    container = _container(StubClassifier(scores=model), max_batch_size=1)
+
+    async def scenario() -> tuple[bool, list[str], int]:
+        records = [await container.submit_request()(png_bytes(), 1)]
+        statuses = _statuses(container, records)
+        worker = create_worker_loop(container)
+        task = asyncio.create_task(worker.run())
+        await _until(lambda: _equals(statuses(), ["processing"]))
+        worker.stop()
+        task.cancel()
+        await asyncio.wait({task}, timeout=5)
+        model.gate.set()  # the model's thread ends; nothing may store what it gives
+        await asyncio.sleep(0.3)
+        return task.cancelled(), await statuses(), container.consumer().depth
+
+    cancelled, statuses, depth = asyncio.run(scenario())
+
+    assert cancelled
+    assert statuses == ["processing"]  # never stored, so never acknowledged
+    assert depth == 1
