@@ -11,7 +11,9 @@ the images in batches, before and after the distributed service (`inference api`
 processes, on the local RabbitMQ and Redis) with clients that each POST an image and long-poll
 its result, in a steady closed loop. Completed images/s, time to result, and the ratio of the two.
 
-Beside the ratio, the fixed CPU per request of each process: what the API, RabbitMQ and Redis
+Beside the ratio, how much of the run each worker's classifier was busy (decoding and the model,
+from the worker's metrics: the rest is the model waiting for work), and the fixed CPU per request
+of each process: what the API, RabbitMQ and Redis
 spent per request, and the worker's CPU per request less the classifier's own CPU per image
 (measured in-process); "fixed" is their sum (the shared servers count others' work too: see
 `--private-servers` in bench.capacity), what a request costs besides its model. With
@@ -33,6 +35,7 @@ import json
 import os
 import tempfile
 import time
+import urllib.request
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -92,11 +95,17 @@ def end_to_end(
         )  # warm
         pids = {"api": cluster.api.pid, **server_pids(on.rabbitmq_marker, on.redis_marker)}
         meter = CpuMeter(pids | {f"worker-{n}": p.pid for n, p in enumerate(cluster.workers)})
+        urls = [worker.metrics_url for worker in cluster.workers]  # type: ignore[attr-defined]
+        classifier_before = [classifier_seconds(url) for url in urls]
         meter.start()
         began = time.monotonic()
         outcomes = asyncio.run(closed_loop(cluster.api_url, images, clients, True, prefer_wait=prefer_wait))
         elapsed = time.monotonic() - began
         spent = meter.stop()
+        classifier_spent = [
+            None if before is None or after is None else after - before
+            for before, after in zip(classifier_before, map(classifier_seconds, urls), strict=True)
+        ]
     result = account(outcomes)
     return {
         "cpu_us_per_request": {name: 1e6 * seconds / len(images) for name, seconds in spent.items()},
@@ -106,7 +115,22 @@ def end_to_end(
         "succeeded": result.succeeded,
         "lost": len(result.lost),
         "refused": result.refused,
+        # The share of the run each worker's classifier was busy (decoding and the model): what
+        # is left is the model waiting for work. None with metrics off.
+        "classifier_busy": [None if busy is None else busy / elapsed for busy in classifier_spent],
     }
+
+
+def classifier_seconds(metrics_url: str) -> float | None:
+    """A worker's classifier time so far (decoding and forward passes), from its /metrics; None
+    when it serves none (metrics off)."""
+    try:
+        with urllib.request.urlopen(metrics_url, timeout=5) as response:  # noqa: S310 (our own worker)
+            text = response.read().decode()
+    except OSError:
+        return None
+    sums = ("inference_preprocess_seconds_sum", "inference_model_seconds_sum")
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(sums))
 
 
 def main() -> None:
@@ -149,7 +173,7 @@ def run(args: argparse.Namespace) -> None:
             print(f"pipeline: {manifest.name} at {size} px, random weights; {figures['machine']}")
             print(
                 f"{'JPEG':>10} {'metrics':>7} {'result':>7} {'in-process':>11} {'end to end':>11}"
-                f" {'ratio':>6}"
+                f" {'ratio':>6} {'busy':>5}"
                 "   fixed CPU µs per request (worker: less the model)   time to result p50/p99 ms"
             )
             for width, height in jpegs:

@@ -30,10 +30,11 @@ def report(
         name: us - alone["cpu_us_per_image"] if name.startswith("worker") else us for name, us in cpu.items()
     }
     t = e2e["time_to_result_ms"]
+    busy = "/".join("?" if share is None else f"{share:.0%}" for share in e2e["classifier_busy"])
     print(
         f"{jpeg:>10} {metrics:>7} {result:>7}"
         f" {alone['images_per_second']:9.1f}/s {e2e['images_per_second']:9.1f}/s"
-        f" {ratio:6.0%}   {sum(fixed.values()):5.0f} = "
+        f" {ratio:6.0%} {busy:>5}   {sum(fixed.values()):5.0f} = "
         + " + ".join(f"{name} {us:.0f}" for name, us in sorted(fixed.items()))
         + f"   {t['p50']:.0f} / {t['p99']:.0f}"
         f"   (lost {e2e['lost']}, backend {alone['backend']}, batch {alone['batch_size']})"
