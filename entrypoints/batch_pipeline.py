@@ -18,10 +18,11 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from entrypoints.batch_context import batch_context
 from entrypoints.model_turns import ModelTurns
+from entrypoints.unless import unless
 from inference.backoff import Backoff
 from inference.ports import Consumer, Delivery
 from inference.use_cases.worker import BatchReport, ProcessBatch
@@ -150,22 +151,5 @@ class BatchPipeline:
     async def _unless_stopped(
         self, waiting: Awaitable[T], also_until: Awaitable[None] | None = None
     ) -> T | None:
-        """What `waiting` gives, or None if the pipeline stops (or `also_until` comes) first; then
-        it is cancelled."""
-        task = asyncio.ensure_future(waiting)
-        others: list[asyncio.Future[Any]] = [asyncio.ensure_future(self._stop.wait())]
-        if also_until is not None:
-            others.append(asyncio.ensure_future(also_until))
-        try:
-            await asyncio.wait({task, *others}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for other in others:
-                other.cancel()
-        if not task.done():
-            task.cancel()
-            # A cancel can come too late: a receive that took deliveries in the meantime returns
-            # them (a semaphore, its slot), and they are this worker's to finish.
-            await asyncio.wait({task})
-            if task.cancelled():
-                return None
-        return task.result()
+        """What `waiting` gives, or None if the pipeline stops (or `also_until` comes) first."""
+        return await unless(waiting, self._stop.wait(), *([also_until] if also_until is not None else []))

@@ -2,11 +2,10 @@
 to stop.
 
 Beside it run smaller loops: one settles dead letters (marks their requests failed), one calls
-the webhooks that are due (the dispatcher; INFERENCE_WEBHOOK__DISPATCH). Stopping
-is graceful: the batches in hand (the one in the model, the one started behind it) are finished
-and acknowledged, then the loops end and whatever
-the queue still holds for this consumer goes back for redelivery. `entrypoints.worker` builds
-and runs it in a process.
+the webhooks that are due (the dispatcher; INFERENCE_WEBHOOK__DISPATCH). Stopping is
+graceful: the batches in hand (the one in the model, the one started behind it) are finished and
+acknowledged, then the loops end and whatever the queue still holds for this consumer goes back
+for redelivery. `entrypoints.worker` builds and runs it in a process.
 """
 
 from __future__ import annotations
@@ -21,6 +20,7 @@ import structlog
 
 from entrypoints.batch_pipeline import MAX_BACKOFF_SECONDS, BatchPipeline
 from entrypoints.heartbeat import Heartbeat
+from entrypoints.unless import unless
 from inference.backoff import Backoff
 from inference.clock import utc_now
 from inference.ports import Classifier, Consumer
@@ -145,15 +145,4 @@ class WorkerLoop:
 
     async def _unless_stopped(self, waiting: Awaitable[T]) -> T | None:
         """What `waiting` gives, or None if the loop is stopped first (then it is cancelled)."""
-        task = asyncio.ensure_future(waiting)
-        stopping = asyncio.ensure_future(self._stop.wait())
-        await asyncio.wait({task, stopping}, return_when=asyncio.FIRST_COMPLETED)
-        stopping.cancel()
-        if not task.done():
-            task.cancel()
-            # A cancel can come too late: a receive that took deliveries in the meantime returns
-            # them, and they are this worker's to finish, or they would sit unacknowledged.
-            await asyncio.wait({task})
-            if task.cancelled():
-                return None
-        return task.result()  # what was already received is finished even when stopping
+        return await unless(waiting, self._stop.wait())
