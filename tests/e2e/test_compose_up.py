@@ -199,7 +199,7 @@ def test_a_stopped_worker_finishes_its_batch_and_nothing_is_lost(
     with under_load(deployment, images * 3, "docker stop (SIGTERM) a worker"):
         deployment.docker("stop", worker)
 
-    assert "finishing the batch in hand" in deployment.logs(worker)
+    assert "finishing the batches in hand" in deployment.logs(worker)
     deployment("start", "worker")
     deployment.wait_healthy()
 

@@ -20,7 +20,7 @@ from tests.stubs import FailingQueue, GatedScores, StubClassifier
 def one_at_a_time(
     make_client: MakeClient, scores: Callable[[bytes], list[float]], **overrides: Any
 ) -> TestClient:
-    # One request per batch and one batch in hand: the rest wait in the queue, as behind a busy model.
+    # One request per batch: one in the model, the next started behind it, the rest in the queue.
     worker = WorkerSettings(max_batch_size=1, batches_in_flight=1, prefetch_batches=1)
     return make_client(classifier=StubClassifier(scores=scores), worker=worker, **overrides)
 
