@@ -48,8 +48,9 @@ class ModelTurns:
         except asyncio.CancelledError:
             if waiter.done() and not waiter.cancelled():  # handed over, then cancelled: pass it on
                 self._give()
-            else:
-                self._waiting.remove(waiter)
+            else:  # (a giver may already have passed over it and dropped it)
+                with contextlib.suppress(ValueError):
+                    self._waiting.remove(waiter)
             raise
 
     def _give(self) -> None:

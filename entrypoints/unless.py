@@ -19,6 +19,9 @@ async def unless(waiting: Awaitable[T], *first: Awaitable[Any]) -> T | None:
     others = [asyncio.ensure_future(other) for other in first]
     try:
         await asyncio.wait({task, *others}, return_when=asyncio.FIRST_COMPLETED)
+    except BaseException:  # the caller is cancelled: so is what it waited for
+        task.cancel()
+        raise
     finally:
         for other in others:
             other.cancel()

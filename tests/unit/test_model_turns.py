@@ -63,3 +63,25 @@ def test_a_waiter_cancelled_after_its_turn_was_handed_over_passes_it_on() -> Non
         return order
 
     assert asyncio.run(scenario()) == ["last"]
+
+
+def test_a_waiter_cancelled_and_passed_over_before_it_runs_leaves_the_turn_free() -> None:
+    async def scenario() -> tuple[bool, bool]:
+        turns = ModelTurns(1)
+        holder = turns.turn()
+        await holder.__aenter__()
+        waiting = asyncio.create_task(turns.until_free())
+        doomed = asyncio.create_task(_take_and_keep(turns))
+        await asyncio.sleep(0)  # it waits for the turn
+        doomed.cancel()
+        await holder.__aexit__(None, None, None)  # gives the turn before the cancelled one runs
+        results = await asyncio.gather(doomed, return_exceptions=True)
+        await asyncio.wait_for(waiting, 1)
+        return isinstance(results[0], asyncio.CancelledError), turns.free
+
+    assert asyncio.run(scenario()) == (True, True)
+
+
+async def _take_and_keep(turns: ModelTurns) -> None:
+    async with turns.turn():
+        await asyncio.sleep(10)
