@@ -4,11 +4,11 @@ started, and the last one's outcomes are stored and acknowledged.
 One batch after another, the model waited between two batches for the last one's store round
 trip and acknowledgement, then the next one's receive and start round trip: with the service
 beside it on two cores (EfficientNet-B0 at 224 px, batches of 4), 3.8 ms between batches of
-44 ms, 9 % of the model's time. Now the next batch is started by the time the model frees, and
-enters it a loop step later.
+44 ms, 9 % of the model's time. Now the next batch is started, and queued for the model's own
+thread (`ModelThreads`), by the time the model frees: the thread takes it at once.
 
-Batches fill as before: the next takes what has arrived and, for as long as no turn in the model
-is free (waiting then costs it nothing), what arrives, up to the batch size. The delivery rule is
+Batches fill as before: the next takes what has arrived and, for as long as no model thread is
+free (waiting then costs it nothing), what arrives, up to the batch size. The delivery rule is
 the use case's (`ProcessBatch`): one task starts, runs and finishes each batch in that order,
 and a delivery is acknowledged only once its outcome is stored.
 """
@@ -18,10 +18,11 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import TypeVar
 
 from entrypoints.batch_context import batch_context
-from entrypoints.model_turns import ModelTurns
+from entrypoints.model_threads import ModelThreads
 from entrypoints.unless import unless
 from inference.backoff import Backoff
 from inference.ports import Consumer, Delivery
@@ -41,8 +42,9 @@ class BatchPipeline:
     started after it) are finished and acknowledged, and the rest stays queued.
 
     `in_model` batches are in the classifier at once (2: one decodes while the other is in the
-    model), and one more is started, waiting for its turn. `done(size, report)` is called as
-    each batch ends (report None: it raised, and was handed back to the queue).
+    model), on as many threads of its own, and one more is started, queued for them.
+    `done(size, report)` is called as each batch ends (report None: it raised, and was handed
+    back to the queue).
     """
 
     def __init__(
@@ -59,7 +61,7 @@ class BatchPipeline:
     ) -> None:
         self._consumer, self._step, self._stop, self._done = consumer, step, stop, done
         self._max_batch_size, self._fill_wait, self._idle_wait = max_batch_size, fill_wait, idle_wait
-        self._turns = ModelTurns(in_model)
+        self._model = ModelThreads(in_model)
         self._ahead = asyncio.Semaphore(in_model + 1)  # batches received and not out of the model
         self._backoff = Backoff(idle_wait, MAX_BACKOFF_SECONDS)
         self._troubled = False  # a batch went back to the queue: the store or the broker is down
@@ -89,15 +91,18 @@ class BatchPipeline:
                 batch.cancel()
             raise
         finally:
-            if batches:  # stopped: the batches in hand finish, each by its own task
-                await asyncio.wait(batches)
+            try:
+                if batches:  # stopped: the batches in hand finish, each by its own task
+                    await asyncio.wait(batches)
+            finally:
+                self._model.close()
 
     async def _fill(self) -> list[Delivery]:
         deliveries = await self._receive(self._max_batch_size, self._fill_wait) or []
-        # While no turn in the model is free, waiting for more costs this batch nothing.
-        while deliveries and len(deliveries) < self._max_batch_size and not self._turns.free:
+        # While no model thread is free, waiting for more costs this batch nothing.
+        while deliveries and len(deliveries) < self._max_batch_size and not self._model.free:
             more = await self._receive(
-                self._max_batch_size - len(deliveries), 0, also_until=self._turns.until_free()
+                self._max_batch_size - len(deliveries), 0, also_until=self._model.until_free()
             )
             if more is None:
                 break
@@ -110,13 +115,12 @@ class BatchPipeline:
             try:
                 try:
                     started = await self._step.start(deliveries)
-                    async with self._turns.turn():
-                        classified = await self._step.classify(started)
+                    if started.runnable:
+                        classified = await self._model.run(partial(self._step.classify_now, started))
+                    else:  # (nothing for the model: no wait behind the batch in it)
+                        classified = self._step.classify_now(started)
                 finally:
                     self._ahead.release()  # out of the model, or never to reach it: the next may come
-                # The batch whose turn it now is sends its images to the model before this one's
-                # bookkeeping runs, not after.
-                await asyncio.sleep(0)
                 batch.report = report = await self._step.finish(started, classified)
             except Exception:
                 # Whatever broke, the batch must not be lost: hand it back and keep serving.

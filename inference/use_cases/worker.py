@@ -115,14 +115,20 @@ class ProcessBatch:
         return StartedBatch(runnable, duplicates, tally, now)
 
     async def classify(self, batch: StartedBatch) -> ClassifiedBatch:
-        """The model's outcomes for the runnable deliveries, on a thread (the loop stays free).
-        A deadline can pass while a started batch waits for the model: that request fails
-        `deadline_exceeded` here, without reaching it."""
+        """`classify_now` on a thread (the loop stays free); a batch of redeliveries alone has
+        nothing to run: no thread hop for it."""
+        if not batch.runnable:
+            return self.classify_now(batch)
+        return await asyncio.to_thread(self.classify_now, batch)
+
+    def classify_now(self, batch: StartedBatch) -> ClassifiedBatch:
+        """The model's outcomes for the runnable deliveries, on the calling thread. A deadline can
+        pass while a started batch waits for the model: that request fails `deadline_exceeded`
+        here, without reaching it."""
         now = self._clock()
         due = [not expired(d, now) for d in batch.runnable]
-        # (A batch of redeliveries alone has nothing to run: no thread hop for it.)
         requests = [d.request for d, run in zip(batch.runnable, due, strict=True) if run]
-        ran, spent = await asyncio.to_thread(self._classify, requests) if requests else ([], None)
+        ran, spent = self._classify(requests) if requests else ([], None)
         outcomes, from_model = [], iter(ran)
         for delivery, run in zip(batch.runnable, due, strict=True):
             outcomes.append(next(from_model) if run else Failure.of(deadline_exceeded(delivery)))
