@@ -38,6 +38,18 @@ def server_pids(rabbitmq: str = "", redis: str = "") -> dict[str, int]:
     return found
 
 
+def cpu_clock() -> tuple[int, int]:
+    """(idle, all) time of the machine's CPUs so far, in clock ticks, from /proc/stat's first line
+    (idle counts iowait; "all" runs from user to steal: guest time is inside user)."""
+    fields = [int(field) for field in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+    return fields[3] + fields[4], sum(fields)
+
+
+def idle_share(before: tuple[int, int], after: tuple[int, int]) -> float:
+    """The share of the CPUs' time that was idle between two `cpu_clock()` readings."""
+    return (after[0] - before[0]) / max(1, after[1] - before[1])
+
+
 def own_cpu_seconds() -> float:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime

@@ -12,9 +12,10 @@ processes, on the local RabbitMQ and Redis) with clients that each POST an image
 its result, in a steady closed loop. Completed images/s, time to result, and the ratio of the two.
 
 Beside the ratio, how much of the run each worker's classifier was busy (decoding and the model,
-from the worker's metrics: the rest is the model waiting for work), and the fixed CPU per request
-of each process: what the API, RabbitMQ and Redis
-spent per request, and the worker's CPU per request less the classifier's own CPU per image
+from the worker's metrics: the rest is the model waiting for work); how much of the machine's CPU
+time was idle, with the service and with `classify()` alone (idle beside the service is CPU the
+model could have had); and the fixed CPU per request of each process: what the API, RabbitMQ and
+Redis spent per request, and the worker's CPU per request less the classifier's own CPU per image
 (measured in-process); "fixed" is their sum (the shared servers count others' work too: see
 `--private-servers` in bench.capacity), what a request costs besides its model. With
 `--metrics both` the service runs with metrics off, then on, and their ratio is printed.
@@ -40,7 +41,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench.cpu import CpuMeter, own_cpu_seconds, server_pids
+from bench.cpu import CpuMeter, cpu_clock, idle_share, own_cpu_seconds, server_pids
 from bench.load import closed_loop
 from bench.model import write_model
 from bench.pipeline_report import medians, report
@@ -63,16 +64,18 @@ def in_process(manifest: Path, images: list[bytes], rounds: int = 2) -> dict[str
         InferenceRequest(RequestId.new(), image, "image/jpeg", 5, datetime.now(UTC)) for image in images
     ]
     classifier.classify(requests[:batch_size])  # warm up this batch shape
-    best, cpu_us = 0.0, float("inf")
+    best, cpu_us, idle = 0.0, float("inf"), 1.0
     for _ in range(rounds):
-        began, cpu_before = time.perf_counter(), own_cpu_seconds()
+        began, cpu_before, clock_before = time.perf_counter(), own_cpu_seconds(), cpu_clock()
         for offset in range(0, len(requests), batch_size):
             classifier.classify(requests[offset : offset + batch_size])
         best = max(best, len(requests) / (time.perf_counter() - began))
         cpu_us = min(cpu_us, 1e6 * (own_cpu_seconds() - cpu_before) / len(requests))
+        idle = min(idle, idle_share(clock_before, cpu_clock()))
     return {
         "images_per_second": best,
         "cpu_us_per_image": cpu_us,
+        "idle": idle,
         "batch_size": batch_size,
         "backend": settings.model.backend,
     }
@@ -98,9 +101,9 @@ def end_to_end(
         urls = [worker.metrics_url for worker in cluster.workers]  # type: ignore[attr-defined]
         classifier_before = [classifier_seconds(url) for url in urls]
         meter.start()
-        began = time.monotonic()
+        began, clock_before = time.monotonic(), cpu_clock()
         outcomes = asyncio.run(closed_loop(cluster.api_url, images, clients, True, prefer_wait=prefer_wait))
-        elapsed = time.monotonic() - began
+        elapsed, idle = time.monotonic() - began, idle_share(clock_before, cpu_clock())
         spent = meter.stop()
         classifier_spent = [
             None if before is None or after is None else after - before
@@ -118,6 +121,9 @@ def end_to_end(
         # The share of the run each worker's classifier was busy (decoding and the model): what
         # is left is the model waiting for work. None with metrics off.
         "classifier_busy": [None if busy is None else busy / elapsed for busy in classifier_spent],
+        # The share of the machine's CPU time left idle while the service ran: CPU the model
+        # could have had (`classify()` alone leaves some idle too: its "idle").
+        "idle": idle,
     }
 
 
@@ -173,7 +179,7 @@ def run(args: argparse.Namespace) -> None:
             print(f"pipeline: {manifest.name} at {size} px, random weights; {figures['machine']}")
             print(
                 f"{'JPEG':>10} {'metrics':>7} {'result':>7} {'in-process':>11} {'end to end':>11}"
-                f" {'ratio':>6} {'busy':>5}"
+                f" {'ratio':>6} {'busy':>5} {'idle':>9}"
                 "   fixed CPU µs per request (worker: less the model)   time to result p50/p99 ms"
             )
             for width, height in jpegs:

@@ -34,7 +34,7 @@ def report(
     print(
         f"{jpeg:>10} {metrics:>7} {result:>7}"
         f" {alone['images_per_second']:9.1f}/s {e2e['images_per_second']:9.1f}/s"
-        f" {ratio:6.0%} {busy:>5}   {sum(fixed.values()):5.0f} = "
+        f" {ratio:6.0%} {busy:>5} {e2e['idle']:4.0%}/{alone['idle']:<4.0%}   {sum(fixed.values()):5.0f} = "
         + " + ".join(f"{name} {us:.0f}" for name, us in sorted(fixed.items()))
         + f"   {t['p50']:.0f} / {t['p99']:.0f}"
         f"   (lost {e2e['lost']}, backend {alone['backend']}, batch {alone['batch_size']})"
